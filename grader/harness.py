@@ -1,0 +1,223 @@
+"""What the exercise tests share to run servers safely: start, wait until ready, stop, prove it stopped.
+
+The rules every server test follows (see CURRICULUM.md, "Pitfalls of grading student servers"):
+
+- bind 127.0.0.1 (never "localhost", which may resolve to ::1) on port 0, and read the port back;
+- wait on a readiness signal (a flag, a printed line, a connect that succeeds), never on a fixed sleep;
+- give every client call an explicit timeout (``CLIENT_TIMEOUT``);
+- stop every server, join its thread or process with a time limit, and fail with a plain sentence
+  when the student's server does not stop.
+
+Only tests import this module: the grader's status path never does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+HOST = "127.0.0.1"
+CLIENT_TIMEOUT = 5.0
+"""Seconds any single client call in a test may take."""
+READY_TIMEOUT = 10.0
+"""Seconds a server may take to start listening."""
+STOP_TIMEOUT = 5.0
+"""Seconds a server may take to stop once asked."""
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.01) -> None:
+    """Poll ``condition`` until it is true, or fail the test saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s")
+        time.sleep(interval)
+
+
+def wait_for_port(port: int, *, host: str = HOST, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until something accepts TCP connections on ``host:port``."""
+
+    def accepting() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_until(accepting, timeout=timeout, what=f"a server listening on {host}:{port}")
+
+
+def _stop_thread(thread: threading.Thread, stop: Callable[[], Any], *, name: str) -> None:
+    """Call ``stop`` (in its own thread: a broken ``shutdown()`` may block forever) and join ``thread``."""
+    errors: list[BaseException] = []
+
+    def call_stop() -> None:
+        try:
+            stop()
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    stopper = threading.Thread(target=call_stop, name=f"stop {name}", daemon=True)
+    stopper.start()
+    stopper.join(STOP_TIMEOUT)
+    thread.join(STOP_TIMEOUT)
+    if errors:
+        raise AssertionError(f"{name}: stopping the server raised {errors[0]!r}") from errors[0]
+    if stopper.is_alive() or thread.is_alive():
+        pytest.fail(
+            f"{name} did not stop within {STOP_TIMEOUT:g} s of being asked to: "
+            "shutdown() must make serve_forever() return, and serve_forever() must then close its socket"
+        )
+
+
+@contextlib.contextmanager
+def serving(server: Any, *, name: str = "the server", poll_interval: float | None = None) -> Iterator[str]:
+    """Run ``server.serve_forever()`` in a thread; yield its base URL; then ``shutdown()`` it and check.
+
+    ``server`` is anything shaped like ``wsgiref.simple_server.WSGIServer``: a ``server_address``
+    (host, port) tuple, ``serve_forever()`` and ``shutdown()``; a ``server_close()`` is called if present.
+    Pass ``poll_interval`` only to stdlib ``socketserver`` servers: their ``shutdown()`` waits up to one
+    poll interval (0.5 s by default), which adds up over a test suite.
+    """
+    serve_kwargs = {} if poll_interval is None else {"poll_interval": poll_interval}
+    host, port = server.server_address[:2]
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.serve_forever(**serve_kwargs)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        wait_for_port(port, host=host)
+        yield f"http://{host}:{port}"
+    finally:
+        _stop_thread(thread, server.shutdown, name=name)
+        close = getattr(server, "server_close", None)
+        if close is not None:
+            close()
+    if failure:
+        raise AssertionError(f"{name}: serve_forever() raised {failure[0]!r}") from failure[0]
+
+
+@contextlib.contextmanager
+def uvicorn_serving(app: Any, **config: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread (the reference ASGI server); yield its base URL."""
+    import uvicorn
+
+    config.setdefault("lifespan", "auto")
+    config.setdefault("log_level", "warning")
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=0, **config))
+    # uvicorn installs signal handlers only in the main thread; it is never the main thread here.
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    wait_until(
+        lambda: server.started or not thread.is_alive(),
+        timeout=READY_TIMEOUT,
+        what="uvicorn starting",
+    )
+    if not server.started:
+        thread.join(STOP_TIMEOUT)
+        pytest.fail("uvicorn stopped before it was ready (did the app's lifespan startup fail?)")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+
+        def ask_to_exit() -> None:
+            server.should_exit = True
+
+        _stop_thread(thread, ask_to_exit, name="uvicorn")
+
+
+@contextlib.contextmanager
+def subprocess_serving(
+    argv: list[str],
+    *,
+    ready: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Iterator[str]:
+    """Start a server process; yield the base URL it prints; then stop it and check it stopped.
+
+    ``ready`` is a regular expression with a group named ``port`` matched against each line the
+    process prints (stdout or stderr): that line is the readiness signal. The process gets its own
+    process group, and the whole group is killed if SIGTERM does not stop it in time.
+    """
+    name = name or os.path.basename(argv[0])
+    pattern = re.compile(ready)
+    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=child_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    try:
+        port = _read_port(process, pattern, output, name)
+        yield f"http://{HOST}:{port}"
+    finally:
+        _stop_process(process, name)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _read_port(process: subprocess.Popen[str], pattern: re.Pattern[str], output: list[str], name: str) -> int:
+    assert process.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line = process.stdout.readline()
+            if not line:  # the process exited
+                break
+            output.append(line)
+            match = pattern.search(line)
+            if match:
+                return int(match.group("port"))
+    shown = "".join(output[-20:]) or "(nothing)"
+    pytest.fail(f"{name} did not say it was ready within {READY_TIMEOUT:g} s. It printed:\n{shown}")
+
+
+def _stop_process(process: subprocess.Popen[str], name: str) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_TIMEOUT)
+            pytest.fail(f"{name} did not stop within {STOP_TIMEOUT:g} s of SIGTERM and had to be killed")
+    # Children of the server (gunicorn's workers) share its process group: none may outlive it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def python_argv(*args: str) -> list[str]:
+    """An argv that runs this same Python interpreter (so the same installed packages)."""
+    return [sys.executable, *args]
