@@ -1,0 +1,460 @@
+"""Exercise 17 is graded two ways: message by message in-process, and over real TCP under uvicorn.
+
+In-process, ``asgiref.testing.ApplicationCommunicator`` plays the server: it hands your app the
+messages a server would (``websocket.connect``, ``websocket.receive``, ...) and shows what your app
+sends back. Over TCP, uvicorn serves your app and the ``websockets`` library is the client, exactly as
+a browser would connect; ``httpx`` makes the plain HTTP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+import websocket_apps
+from grader.harness import CLIENT_TIMEOUT, uvicorn_serving
+
+# uvicorn needs a WebSocket implementation; both are installed with the course.
+WS_IMPLEMENTATIONS = ["websockets-sansio", "wsproto"]
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process: the app and a pretend server, message by message
+# ---------------------------------------------------------------------------------------------
+
+
+def websocket_scope(path: str = "/", query_string: bytes = b"") -> dict[str, Any]:
+    """The scope a server builds for ``ws://testserver{path}?{query_string}`` (ASGI WebSocket §Scope)."""
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "subprotocols": [],
+        "state": {},
+    }
+
+
+async def next_output(communicator: ApplicationCommunicator, waiting_for: str) -> dict[str, Any]:
+    """The next message the app sends, or a plain failure if it sends nothing within a second."""
+    try:
+        return await communicator.receive_output(timeout=1)
+    except asyncio.TimeoutError:
+        pytest.fail(f"expected the app to send {waiting_for}, but it sent nothing within 1 s")
+
+
+async def accepted(app: Any, scope: dict[str, Any]) -> ApplicationCommunicator:
+    """Start ``app``, send it ``websocket.connect`` and check it answers ``websocket.accept``."""
+    communicator = ApplicationCommunicator(app, scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    message = await next_output(communicator, "websocket.accept (the answer to websocket.connect)")
+    assert message.get("type") == "websocket.accept", (
+        f"expected {{'type': 'websocket.accept'}} in answer to websocket.connect, got {message!r}"
+    )
+    return communicator
+
+
+async def finish(communicator: ApplicationCommunicator) -> None:
+    """Tell the app the client left, and let it end (or cancel it)."""
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+    with contextlib.suppress(asyncio.TimeoutError):
+        await communicator.wait(timeout=1)
+
+
+@pytest.mark.spec("ASGI WebSocket §Connect - websocket.connect, §Accept - websocket.accept")
+def test_echo_accepts_the_connection() -> None:
+    async def scenario() -> None:
+        communicator = await accepted(websocket_apps.echo, websocket_scope("/echo"))
+        await finish(communicator)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive - websocket.receive, §Send - websocket.send")
+def test_echo_sends_text_back_as_text() -> None:
+    async def scenario() -> None:
+        communicator = await accepted(websocket_apps.echo, websocket_scope("/echo"))
+        await communicator.send_input({"type": "websocket.receive", "text": "hello", "bytes": None})
+        message = await next_output(communicator, "the echo of 'hello'")
+        assert message.get("type") == "websocket.send" and message.get("text") == "hello", (
+            f"expected {{'type': 'websocket.send', 'text': 'hello'}}, got {message!r}"
+        )
+        assert message.get("bytes") is None, (
+            f"a text message must come back as text only, got bytes={message.get('bytes')!r} too"
+        )
+        await finish(communicator)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive - websocket.receive, §Send - websocket.send")
+def test_echo_sends_bytes_back_as_bytes() -> None:
+    async def scenario() -> None:
+        communicator = await accepted(websocket_apps.echo, websocket_scope("/echo"))
+        await communicator.send_input({"type": "websocket.receive", "bytes": b"\x00\xffbin", "text": None})
+        message = await next_output(communicator, "the echo of b'\\x00\\xffbin'")
+        assert message.get("type") == "websocket.send" and message.get("bytes") == b"\x00\xffbin", (
+            f"expected {{'type': 'websocket.send', 'bytes': b'\\x00\\xffbin'}}, got {message!r} "
+            "(a binary message has its payload under 'bytes' and 'text' is None)"
+        )
+        assert message.get("text") is None, f"a binary message must come back as bytes only, got text={message.get('text')!r}"
+        await finish(communicator)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.spec("ASGI WebSocket §Disconnect - websocket.disconnect")
+def test_echo_returns_when_the_client_leaves() -> None:
+    async def scenario() -> None:
+        communicator = await accepted(websocket_apps.echo, websocket_scope("/echo"))
+        await communicator.send_input({"type": "websocket.disconnect", "code": 1001})
+        try:
+            await communicator.wait(timeout=1)
+        except asyncio.TimeoutError:
+            pytest.fail(
+                "expected echo() to return after websocket.disconnect, but it was still running 1 s later "
+                "(after a disconnect, receive() has nothing more to give: leave the loop)"
+            )
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive - websocket.receive, §Send - websocket.send")
+def test_echo_talks_to_a_real_client_in_process() -> None:
+    """httpx-ws speaks WebSocket to the app directly: no server, no socket."""
+
+    async def scenario() -> None:
+        transport = ASGIWebSocketTransport(websocket_apps.echo)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with aconnect_ws("/echo", client) as ws:
+                for text in ["one", "two", "three"]:
+                    await ws.send_text(text)
+                got = [await ws.receive_text(timeout=CLIENT_TIMEOUT) for _ in range(3)]
+                assert got == ["one", "two", "three"], f"expected the three echoes in order, got {got!r}"
+                await ws.send_bytes(b"\x01\x02")
+                back = await ws.receive_bytes(timeout=CLIENT_TIMEOUT)
+                assert back == b"\x01\x02", f"expected b'\\x01\\x02' back, got {back!r}"
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=CLIENT_TIMEOUT * 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Over TCP: uvicorn serves the app, the websockets library is the client
+# ---------------------------------------------------------------------------------------------
+
+
+def ws_url(base: str, path: str) -> str:
+    return "ws" + base.removeprefix("http") + path
+
+
+@contextlib.contextmanager
+def opened(base: str, path: str) -> Iterator[ClientConnection]:
+    """Open a WebSocket to ``path``; fail with a plain sentence if the handshake does not complete."""
+    try:
+        ws = connect(ws_url(base, path), open_timeout=CLIENT_TIMEOUT, close_timeout=2)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        cause = (
+            "your app raised before accepting (see the uvicorn log above)"
+            if status == 500
+            else "your app sent websocket.close instead of websocket.accept"
+            if status == 403
+            else "the app did not accept"
+        )
+        pytest.fail(f"expected the WebSocket handshake for {path} to succeed (101), got HTTP {status}: {cause}")
+    except (InvalidHandshake, TimeoutError, OSError) as exc:
+        pytest.fail(f"expected the WebSocket handshake for {path} to succeed, got {exc!r}")
+    with ws:
+        yield ws
+
+
+def recv(ws: ClientConnection, expecting: str) -> str | bytes:
+    """The next message, or a plain failure if none comes within ``CLIENT_TIMEOUT``."""
+    try:
+        return ws.recv(timeout=CLIENT_TIMEOUT)
+    except TimeoutError:
+        pytest.fail(f"expected {expecting}, but nothing came within {CLIENT_TIMEOUT:g} s")
+    except ConnectionClosed as exc:
+        pytest.fail(f"expected {expecting}, but the connection closed ({exc})")
+
+
+def rejection_status(base: str, path: str) -> int | None:
+    """The HTTP status of a refused handshake, or ``None`` if the WebSocket was accepted."""
+    try:
+        with connect(ws_url(base, path), open_timeout=CLIENT_TIMEOUT, close_timeout=2):
+            return None
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+@pytest.mark.parametrize("ws_impl", WS_IMPLEMENTATIONS)
+@pytest.mark.spec("RFC 6455 §5.6 (data frames: text and binary); ASGI WebSocket §Send - websocket.send")
+def test_echo_over_uvicorn(ws_impl: str) -> None:
+    messages: list[str | bytes] = ["hello", "héllo wörld ✓", b"\x00\x01\xfe\xff", "x" * 100_000, b"y" * 70_000, ""]
+    with uvicorn_serving(websocket_apps.echo, ws=ws_impl) as base, opened(base, "/echo") as ws:
+        for message in messages:
+            ws.send(message)
+            got = recv(ws, f"the echo of {message[:20]!r}")
+            assert type(got) is type(message), (
+                f"expected a {'text' if isinstance(message, str) else 'binary'} message back, "
+                f"got a {'text' if isinstance(got, str) else 'binary'} one: keep 'text' as text and 'bytes' as bytes"
+            )
+            assert got == message, f"expected {message[:40]!r} back, got {got[:40]!r}"
+
+
+# --- the chat room --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def chat_server() -> Iterator[str]:
+    with uvicorn_serving(websocket_apps.ChatRoom(), ws="websockets-sansio") as base:
+        yield base
+
+
+@contextlib.contextmanager
+def member(base: str, name: str, path: str = "/") -> Iterator[ClientConnection]:
+    """Join the room at ``path`` as ``name`` and wait for the welcome: from then on the member is in the room."""
+    with opened(base, f"{path}?name={name}") as ws:
+        welcome = recv(ws, f"'* welcome, {name}' on joining")
+        assert welcome == f"* welcome, {name}", f"expected '* welcome, {name}' first, got {welcome!r}"
+        yield ws
+
+
+@pytest.mark.spec("ASGI WebSocket §Scope (query_string); RFC 3986 §2.1 (percent-encoding)")
+def test_chat_welcomes_the_newcomer_by_name() -> None:
+    with chat_server() as base, opened(base, "/?name=Ada%20Lovelace") as ws:
+        welcome = recv(ws, "a welcome")
+        assert welcome == "* welcome, Ada Lovelace", (
+            f"expected '* welcome, Ada Lovelace', got {welcome!r} "
+            "(the name comes from scope['query_string'], which is raw bytes: decode and unquote it)"
+        )
+
+
+@pytest.mark.spec("ASGI WebSocket §Send - websocket.send (to another connection)")
+def test_chat_tells_the_others_who_joined() -> None:
+    with chat_server() as base, member(base, "ada") as ada, member(base, "bob"):
+        got = recv(ada, "'* bob joined' when bob joins")
+        assert got == "* bob joined", f"expected ada to be told '* bob joined', got {got!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive - websocket.receive, §Send - websocket.send")
+def test_chat_broadcasts_a_message_to_the_others() -> None:
+    with chat_server() as base, member(base, "ada") as ada, member(base, "bob") as bob:
+        recv(ada, "'* bob joined'")
+        ada.send("hi bob")
+        got = recv(bob, "ada's message")
+        assert got == "ada: hi bob", f"expected bob to get 'ada: hi bob', got {got!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Send - websocket.send")
+def test_chat_does_not_send_a_message_back_to_its_sender() -> None:
+    with chat_server() as base, member(base, "ada") as ada, member(base, "bob") as bob:
+        recv(ada, "'* bob joined'")
+        ada.send("first")
+        recv(bob, "ada's message")
+        bob.send("second")
+        got = recv(ada, "bob's message")
+        assert got == "bob: second", (
+            f"expected ada's next message to be 'bob: second', got {got!r} "
+            "(a message goes to the *others*: skip the member who sent it)"
+        )
+
+
+@pytest.mark.spec("ASGI WebSocket §Disconnect - websocket.disconnect")
+def test_chat_tells_the_others_who_left() -> None:
+    with chat_server() as base, member(base, "ada") as ada:
+        with member(base, "bob"):
+            recv(ada, "'* bob joined'")
+        got = recv(ada, "'* bob left' after bob closed his connection")
+        assert got == "* bob left", f"expected '* bob left', got {got!r}"
+        # The room goes on without bob: a newcomer and ada can still talk.
+        with member(base, "carol") as carol:
+            recv(ada, "'* carol joined'")
+            ada.send("still here")
+            got = recv(carol, "ada's message after bob left")
+            assert got == "ada: still here", (
+                f"expected carol to get 'ada: still here', got {got!r} (did bob stay in the room after he left?)"
+            )
+
+
+@pytest.mark.spec("ASGI WebSocket §Send - websocket.send")
+def test_chat_reaches_every_other_member() -> None:
+    with chat_server() as base, member(base, "ada") as ada, member(base, "bob") as bob:
+        recv(ada, "'* bob joined'")
+        with member(base, "carol") as carol:
+            assert recv(ada, "'* carol joined'") == "* carol joined"
+            assert recv(bob, "'* carol joined'") == "* carol joined"
+            carol.send("hello all")
+            for name, ws in [("ada", ada), ("bob", bob)]:
+                got = recv(ws, f"carol's message at {name}")
+                assert got == "carol: hello all", f"expected {name} to get 'carol: hello all', got {got!r}"
+
+
+@pytest.mark.spec("ASGI §Applications (the app is a callable: its state is yours to keep)")
+def test_chat_rooms_are_separate() -> None:
+    with chat_server() as base_one, chat_server() as base_two:
+        with member(base_one, "ada") as ada, member(base_two, "bob") as bob, member(base_one, "carol") as carol:
+            recv(ada, "'* carol joined'")
+            bob.send("anyone?")
+            carol.send("hi ada")
+            got = recv(ada, "carol's message")
+            assert got == "carol: hi ada", (
+                f"expected ada to get only her own room's 'carol: hi ada', got {got!r} "
+                "(keep the members on the ChatRoom instance, not in a module global)"
+            )
+
+
+# --- reject before accept -------------------------------------------------------------------
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - websocket.close (before accept)")
+def test_members_only_answers_connect_with_close() -> None:
+    async def scenario() -> None:
+        communicator = ApplicationCommunicator(websocket_apps.members_only, websocket_scope("/"))
+        await communicator.send_input({"type": "websocket.connect"})
+        message = await next_output(communicator, "websocket.close (no token: reject)")
+        assert message.get("type") == "websocket.close", (
+            f"expected {{'type': 'websocket.close', ...}} in answer to a connect without the token, got {message!r}"
+        )
+        with contextlib.suppress(asyncio.TimeoutError):
+            await communicator.wait(timeout=1)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - websocket.close: before accept, the server answers HTTP 403")
+def test_members_only_refuses_the_handshake_with_403() -> None:
+    with uvicorn_serving(websocket_apps.members_only, ws="websockets-sansio") as base:
+        for path in ["/", "/?token=wrong"]:
+            status = rejection_status(base, path)
+            assert status == 403, (
+                f"expected the handshake for {path} to be refused with HTTP 403, got "
+                f"{'an accepted WebSocket' if status is None else status}"
+            )
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - websocket.close (code, reason); RFC 6455 §7.4.1")
+def test_members_only_greets_a_member_then_closes_with_1000() -> None:
+    with uvicorn_serving(websocket_apps.members_only, ws="websockets-sansio") as base:
+        with opened(base, f"/?token={websocket_apps.MEMBERS_TOKEN}") as ws:
+            greeting = recv(ws, "'welcome, member'")
+            assert greeting == "welcome, member", f"expected 'welcome, member', got {greeting!r}"
+            try:
+                extra = ws.recv(timeout=CLIENT_TIMEOUT)
+            except TimeoutError:
+                pytest.fail(f"expected the app to close the WebSocket after the greeting, it stayed open {CLIENT_TIMEOUT:g} s")
+            except ConnectionClosed as exc:
+                code, reason = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, None)
+                assert (code, reason) == (1000, "that is all"), (
+                    f"expected a close frame with code 1000 and reason 'that is all', got code {code!r} reason {reason!r} "
+                    "(send {'type': 'websocket.close', 'code': 1000, 'reason': 'that is all'})"
+                )
+            else:
+                pytest.fail(f"expected the connection to close after the greeting, got another message {extra!r}")
+
+
+# --- HTTP and WebSocket in one app ----------------------------------------------------------
+
+
+@pytest.mark.spec("ASGI §Applications (scope type); ASGI HTTP §Response Start")
+def test_app_serves_the_page_over_http() -> None:
+    with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
+        response = httpx.get(base + "/", timeout=CLIENT_TIMEOUT)
+    assert response.status_code == 200, f"expected GET / to answer 200, got {response.status_code}"
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("text/html"), f"expected a text/html page, got Content-Type {content_type!r}"
+    assert "<script" in response.text, "expected the page to carry the chat client's <script>"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start; RFC 9110 §15.5.5 (404)")
+def test_app_answers_404_to_other_http_paths() -> None:
+    with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
+        response = httpx.get(base + "/nowhere", timeout=CLIENT_TIMEOUT)
+    assert response.status_code == 404, f"expected GET /nowhere to answer 404, got {response.status_code}"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.22 (426 Upgrade Required)")
+def test_app_asks_plain_http_on_a_websocket_path_to_upgrade() -> None:
+    with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
+        for path in ["/echo", "/chat"]:
+            response = httpx.get(base + path, timeout=CLIENT_TIMEOUT)
+            assert response.status_code == 426, (
+                f"expected a plain HTTP GET {path} to answer 426 Upgrade Required, got {response.status_code} "
+                "(the path is the same, the scope type is 'http', not 'websocket')"
+            )
+            upgrade = response.headers.get("upgrade", "")
+            assert upgrade.lower() == "websocket", f"expected header 'Upgrade: websocket', got {upgrade!r}"
+
+
+@pytest.mark.spec("ASGI §Applications (scope type dispatch); ASGI WebSocket §Scope (path)")
+def test_app_echoes_on_the_echo_path() -> None:
+    with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base, opened(base, "/echo") as ws:
+        ws.send("ping?")
+        assert (got := recv(ws, "the echo")) == "ping?", f"expected 'ping?' back from /echo, got {got!r}"
+        ws.send(b"\x00")
+        assert (got := recv(ws, "the binary echo")) == b"\x00", f"expected b'\\x00' back from /echo, got {got!r}"
+
+
+@pytest.mark.spec("ASGI §Applications (scope type dispatch); ASGI WebSocket §Scope (path)")
+def test_app_chats_on_the_chat_path() -> None:
+    with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
+        with member(base, "ada", "/chat") as ada, member(base, "bob", "/chat") as bob:
+            got = recv(ada, "'* bob joined'")
+            assert got == "* bob joined", (
+                f"expected ada to see '* bob joined', got {got!r} (both /chat clients must share one room)"
+            )
+            bob.send("hey")
+            assert (got := recv(ada, "bob's message")) == "bob: hey", f"expected 'bob: hey', got {got!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - websocket.close (before accept: HTTP 403)")
+def test_app_refuses_websockets_on_other_paths() -> None:
+    with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
+        status = rejection_status(base, "/nowhere")
+    assert status == 403, (
+        f"expected a WebSocket to /nowhere to be refused with HTTP 403, got "
+        f"{'an accepted WebSocket' if status is None else status} "
+        "(answer websocket.connect with websocket.close)"
+    )
+
+
+@pytest.mark.spec("ASGI §Protocol Specifications (reject a scope type you do not understand)")
+def test_app_raises_on_an_unknown_scope_type() -> None:
+    app = websocket_apps.make_app()
+
+    async def scenario() -> BaseException | None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "lifespan.startup"}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        try:
+            await asyncio.wait_for(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send), timeout=1)
+        except asyncio.TimeoutError:
+            pytest.fail("expected the app to raise at once for a 'lifespan' scope, it was still running after 1 s")
+        except Exception as exc:
+            return exc
+        return None
+
+    raised = asyncio.run(scenario())
+    assert raised is not None and not isinstance(raised, NotImplementedError), (
+        f"expected the app to raise an exception for scope type 'lifespan', got {raised!r}"
+    )
