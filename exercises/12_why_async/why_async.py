@@ -1,0 +1,115 @@
+"""Exercise 12 — why WSGI can't have nice things.
+
+One endpoint, written twice. Every request waits ``DELAY`` seconds for a pretend database, then
+answers with a little JSON document. Nothing is computed during the wait: the process only waits.
+
+- ``wsgi_app`` waits with ``time.sleep``. A WSGI callable is a plain function: while it waits, the
+  thread that called it can do nothing else. A server with one thread answers one request at a time.
+- ``asgi_app`` waits with ``await asyncio.sleep``. While one request waits, the event loop runs the
+  others: one thread, many requests in flight.
+
+``measure(url, n)`` sends ``n`` requests at once and times them, so you can see the difference.
+
+Try it by hand (from ``exercises/12_why_async/``)::
+
+    python -m why_async wsgi --port 8000     # wsgiref's one-thread server
+    python -m why_async asgi --port 8001     # uvicorn
+    python -m why_async measure http://127.0.0.1:8000/ -n 10
+    python -m why_async measure http://127.0.0.1:8001/ -n 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+DELAY = 0.5
+"""Seconds the pretend database takes to answer. Read it when a request arrives: the tests change it."""
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The slow endpoint as a WSGI application (PEP 3333): wait with ``time.sleep(DELAY)``.
+
+    For any request: sleep ``DELAY`` seconds (the "database call"), then answer ``200 OK`` with
+    ``Content-Type: application/json``, a ``Content-Length``, and the JSON document
+    ``{"path": <PATH_INFO>, "waited": <DELAY>}``, e.g. ``{"path": "/users/7", "waited": 0.5}``.
+
+    Read the module-level ``DELAY`` inside the function (not as a default argument): the tests
+    set it to shorter values. Build the body with ``json.dumps(...).encode("utf-8")``.
+    """
+    raise NotImplementedError("write wsgi_app() in why_async.py")
+
+
+async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """The same endpoint as an ASGI application: wait with ``await asyncio.sleep(DELAY)``.
+
+    An ASGI application is a coroutine function called once per request with three arguments
+    (ASGI 3.0 §Applications): ``scope`` describes the request (``scope["type"]`` is ``"http"``,
+    ``scope["path"]`` the path), ``receive`` gets events from the client, ``send`` sends events back.
+    Exercise 13 covers them in full; here you need only two ``send`` calls (ASGI HTTP §Response Start,
+    §Response Body)::
+
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"...")]})
+        await send({"type": "http.response.body", "body": body_bytes})
+
+    Headers are ``(name, value)`` pairs of *bytes*, names in lower case.
+
+    Answer exactly like ``wsgi_app`` (same status, headers and JSON, with ``scope["path"]`` as the
+    path), but wait with ``await asyncio.sleep(DELAY)``: ``time.sleep`` inside ``async def`` would
+    freeze the event loop and every other request with it. If ``scope["type"]`` is not ``"http"``,
+    raise an exception (any): this app speaks HTTP only.
+    """
+    raise NotImplementedError("write asgi_app() in why_async.py")
+
+
+async def measure(url: str, n: int) -> float:
+    """Send ``n`` GET requests to ``url`` all at once; return the seconds until the last answer.
+
+    Use one ``httpx.AsyncClient`` (``async with httpx.AsyncClient(timeout=30) as client:``), start
+    the ``n`` requests together with ``asyncio.gather(*(client.get(url) for _ in range(n)))``, and
+    time them with ``time.perf_counter()``. Awaiting the requests one after another in a loop would
+    measure nothing interesting: they must all be in flight at the same time.
+
+    Timing failures is meaningless: if any answer is not a success (``2xx``), raise
+    ``httpx.HTTPStatusError`` (``response.raise_for_status()`` does exactly that).
+    """
+    raise NotImplementedError("write measure() in why_async.py")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve one of the apps, or time a server: see the module docstring. (Already written.)"""
+    parser = argparse.ArgumentParser(prog="python -m why_async", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("wsgi", "asgi"):
+        serve = commands.add_parser(name, help=f"serve {name}_app")
+        serve.add_argument("--host", default="127.0.0.1")
+        serve.add_argument("--port", type=int, default=8000)
+    timing = commands.add_parser("measure", help="time n concurrent requests")
+    timing.add_argument("url")
+    timing.add_argument("-n", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    if args.command == "wsgi":
+        from wsgiref.simple_server import make_server
+
+        with make_server(args.host, args.port, wsgi_app) as server:  # one thread, like the test
+            print(f"wsgiref serving wsgi_app on http://{args.host}:{args.port}/ (one thread)")
+            server.serve_forever()
+    elif args.command == "asgi":
+        import uvicorn
+
+        uvicorn.run(asgi_app, host=args.host, port=args.port, lifespan="off")
+    else:
+        seconds = asyncio.run(measure(args.url, args.n))
+        print(f"{args.n} requests to {args.url} took {seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
