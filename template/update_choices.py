@@ -1,0 +1,188 @@
+"""Write the generated parts of the course-copy template from the exercises that exist.
+
+Copier cannot glob, so the lists that depend on exercises/ are generated here and committed:
+
+- copier.yml, block ``choices``: the ``exercises`` question's choices and default (all of them);
+- copier.yml, block ``exercise_info``: each exercise's title, part and chapter (for the copy's README);
+- copier.yml, block ``skip_if_exists``: every file a student edits (each exercise.toml's ``files``), so
+  ``copier update`` never touches them;
+- template/pyproject.toml.jinja, blocks ``dependencies`` and ``markers``: copied from pyproject.toml,
+  so a course copy installs exactly what the course needs.
+
+Run it from anywhere after adding an exercise (`git add` it first: in a git checkout only exercises
+whose exercise.toml git tracks are offered) or changing dependencies:
+
+    python template/update_choices.py          # rewrite the blocks
+    python template/update_choices.py --check  # exit 1 and show what is stale (tests/test_course_copy.py)
+
+Each block sits between a ``# >>> generated: NAME`` and a ``# <<< generated: NAME`` line; nothing
+outside the blocks is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISE_FOLDER = re.compile(r"^\d{2}_[a-z0-9_]+$")
+
+
+class GenerateError(Exception):
+    """Something in exercises/ or pyproject.toml that the generator cannot use."""
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _tracked(root: Path) -> set[str] | None:
+    """The paths under exercises/ that git tracks (committed or added), or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--", "exercises"],
+            capture_output=True, check=True, timeout=30,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(out.decode("utf-8", "surrogateescape").split("\0")) - {""}
+
+
+def exercises(root: Path = ROOT) -> list[tuple[str, dict]]:
+    """(folder name, exercise.toml) for every exercise in course order.
+
+    In a git checkout only exercises whose exercise.toml git tracks count (`git add` an exercise
+    before re-running this), so work in progress in a shared tree is never offered to course copies.
+    """
+    tracked = _tracked(root)
+    found = []
+    for folder in sorted((root / "exercises").iterdir()):
+        if not (folder.is_dir() and EXERCISE_FOLDER.match(folder.name)):
+            continue
+        meta_file = folder / "exercise.toml"
+        if not meta_file.is_file() or (tracked is not None and f"exercises/{folder.name}/exercise.toml" not in tracked):
+            # An exercise being written: not offered until it has its metadata and git knows it.
+            continue
+        try:
+            meta = tomllib.loads(meta_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise GenerateError(f"{meta_file.relative_to(root)}: {error}") from None
+        files = meta.get("files")
+        if not (isinstance(files, list) and files and all(isinstance(f, str) for f in files)):
+            raise GenerateError(f"{meta_file.relative_to(root)}: `files` must be a non-empty list of file names")
+        found.append((folder.name, meta))
+    if not found:
+        raise GenerateError(f"no exercises with an exercise.toml in {root / 'exercises'}")
+    return found
+
+
+def copier_blocks(found: list[tuple[str, dict]]) -> dict[str, list[str]]:
+    choices = ["choices:"]
+    for name, meta in found:
+        label = f"{name[:2]} · {meta.get('title') or name[3:]}"
+        choices.append(f"  {_q(label)}: {_q(name)}")
+    choices.append("default:")
+    choices += [f"  - {_q(name)}" for name, _ in found]
+
+    info = ["default:"]
+    for name, meta in found:
+        fields = {
+            "title": str(meta.get("title", name[3:])),
+            "part": meta.get("part", 0),
+            "chapter": str(meta.get("chapter", "")),
+        }
+        inline = ", ".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items())
+        info.append(f"  {_q(name)}: {{{inline}}}")
+
+    skip = [f"- exercises/{name}/{file}" for name, meta in found for file in meta["files"]]
+    return {"choices": choices, "exercise_info": info, "skip_if_exists": skip}
+
+
+def _toml_array_lines(pyproject_text: str, key: str) -> list[str]:
+    """The lines of a multi-line ``key = [ ... ]`` array in pyproject.toml, verbatim."""
+    match = re.search(rf"^{re.escape(key)} = \[\n(.*?)^\]", pyproject_text, re.MULTILINE | re.DOTALL)
+    if not match:
+        raise GenerateError(f"pyproject.toml: no multi-line `{key} = [` ... `]` array")
+    return [f"{key} = ["] + match.group(1).rstrip("\n").split("\n") + ["]"]
+
+
+def pyproject_blocks(root: Path = ROOT) -> dict[str, list[str]]:
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    return {key: _toml_array_lines(text, key) for key in ("dependencies", "markers")}
+
+
+def replace_blocks(text: str, blocks: dict[str, list[str]], where: str) -> str:
+    for name, lines in blocks.items():
+        pattern = re.compile(
+            rf"^(?P<indent>[ \t]*)# >>> generated: {re.escape(name)}\n.*?^[ \t]*# <<< generated: {re.escape(name)}\n",
+            re.MULTILINE | re.DOTALL,
+        )
+        match = pattern.search(text)
+        if not match:
+            raise GenerateError(f"{where}: no '# >>> generated: {name}' ... '# <<< generated: {name}' block")
+        indent = match.group("indent")
+        body = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
+        new = f"{indent}# >>> generated: {name}\n{body}{indent}# <<< generated: {name}\n"
+        text = text[: match.start()] + new + text[match.end() :]
+    return text
+
+
+def targets(root: Path = ROOT) -> dict[Path, str]:
+    """Every generated file with its up-to-date text."""
+    copier_yml = root / "copier.yml"
+    pyproject_jinja = root / "template" / "pyproject.toml.jinja"
+    return {
+        copier_yml: replace_blocks(copier_yml.read_text(encoding="utf-8"), copier_blocks(exercises(root)), "copier.yml"),
+        pyproject_jinja: replace_blocks(
+            pyproject_jinja.read_text(encoding="utf-8"), pyproject_blocks(root), "template/pyproject.toml.jinja"
+        ),
+    }
+
+
+def stale(root: Path = ROOT) -> str:
+    """A unified diff of what ``update_choices.py`` would change; empty when everything is current."""
+    diff = []
+    for path, new in targets(root).items():
+        old = path.read_text(encoding="utf-8")
+        rel = path.relative_to(root).as_posix()
+        diff += difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}")
+    return "".join(diff)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a generated block is stale")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    try:
+        if args.check:
+            diff = stale(root)
+            if diff:
+                sys.stdout.write(diff)
+                print("stale: run `python template/update_choices.py`", file=sys.stderr)
+                return 1
+            print("copier.yml and template/pyproject.toml.jinja are up to date")
+            return 0
+        changed = []
+        for path, new in targets(root).items():
+            if path.read_text(encoding="utf-8") != new:
+                path.write_text(new, encoding="utf-8")
+                changed.append(path.relative_to(root).as_posix())
+    except GenerateError as error:
+        print(f"update_choices.py: {error}", file=sys.stderr)
+        return 2
+    names = ", ".join(name for name, _ in exercises(root))
+    print(f"{'updated ' + ', '.join(changed) if changed else 'nothing to update'} (exercises: {names})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
