@@ -1,0 +1,227 @@
+"""The ``grader`` command: parse the arguments, call one function per command, return an exit status.
+
+Exit status: 0 when everything asked for passed, 1 when something failed, 2 for a usage error or a
+course the grader cannot read. Nothing here prints a traceback at a student.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, checksums, ui
+from .course import Course, CourseError, Exercise, load_course
+from .progress import next_exercise, results_for
+from .results import PASSED, dumps, to_exercism, to_gradescope, to_junit, to_summary
+from .state import State
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        ui.error(message)
+        raise SystemExit(USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="grader", description="Your progress through callable-katas, and the checks that grade it.")
+    parser.add_argument("--version", action="version", version=f"grader {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    commands.add_parser("status", help="your progress and the next exercise (the default)")
+
+    check = commands.add_parser("check", help="run the tests of the current or the named exercises")
+    check.add_argument("exercises", nargs="*", metavar="EX", help="a number (7, 07), a slug or a folder name")
+    check.add_argument("--all", action="store_true", help="check every exercise")
+
+    hint = commands.add_parser("hint", help="the next hint for an exercise")
+    hint.add_argument("exercise", metavar="EX")
+
+    verify = commands.add_parser("verify", help="for course authors: every stub fails, every solution passes")
+    verify.add_argument("exercises", nargs="*", metavar="EX")
+    verify.add_argument("--jobs", type=int, default=None, help="exercises to run at once (default: 2)")
+    verify.add_argument("--record", action="store_true", help="record the stubs' and tests' checksums first")
+
+    report = commands.add_parser("report", help="machine-readable results for CI and learning platforms")
+    report.add_argument("exercises", nargs="*", metavar="EX")
+    report.add_argument("--all", action="store_true", help="every exercise (the default when none is named)")
+    report.add_argument("--format", required=True, choices=["json", "junit", "gradescope", "summary"])
+    report.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        command = args.command or "status"
+        return COMMANDS[command](args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else USAGE
+    except CourseError as exc:
+        ui.error(str(exc))
+        return USAGE
+    except BrokenPipeError:  # `grader | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
+    except KeyboardInterrupt:
+        ui.error("interrupted; your files and the grader's state are as they were")
+        return 130
+    except Exception as exc:  # a bug in the grader must still not throw a traceback at a student
+        if os.environ.get("GRADER_DEBUG"):
+            raise
+        ui.error(
+            f"internal error ({type(exc).__name__}: {exc}). This is a bug in the grader, not in your code; "
+            "set GRADER_DEBUG=1 to see the details."
+        )
+        return USAGE
+
+
+def _announce(exercise: Exercise) -> None:
+    if sys.stderr.isatty():
+        print(f"checking {exercise.label} …", file=sys.stderr, flush=True)
+
+
+def _open(args: argparse.Namespace) -> tuple[Course, State]:
+    course = load_course()
+    state = State.for_course(course)
+    if state.notice:
+        ui.error(state.notice)
+    return course, state
+
+
+def _chosen(course: Course, names: Sequence[str]) -> list[Exercise]:
+    chosen: list[Exercise] = []
+    for name in names:
+        exercise = course.resolve(name)
+        if exercise not in chosen:
+            chosen.append(exercise)
+    return chosen
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    course, state = _open(args)
+    if not course.exercises:
+        print("This course has no exercises yet.")
+        return OK
+    pairs = results_for(course, course.exercises, state, on_run=_announce)
+    state.save()
+    ui.render_status(course, pairs, sys.stdout)
+    ui.render_next(next_exercise(pairs), course, sys.stdout)
+    return OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    course, state = _open(args)
+    if args.all:
+        chosen = list(course.exercises)
+    elif args.exercises:
+        chosen = _chosen(course, args.exercises)
+    else:
+        current = next_exercise(results_for(course, course.exercises, state, on_run=_announce))
+        if current is None:
+            state.save()
+            print("Every exercise passes. Name one to check it again: grader check 01")
+            return OK
+        chosen = [current]
+    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce)
+    state.save()
+    for index, (exercise, result) in enumerate(pairs):
+        if index:
+            print()
+        ui.render_check(exercise, result, sys.stdout)
+    return OK if all(r.status == PASSED for _, r in pairs) else FAILED
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    course, state = _open(args)
+    exercise = course.resolve(args.exercise)
+    if not exercise.hints:
+        print(f"{exercise.label} has no hints. Its README.md explains the goal step by step.")
+        return OK
+    shown = min(state.hints_shown(exercise) + 1, len(exercise.hints))
+    state.set_hints_shown(exercise, shown)
+    state.save()
+    print(f"Hints for {exercise.label} — {exercise.title}")
+    for number, text in enumerate(exercise.hints[:shown], start=1):
+        print(f"\n{number}/{len(exercise.hints)}  {text}")
+    if shown == len(exercise.hints):
+        print("\nThat was the last hint. The README's spec sections have the rest of the story.")
+    else:
+        print(f"\nRun `grader hint {exercise.number:02d}` again for the next one.")
+    return OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .solutions import solutions_folder
+    from .verify import verify
+
+    course = load_course()
+    if args.record:
+        print(f"recorded checksums in {checksums.record(course).relative_to(course.root)}")
+    chosen = _chosen(course, args.exercises) if args.exercises else list(course.exercises)
+    style = ui.Style(sys.stdout)
+
+    def show(verdict) -> None:  # type: ignore[no-untyped-def]
+        stub, solution = verdict.stub, verdict.solution
+        figures = (
+            f"stub fails {stub.total_count - stub.passed_count}/{stub.total_count}, "
+            f"solution passes {solution.passed_count}/{solution.total_count} "
+            f"({stub.duration + solution.duration:.1f} s)"
+        )
+        mark = style.paint(style.symbol(PASSED if verdict.ok else "failed"), "green" if verdict.ok else "red")
+        print(f"{mark} {verdict.exercise.label}: {figures}", flush=True)
+        for problem in verdict.problems:
+            print(f"    {problem}", flush=True)
+
+    started = time.monotonic()
+    with solutions_folder(course) as solutions:
+        verdicts = verify(course, chosen, solutions, jobs=args.jobs, on_done=show)
+    bad = [v for v in verdicts if not v.ok]
+    elapsed = time.monotonic() - started
+    if bad:
+        print(f"\n{len(bad)} of {len(verdicts)} exercises have problems ({elapsed:.0f} s).")
+        return FAILED
+    print(f"\nAll {len(verdicts)} exercises verified: every stub fails, every solution passes ({elapsed:.0f} s).")
+    return OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    course, state = _open(args)
+    chosen = _chosen(course, args.exercises) if args.exercises and not args.all else list(course.exercises)
+    started = time.monotonic()
+    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce)
+    state.save()
+    if args.format == "json":
+        text = dumps(to_exercism(pairs))
+    elif args.format == "gradescope":
+        text = dumps(to_gradescope(pairs, time.monotonic() - started))
+    elif args.format == "junit":
+        text = to_junit(pairs)
+    else:
+        text = to_summary(pairs)
+    if args.output:
+        target = Path(args.output)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CourseError(f"cannot write {target}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return OK if all(r.status == PASSED for _, r in pairs) else FAILED
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "check": cmd_check,
+    "hint": cmd_hint,
+    "verify": cmd_verify,
+    "report": cmd_report,
+}

@@ -1,0 +1,198 @@
+"""Finding the course: its exercises, their metadata, and what a student means by "7" or "wsgi_server".
+
+A course is a folder with ``exercises/NN_slug/`` folders, each holding an ``exercise.toml``. This module
+reads them (with the standard library only: the status path must stay light) and resolves the names a
+student types into exercises, with a "did you mean …?" when a name matches nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FOLDER_NAME = re.compile(r"^(?P<number>\d{2})_(?P<slug>[a-z][a-z0-9_]*)$")
+PARTS = {
+    1: "Part I · What you think you know",
+    2: "Part II · WSGI",
+    3: "Part III · ASGI",
+    4: "Part IV · Patterns",
+}
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIME_LIMIT = 120.0
+
+
+class CourseError(Exception):
+    """The course itself is broken (a missing folder, a metadata file with a typo): say what and where."""
+
+
+class UnknownExercise(CourseError):
+    """The student named an exercise that does not exist."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise folder and what its ``exercise.toml`` says about it."""
+
+    path: Path
+    number: int
+    slug: str
+    title: str
+    part: int
+    chapter: str
+    files: tuple[str, ...]
+    points: float = 10
+    timeout: float = DEFAULT_TIMEOUT
+    time_limit: float = DEFAULT_TIME_LIMIT
+    hints: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        """The folder name, ``01_http_client``: the exercise's stable identity."""
+        return self.path.name
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:02d} {self.slug}"
+
+    def student_files(self) -> list[Path]:
+        return [self.path / name for name in self.files]
+
+    def test_files(self) -> list[Path]:
+        return sorted(self.path.glob("test_*.py"))
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    exercises: tuple[Exercise, ...]
+
+    @property
+    def exercises_dir(self) -> Path:
+        return self.root / "exercises"
+
+    @property
+    def solutions_dir(self) -> Path:
+        return self.root / "solutions"
+
+    def resolve(self, text: str) -> Exercise:
+        """Find the exercise a student means: ``7``, ``07``, ``wsgi_server``, ``07_wsgi_server`` or a prefix."""
+        wanted = text.strip().lower().rstrip("/")
+        wanted = wanted.rsplit("/", 1)[-1]  # a path such as exercises/07_wsgi_server works too
+        if wanted.isdigit():
+            for exercise in self.exercises:
+                if exercise.number == int(wanted):
+                    return exercise
+        for exercise in self.exercises:
+            if wanted in (exercise.name, exercise.slug):
+                return exercise
+        matches = [e for e in self.exercises if e.slug.startswith(wanted) or e.name.startswith(wanted)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(e.name for e in matches)
+            raise UnknownExercise(f"'{text}' could mean several exercises: {names} — say which one")
+        by_name = {e.name: e for e in self.exercises} | {e.slug: e for e in self.exercises}
+        close = difflib.get_close_matches(wanted, list(by_name), n=6, cutoff=0.5)
+        slugs = list(dict.fromkeys(by_name[c].slug for c in close))[:3]
+        suggestion = f" — did you mean {' or '.join(slugs)}?" if slugs else ""
+        listing = "" if slugs else " (run `grader` to see the list)"
+        raise UnknownExercise(f"no exercise '{text}'{suggestion}{listing}")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The course root: ``$KATA_COURSE_ROOT``, else the nearest folder upwards with an ``exercises/``."""
+    configured = os.environ.get("KATA_COURSE_ROOT")
+    if configured:
+        root = Path(configured).resolve()
+        if not (root / "exercises").is_dir():
+            raise CourseError(f"KATA_COURSE_ROOT={configured} has no exercises/ folder")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "exercises").is_dir() and (folder / "exercises" / "conftest.py").is_file():
+            return folder
+    # Installed with `pip install -e .`: the course is where this package lives.
+    package_root = Path(__file__).resolve().parent.parent
+    if (package_root / "exercises").is_dir():
+        return package_root
+    raise CourseError("no course here: run grader inside the course folder (the one with exercises/)")
+
+
+def load_course(root: Path | None = None) -> Course:
+    root = root or find_root()
+    exercises_dir = root / "exercises"
+    try:
+        folders = sorted(p for p in exercises_dir.iterdir() if p.is_dir() and FOLDER_NAME.match(p.name))
+    except OSError as exc:
+        raise CourseError(f"cannot read {exercises_dir}: {exc.strerror}") from exc
+    exercises = tuple(load_exercise(folder) for folder in folders)
+    numbers = [e.number for e in exercises]
+    duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicated:
+        raise CourseError(f"two exercise folders share the number {duplicated[0]:02d} in {exercises_dir}")
+    return Course(root=root, exercises=exercises)
+
+
+def load_exercise(folder: Path) -> Exercise:
+    match = FOLDER_NAME.match(folder.name)
+    if match is None:
+        raise CourseError(f"{folder.name}: exercise folders are named NN_slug, like 01_http_client")
+    metadata_file = folder / "exercise.toml"
+    try:
+        with open(metadata_file, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise CourseError(f"{metadata_file} is missing: every exercise needs one") from None
+    except OSError as exc:
+        raise CourseError(f"cannot read {metadata_file}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CourseError(f"{metadata_file} is not valid TOML: {exc}") from None
+    return _exercise_from(folder, int(match["number"]), match["slug"], data, metadata_file)
+
+
+_KNOWN_KEYS = {"title", "part", "chapter", "files", "points", "timeout", "time_limit", "hints"}
+
+
+def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Path) -> Exercise:
+    unknown = sorted(set(data) - _KNOWN_KEYS)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(_KNOWN_KEYS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise CourseError(f"{source}: unknown key '{unknown[0]}'{hint}")
+
+    def need(key: str, kind: type | tuple[type, ...], default: object = ...) -> object:
+        if key not in data:
+            if default is ...:
+                raise CourseError(f"{source}: '{key}' is missing")
+            return default
+        value = data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise CourseError(f"{source}: '{key}' has the wrong type ({type(value).__name__})")
+        return value
+
+    files = need("files", list)
+    hints = need("hints", list, [])
+    if not all(isinstance(f, str) for f in files) or not files:
+        raise CourseError(f"{source}: 'files' must be a non-empty list of file names")
+    if not all(isinstance(h, str) for h in hints):
+        raise CourseError(f"{source}: 'hints' must be a list of strings")
+    part = need("part", int)
+    if part not in PARTS:
+        raise CourseError(f"{source}: 'part' must be one of {sorted(PARTS)}, not {part}")
+    return Exercise(
+        path=folder,
+        number=number,
+        slug=slug,
+        title=str(need("title", str)),
+        part=part,
+        chapter=str(need("chapter", str, "")),
+        files=tuple(files),
+        points=float(need("points", (int, float), 10)),
+        timeout=float(need("timeout", (int, float), DEFAULT_TIMEOUT)),
+        time_limit=float(need("time_limit", (int, float), DEFAULT_TIME_LIMIT)),
+        hints=tuple(hints),
+    )

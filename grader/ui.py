@@ -1,0 +1,147 @@
+"""Terminal rendering: the status table, progress bars, the first failure in plain words, colours.
+
+Colours follow the common conventions: only on a terminal, never when ``NO_COLOR`` is set, always
+when ``FORCE_COLOR`` is set. Symbols fall back to ASCII where the terminal cannot print them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from .course import PARTS, Course, Exercise
+from .results import CRASHED, ERROR, FAILED, NOT_STARTED, PASSED, TIMED_OUT, ExerciseResult
+
+BAR_WIDTH = 24
+
+
+class Style:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.colour = wants_colour(stream)
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "✓✗·⏱█░—".encode(encoding)
+            self.unicode = True
+        except (UnicodeEncodeError, LookupError):
+            self.unicode = False
+
+    def paint(self, text: str, colour: str) -> str:
+        codes = {"green": "32", "red": "31", "yellow": "33", "dim": "2", "bold": "1", "cyan": "36"}
+        return f"\033[{codes[colour]}m{text}\033[0m" if self.colour else text
+
+    def symbol(self, status: str) -> str:
+        fancy = {PASSED: "✓", FAILED: "✗", NOT_STARTED: "·", TIMED_OUT: "⏱", CRASHED: "✗", ERROR: "✗"}
+        plain = {PASSED: "+", FAILED: "x", NOT_STARTED: ".", TIMED_OUT: "T", CRASHED: "!", ERROR: "x"}
+        return (fancy if self.unicode else plain)[status]
+
+    def bar(self, done: int, total: int) -> str:
+        filled = round(BAR_WIDTH * done / total) if total else 0
+        full, empty = ("█", "░") if self.unicode else ("#", "-")
+        return "[" + self.paint(full * filled, "green") + empty * (BAR_WIDTH - filled) + "]"
+
+    def dash(self) -> str:
+        return "—" if self.unicode else "-"
+
+
+def wants_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+STATUS_WORDS = {
+    PASSED: ("passed", "green"),
+    FAILED: ("failing", "red"),
+    NOT_STARTED: ("not started", "dim"),
+    TIMED_OUT: ("timed out", "yellow"),
+    CRASHED: ("crashed", "red"),
+    ERROR: ("does not run", "red"),
+}
+
+
+def describe(result: ExerciseResult) -> str:
+    word, _ = STATUS_WORDS[result.status]
+    if result.status in (PASSED, FAILED) and result.total_count:
+        return f"{word} {result.passed_count}/{result.total_count}"
+    return word
+
+
+def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]], out: TextIO) -> None:
+    style = Style(out)
+    width = max((len(e.label) for e, _ in pairs), default=10)
+    title_width = max((len(e.title) for e, _ in pairs), default=10)
+    for part in sorted({e.part for e, _ in pairs}):
+        in_part = [(e, r) for e, r in pairs if e.part == part]
+        done = sum(r.status == PASSED for _, r in in_part)
+        heading = PARTS[part]
+        print(f"\n{style.paint(f'{heading:<40}', 'bold')} {style.bar(done, len(in_part))} {done}/{len(in_part)}", file=out)
+        for exercise, result in in_part:
+            word, colour = STATUS_WORDS[result.status]
+            mark = style.paint(style.symbol(result.status), colour)
+            state = style.paint(describe(result), colour)
+            print(f"  {mark} {exercise.label:<{width}}  {exercise.title:<{title_width}}  {state}", file=out)
+    done = sum(r.status == PASSED for _, r in pairs)
+    print(f"\nProgress {style.bar(done, len(pairs))} {done}/{len(pairs)} exercises", file=out)
+
+
+def render_next(exercise: Exercise | None, course: Course, out: TextIO) -> None:
+    style = Style(out)
+    if exercise is None:
+        print(style.paint("\nEvery exercise passes. Well done — you have built the stack from the socket up.", "green"), file=out)
+        return
+    folder = exercise.path.relative_to(course.root)
+    print(f"\nNext: {style.paint(exercise.label, 'bold')} {style.dash()} {exercise.title}", file=out)
+    print(f"  read  {folder / 'README.md'}", file=out)
+    for name in exercise.files:
+        print(f"  edit  {folder / name}", file=out)
+    print(f"  run   grader check {exercise.number:02d}", file=out)
+
+
+def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO) -> None:
+    """One exercise's verdict, and the first failure in plain words."""
+    style = Style(out)
+    word, colour = STATUS_WORDS[result.status]
+    mark = style.paint(style.symbol(result.status), colour)
+    summary = describe(result)
+    if result.status in (PASSED, FAILED):
+        summary = f"{result.passed_count} of {result.total_count} tests pass"
+    print(f"{mark} {style.paint(exercise.label, 'bold')} {style.dash()} {exercise.title}: {style.paint(summary, colour)}", file=out)
+    if result.status == PASSED:
+        return
+    failure = result.first_failure()
+    if result.status in (TIMED_OUT, CRASHED, ERROR):
+        print(f"  {result.message}", file=out)
+        if result.location:
+            print(f"  where: {result.location}", file=out)
+        if failure is None or failure.message == result.message:
+            if result.status == CRASHED and result.output.strip():
+                print("  last output:", file=out)
+                for line in result.output.strip().splitlines()[-8:]:
+                    print(f"    {line}", file=out)
+            _render_next_step(exercise, out)
+            return
+    if failure is None:
+        _render_next_step(exercise, out)
+        return
+    print(f"\n  {style.paint(failure.name, 'bold')}", file=out)
+    for line in (failure.message or failure.outcome).splitlines():
+        print(f"    {line}", file=out)
+    if failure.spec:
+        print(f"  spec:  {failure.spec}", file=out)
+    if failure.location:
+        print(f"  where: {failure.location}", file=out)
+    _render_next_step(exercise, out)
+
+
+def _render_next_step(exercise: Exercise, out: TextIO) -> None:
+    print(f"\n  Stuck? `grader hint {exercise.number:02d}` gives a hint.", file=out)
+
+
+def error(message: str) -> None:
+    style = Style(sys.stderr)
+    print(f"{style.paint('grader:', 'red')} {message}", file=sys.stderr)

@@ -1,0 +1,129 @@
+"""``grader verify``: proof, for course authors and CI, that the course is sound.
+
+For every exercise: the statement, metadata, hints and tests exist; every file the student edits has
+a reference solution; module names are unique across the course; the test files match their recorded
+checksums; **every graded test fails on the stub** and **every test passes on the solution** (tests
+marked ``reference`` prove a black-box test against a real server and must pass on both).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import checksums
+from .course import Course, Exercise
+from .results import PASSED, ExerciseResult
+from .runner import run_exercise
+
+
+@dataclass
+class Verdict:
+    exercise: Exercise
+    problems: list[str] = field(default_factory=list)
+    stub: ExerciseResult | None = None
+    solution: ExerciseResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_structure(course: Course, exercise: Exercise, solutions: Path) -> list[str]:
+    problems = []
+    if not (exercise.path / "README.md").is_file():
+        problems.append("no README.md")
+    if not exercise.hints:
+        problems.append("no hints in exercise.toml")
+    if not exercise.test_files():
+        problems.append("no test_*.py file")
+    for name in exercise.files:
+        if not (exercise.path / name).is_file():
+            problems.append(f"the stub {name} listed in exercise.toml is missing")
+        if not (solutions / exercise.name / name).is_file():
+            problems.append(f"no reference solution for {name} (expected {exercise.name}/{name} in the solutions)")
+    return problems
+
+
+def check_module_names(course: Course) -> dict[str, list[str]]:
+    """Every exercise folder is on sys.path at once, so two modules with one name would collide."""
+    owners: dict[str, list[str]] = {}
+    for exercise in course.exercises:
+        for path in exercise.path.glob("*.py"):
+            if path.name != "conftest.py" and not path.name.startswith("test_"):
+                owners.setdefault(path.stem, []).append(exercise.name)
+    clashes: dict[str, list[str]] = {}
+    for module, folders in owners.items():
+        if len(folders) > 1:
+            for folder in folders:
+                others = ", ".join(f for f in folders if f != folder)
+                clashes.setdefault(folder, []).append(f"module name '{module}' is also used by {others}")
+    return clashes
+
+
+def check_checksums(course: Course, exercise: Exercise, recorded: dict) -> list[str]:
+    if exercise.name not in recorded:
+        return ["no recorded checksums (run `grader verify --record`)"]
+    problems = [f"test file {name} differs from its recorded checksum" for name in checksums.edited_tests(exercise, recorded)]
+    if not checksums.is_pristine(exercise, recorded):
+        problems.append("the stub differs from its recorded checksum (re-record with `grader verify --record`)")
+    return problems
+
+
+def check_runs(verdict: Verdict) -> None:
+    stub, solution = verdict.stub, verdict.solution
+    assert stub is not None and solution is not None
+    if stub.status not in ("failed",):
+        reason = stub.message or stub.status.replace("_", " ")
+        verdict.problems.append(f"the stub should fail its tests cleanly, but: {reason}")
+    for test in stub.graded:
+        if test.passed:
+            verdict.problems.append(f"{test.name} passes on the stub (every graded test must fail on it)")
+    for test in stub.tests:
+        if test.reference and not test.passed:
+            verdict.problems.append(f"reference test {test.name} fails on the stub run: {test.message}")
+    if solution.status != PASSED:
+        reason = solution.message or solution.status.replace("_", " ")
+        failing = [t for t in solution.tests if t.outcome in ("failed", "error")]
+        if failing:
+            for test in failing:
+                where = f" ({test.location})" if test.location else ""
+                verdict.problems.append(f"{test.name} fails on the solution: {test.message}{where}")
+        else:
+            verdict.problems.append(f"the solution does not pass: {reason}")
+    if not stub.tests and not solution.tests:
+        verdict.problems.append("no tests ran")
+
+
+def verify(
+    course: Course,
+    exercises: Sequence[Exercise],
+    solutions: Path,
+    *,
+    jobs: int | None = None,
+    on_done: Callable[[Verdict], None] | None = None,
+) -> list[Verdict]:
+    recorded = checksums.load(course)
+    clashes = check_module_names(course)
+    verdicts = {e.name: Verdict(e) for e in exercises}
+    for exercise in exercises:
+        verdict = verdicts[exercise.name]
+        verdict.problems += check_structure(course, exercise, solutions)
+        verdict.problems += clashes.get(exercise.name, [])
+        verdict.problems += check_checksums(course, exercise, recorded)
+
+    def run_both(exercise: Exercise) -> Verdict:
+        verdict = verdicts[exercise.name]
+        verdict.stub = run_exercise(course, exercise)
+        verdict.solution = run_exercise(course, exercise, solutions=solutions)
+        check_runs(verdict)
+        if on_done is not None:
+            on_done(verdict)
+        return verdict
+
+    workers = jobs or min(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run_both, exercises))
