@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     with make_server(args.host, args.port, application) as httpd:
-        print(f"Serving on http://{args.host}:{httpd.server_address[1]} (Ctrl-C to stop)")
+        print(f"Serving on http://{args.host}:{httpd.server_address[1]} (Ctrl-C to stop)", flush=True)
         try:
             httpd.serve_forever()
         except KeyboardInterrupt:
