@@ -79,18 +79,52 @@ def overlay_solutions(src: Path, exercises: list[str], dst: Path) -> None:
         shutil.copytree(solution, target, dirs_exist_ok=True, ignore=JUNK)
 
 
+def rendered_names(src: Path) -> set[str]:
+    """The top-level names a copy gets from SRC/template (file names as copier renders them)."""
+    names = {".git"}
+    for entry in (src / "template").iterdir():
+        name = entry.name.removesuffix(".jinja")
+        if name in {"update_choices.py", "course_tasks.py", "__pycache__"}:
+            continue
+        names.add(".copier-answers.yml" if "{{" in name else name)
+    return names
+
+
+def foreign_entries(src: Path, exercises: list[str], dst: Path) -> list[str]:
+    """What was in the destination before copier wrote the course into it."""
+    expected = rendered_names(src)
+    found = [p.name for p in dst.iterdir() if p.name not in expected]
+    if (dst / "exercises").is_dir():
+        chosen = set(exercises) | {"conftest.py", "__pycache__"}
+        found += [f"exercises/{p.name}" for p in (dst / "exercises").iterdir() if p.name not in chosen]
+    return sorted(found)
+
+
+def has_commits() -> bool:
+    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], capture_output=True).returncode == 0
+
+
 def init(src: Path, exercises: list[str]) -> None:
     dst = Path.cwd()
-    if (dst / ".git").exists():
+    if (dst / ".git").exists() and has_commits():
         # `copier recopy`, or a copy over an existing repository: never rewrite someone's history.
         print(
-            f"note: {dst} is already a git repository: no commits or branches made. Review the changes "
-            f"with `git status`; a new course needs an empty destination folder.",
+            f"note: {dst} is already a git repository with history: no commits or branches made "
+            f"(review the changes with `git status`). A new course needs an empty destination folder.",
             file=sys.stderr,
         )
         return
+    foreign = foreign_entries(src, exercises, dst)
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (", ..." if len(foreign) > 8 else "")
+        raise TaskError(
+            f"the destination {dst} was not empty ({shown}): copier wrote the course's files next to "
+            f"what was there, but no git repository was made, so nothing of yours is committed. "
+            f"Copy into a new, empty folder (or a freshly cloned empty repository) instead."
+        )
     names = ", ".join(exercises)
     env = commit_env()
+    # Also fine in a freshly cloned empty repository: its remote is kept.
     git("init", "--quiet")
     git("symbolic-ref", "HEAD", f"refs/heads/{MAIN}")
     commit(f"Start the course: {names}", env)

@@ -83,6 +83,20 @@ def exercises(root: Path = ROOT) -> list[tuple[str, dict]]:
     return found
 
 
+def untracked_exercises(root: Path = ROOT) -> list[str]:
+    """Exercise folders with an exercise.toml that git does not track yet (so not offered)."""
+    tracked = _tracked(root)
+    if tracked is None:
+        return []
+    return [
+        folder.name
+        for folder in sorted((root / "exercises").iterdir())
+        if EXERCISE_FOLDER.match(folder.name)
+        and (folder / "exercise.toml").is_file()
+        and f"exercises/{folder.name}/exercise.toml" not in tracked
+    ]
+
+
 def copier_blocks(found: list[tuple[str, dict]]) -> dict[str, list[str]]:
     choices = ["choices:"]
     for name, meta in found:
@@ -181,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = ", ".join(name for name, _ in exercises(root))
     print(f"{'updated ' + ', '.join(changed) if changed else 'nothing to update'} (exercises: {names})")
+    if untracked := untracked_exercises(root):
+        print(f"not offered until git knows them (git add them, then run this again): {', '.join(untracked)}")
     return 0
 
 
