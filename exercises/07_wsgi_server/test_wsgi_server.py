@@ -1,0 +1,892 @@
+"""Exercise 07 is graded in two layers.
+
+1. Unit tests call ``parse_request``, ``build_environ`` and ``call_app`` directly, with in-memory
+   files and a ``send`` that records bytes; responses are re-parsed by h11, a strict HTTP parser.
+2. Server tests start your ``make_server(...)`` on 127.0.0.1 and a free port and drive it over real
+   TCP with httpx and raw sockets: probe apps wrapped in ``wsgiref.validate.validator`` and a real
+   Flask application. Each of these runs first against Python's own ``wsgiref`` server (the
+   ``[wsgiref]`` cases, not graded): they prove the test is fair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import make_server as wsgiref_make_server
+from wsgiref.validate import check_environ, validator
+
+import wsgiref.validate
+
+import h11
+import httpx
+import pytest
+
+import wsgi_server
+from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, wait_until
+from wsgi_server import Request
+
+EXERCISE_DIR = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def within(seconds: float, what: str, function: Callable[..., Any], *args: Any) -> Any:
+    """Run ``function(*args)`` in a thread; fail in plain words if it is still running after ``seconds``."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(function(*args))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"{what} was still running after {seconds:g} s (is it waiting for bytes that never come?)")
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def parse(head: bytes) -> Request | None:
+    """Call the student's parse_request on an in-memory connection."""
+    return within(3, "parse_request()", wsgi_server.parse_request, io.BytesIO(head))
+
+
+def make_request(target: str = "/", method: str = "GET", headers: list[tuple[str, str]] | None = None) -> Request:
+    return Request(method=method, target=target, version="HTTP/1.1", headers=headers or [("Host", "example.org")])
+
+
+def environ_for(request: Request, body: bytes = b"") -> dict[str, Any]:
+    return within(3, "build_environ()", wsgi_server.build_environ, request, io.BytesIO(body), ("127.0.0.1", 8080))
+
+
+def base_environ() -> dict[str, Any]:
+    """A minimal valid environ, built here (not by your build_environ) for the call_app tests."""
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8080",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+class Recorder:
+    """A ``send`` for call_app that records every piece of bytes it is given."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.sent: list[bytes] = []
+        self.fail_after = fail_after
+
+    def __call__(self, data: bytes) -> None:
+        if self.fail_after is not None and len(self.sent) >= self.fail_after:
+            raise BrokenPipeError(32, "Broken pipe (the test's client hung up)")
+        self.sent.append(bytes(data))
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.sent)
+
+
+def run_app(app: Callable[..., Any], environ: dict[str, Any] | None = None, send: Recorder | None = None) -> Recorder:
+    send = send or Recorder()
+    within(5, "call_app()", wsgi_server.call_app, app, environ or base_environ(), send)
+    return send
+
+
+def h11_parse(raw: bytes, method: str = "GET") -> tuple[int, list[tuple[str, str]], bytes]:
+    """Parse a complete response (the connection then closed) with h11, a strict HTTP/1.1 client."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method=method, target="/", headers=[("Host", "example.org")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(raw)
+    client.receive_data(b"")  # the server closed the connection
+    status, headers, body = 0, [], b""
+    while True:
+        try:
+            event = client.next_event()
+        except h11.RemoteProtocolError as exc:
+            pytest.fail(f"the response is not valid HTTP ({exc}); the raw bytes were {raw[:300]!r}")
+        if isinstance(event, h11.Response):
+            status = event.status_code
+            headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)) or event is h11.NEED_DATA:
+            break
+    if not status:
+        pytest.fail(f"expected a response, got these bytes: {raw[:300]!r}")
+    return status, headers, body
+
+
+def header(headers: list[tuple[str, str]], name: str) -> str | None:
+    values = [v for n, v in headers if n.lower() == name.lower()]
+    return ",".join(values) if values else None
+
+
+def validated(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``wsgiref.validate.validator(app)``, minus one trap.
+
+    The validator reports a never-closed iterable by raising from ``__del__``, whenever the garbage
+    collector gets to it; on Python 3.11 that can crash pytest itself instead of failing one test.
+    So the validator's iterable here skips that check: ``close()`` is graded by the tests that
+    track it explicitly, with a plain failure message.
+    """
+    checked = validator(app)
+
+    def app_under_validation(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        result = checked(environ, start_response)
+        result.__class__ = _IteratorWrapperWithoutDel
+        return result
+
+    return app_under_validation
+
+
+class _IteratorWrapperWithoutDel(wsgiref.validate.IteratorWrapper):
+    def __del__(self) -> None:
+        pass
+
+
+def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"Hello, world!"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers: wsgiref (the reference) and yours
+# ---------------------------------------------------------------------------------------------
+
+
+class QuietWSGIRequestHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def make_student_server(app: Callable[..., Any]) -> Any:
+    server = within(5, "make_server(HOST, 0, app)", wsgi_server.make_server, HOST, 0, app)
+    for attr in ("serve_forever", "shutdown", "server_close", "server_address"):
+        assert hasattr(server, attr), f"expected make_server() to return a server with .{attr}, it has none"
+    port = server.server_address[1]
+    assert isinstance(port, int) and port > 0, (
+        f"expected server_address to be (host, real port) after binding to port 0, got {server.server_address!r}"
+    )
+    return server
+
+
+@contextlib.contextmanager
+def run_server(kind: str, app: Callable[..., Any]) -> Iterator[str]:
+    if kind == "wsgiref":
+        httpd = wsgiref_make_server(HOST, 0, app, handler_class=QuietWSGIRequestHandler)
+        with serving(httpd, name="wsgiref", poll_interval=0.01) as url:
+            yield url
+    else:
+        with serving(make_student_server(app), name="your server") as url:
+            yield url
+
+
+SERVERS = [pytest.param("wsgiref", marks=pytest.mark.reference, id="wsgiref"), pytest.param("yours", id="yours")]
+
+
+@pytest.fixture(params=SERVERS)
+def serve(request: pytest.FixtureRequest) -> Callable[[Callable[..., Any]], contextlib.AbstractContextManager[str]]:
+    return lambda app: run_server(request.param, app)
+
+
+@pytest.fixture
+def serve_yours() -> Callable[[Callable[..., Any]], contextlib.AbstractContextManager[str]]:
+    return lambda app: run_server("yours", app)
+
+
+def client() -> httpx.Client:
+    return httpx.Client(timeout=CLIENT_TIMEOUT)
+
+
+def raw_exchange(url: str, data: bytes, *, half_close: bool = True) -> bytes:
+    """Send raw bytes on a fresh connection and read until the server closes it.
+
+    ``half_close`` then says "I will send nothing more" (shutdown SHUT_WR), as a client that gave up
+    in the middle of a request would: a server waiting for the rest of the head then sees EOF.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pytest.fail(
+                f"the server sent {b''.join(chunks)[:200]!r} and then neither finished nor closed the "
+                f"connection within {CLIENT_TIMEOUT:g} s"
+            )
+        except ConnectionResetError:
+            pass
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. parse_request
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("RFC 9112 §3 (request line)")
+def test_parse_request_reads_the_request_line() -> None:
+    request = parse(b"GET /search?q=wsgi HTTP/1.1\r\nHost: example.org\r\n\r\n")
+    assert isinstance(request, Request), f"expected a Request, got {request!r}"
+    got = (request.method, request.target, request.version)
+    assert got == ("GET", "/search?q=wsgi", "HTTP/1.1"), (
+        f"expected ('GET', '/search?q=wsgi', 'HTTP/1.1') with the target exactly as sent, got {got!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §5 (field lines), §6 (the body stays on the connection)")
+def test_parse_request_keeps_headers_and_leaves_the_body() -> None:
+    rfile = io.BytesIO(
+        b"POST /tasks HTTP/1.1\r\nHost: example.org\r\nX-Tag:  one \r\nX-Tag: two\r\n"
+        b"Content-Length: 11\r\n\r\nhello world"
+    )
+    request = within(3, "parse_request()", wsgi_server.parse_request, rfile)
+    expected = [("Host", "example.org"), ("X-Tag", "one"), ("X-Tag", "two"), ("Content-Length", "11")]
+    assert request.headers == expected, (
+        f"expected the headers in order, repeats kept, names as sent, values stripped: {expected!r}, "
+        f"got {request.headers!r}"
+    )
+    rest = rfile.read()
+    assert rest == b"hello world", (
+        f"expected parse_request to stop after the empty line and leave the body b'hello world' unread, "
+        f"got {rest!r} left"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (a client may close without sending anything)")
+def test_parse_request_returns_none_on_a_closed_connection() -> None:
+    request = parse(b"")
+    assert request is None, f"expected None when the connection closes before a request, got {request!r}"
+
+
+MALFORMED = [
+    pytest.param(b"GARBAGE\r\n\r\n", id="one-word-request-line"),
+    pytest.param(b"GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n", id="four-word-request-line"),
+    pytest.param(b"GET / FOO/1.1\r\nHost: x\r\n\r\n", id="not-http"),
+    pytest.param(b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", id="header-without-colon"),
+    pytest.param(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", id="space-in-header-name"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", id="space-before-colon"),
+    pytest.param(b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", id="content-length-not-a-number"),
+    pytest.param(b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", id="negative-content-length"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: exa", id="connection-closed-inside-the-head"),
+]
+
+
+@pytest.mark.spec("RFC 9112 §3, §5.1, §6.3 (malformed requests)")
+@pytest.mark.parametrize("head", MALFORMED)
+def test_parse_request_rejects_malformed_heads(head: bytes) -> None:
+    try:
+        request = parse(head)
+    except wsgi_server.BadRequest:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"expected BadRequest for {head!r}, got {type(exc).__name__}: {exc}")
+    pytest.fail(f"expected BadRequest for {head!r}, got {request!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. build_environ
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables")
+def test_environ_has_the_cgi_variables() -> None:
+    environ = environ_for(make_request("/tasks/7?verbose=1", method="DELETE"))
+    expected = {
+        "REQUEST_METHOD": "DELETE",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/tasks/7",
+        "QUERY_STRING": "verbose=1",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    got = {key: environ.get(key) for key in expected}
+    assert got == expected, f"expected {expected!r}, got {got!r} (SERVER_PORT is a str, SCRIPT_NAME '' at the root)"
+    no_query = environ_for(make_request("/tasks"))
+    assert no_query.get("QUERY_STRING") == "", (
+        f"expected QUERY_STRING '' when the target has no '?', got {no_query.get('QUERY_STRING')!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues, §URL Reconstruction")
+def test_path_info_is_percent_decoded_and_carried_as_latin1() -> None:
+    environ = environ_for(make_request("/caf%C3%A9/a%20b?name=caf%C3%A9&x=a+b"))
+    expected_path = "/café/a b".encode().decode("latin-1")  # '/cafÃ©/a b'
+    assert environ.get("PATH_INFO") == expected_path, (
+        f"expected PATH_INFO {expected_path!r}: decode %XX to bytes, then each byte becomes one character "
+        f"(latin-1), a 'native string' (PEP 3333); got {environ.get('PATH_INFO')!r}. "
+        "urllib.parse.unquote(path) decodes as UTF-8: use unquote_to_bytes(path).decode('latin-1')"
+    )
+    assert environ.get("QUERY_STRING") == "name=caf%C3%A9&x=a+b", (
+        f"expected QUERY_STRING exactly as sent, still encoded: 'name=caf%C3%A9&x=a+b', got {environ.get('QUERY_STRING')!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (HTTP_ Variables, CONTENT_TYPE, CONTENT_LENGTH)")
+def test_headers_become_http_variables() -> None:
+    headers = [
+        ("Host", "example.org"),
+        ("X-Request-Id", "abc-123"),
+        ("Accept", "text/html"),
+        ("Accept", "application/json"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", "2"),
+    ]
+    environ = environ_for(make_request("/", method="POST", headers=headers), body=b"{}")
+    got = {key: environ.get(key) for key in ("HTTP_HOST", "HTTP_X_REQUEST_ID", "CONTENT_TYPE", "CONTENT_LENGTH")}
+    expected = {"HTTP_HOST": "example.org", "HTTP_X_REQUEST_ID": "abc-123", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"}
+    assert got == expected, f"expected {expected!r} (upper case, '-' becomes '_', HTTP_ prefix), got {got!r}"
+    for key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        assert key not in environ, f"expected no {key} in environ: Content-Type/Length go in without the HTTP_ prefix"
+    accept = [part.strip() for part in str(environ.get("HTTP_ACCEPT", "")).split(",")]
+    assert accept == ["text/html", "application/json"], (
+        f"expected the two Accept headers combined with a comma, got HTTP_ACCEPT={environ.get('HTTP_ACCEPT')!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (wsgi.* keys)")
+def test_environ_has_the_wsgi_variables() -> None:
+    environ = environ_for(make_request("/"))
+    assert environ.get("wsgi.version") == (1, 0), f"expected wsgi.version (1, 0), got {environ.get('wsgi.version')!r}"
+    assert environ.get("wsgi.url_scheme") == "http", f"expected wsgi.url_scheme 'http', got {environ.get('wsgi.url_scheme')!r}"
+    for key in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once"):
+        assert isinstance(environ.get(key), bool), f"expected {key} to be True or False, got {environ.get(key)!r}"
+    errors = environ.get("wsgi.errors")
+    assert all(hasattr(errors, m) for m in ("write", "writelines", "flush")), (
+        f"expected wsgi.errors to be a text stream with write/writelines/flush (sys.stderr will do), got {errors!r}"
+    )
+    try:
+        check_environ(environ)  # wsgiref.validate's own checks of an environ
+    except AssertionError as exc:
+        pytest.fail(f"wsgiref.validate rejects the environ: {exc}")
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams")
+def test_wsgi_input_reads_exactly_the_body() -> None:
+    request = make_request("/", method="POST", headers=[("Host", "x"), ("Content-Length", "17")])
+    environ = environ_for(request, body=b"line one\nline twoNEXT REQUEST")
+    stream = environ["wsgi.input"]
+    assert stream.read(5) == b"line ", "expected read(5) to return the first 5 body bytes b'line '"
+    assert stream.readline() == b"one\n", "expected readline() to return the rest of the line, b'one\\n'"
+    rest = stream.read()
+    assert rest == b"line two", (
+        f"expected read() to stop at Content-Length (17 bytes) and return b'line two', got {rest!r}: "
+        "the bytes after the body belong to the next request"
+    )
+    assert stream.read(100) == b"", "expected b'' once the body is used up (PEP 3333: simulate end-of-file)"
+    assert stream.readline() == b"", "expected readline() to return b'' at the end of the body"
+
+    environ = environ_for(make_request("/", method="POST", headers=[("Host", "x"), ("Content-Length", "17")]),
+                          body=b"line one\nline twoNEXT REQUEST")
+    lines = list(environ["wsgi.input"])
+    assert lines == [b"line one\n", b"line two"], f"expected iterating wsgi.input to give the body's lines, got {lines!r}"
+    environ = environ_for(make_request("/", method="POST", headers=[("Host", "x"), ("Content-Length", "17")]),
+                          body=b"line one\nline twoNEXT REQUEST")
+    lines = environ["wsgi.input"].readlines()
+    assert lines == [b"line one\n", b"line two"], f"expected readlines() to give the body's lines, got {lines!r}"
+
+    no_length = environ_for(make_request("/"), body=b"NEXT REQUEST")
+    got = no_length["wsgi.input"].read()
+    assert got == b"", f"expected an empty body when there is no Content-Length, got {got!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. call_app
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable; RFC 9112 §4")
+def test_call_app_sends_status_headers_and_body() -> None:
+    raw = run_app(validated(hello_app)).raw
+    first_line = raw.split(b"\r\n", 1)[0]
+    assert first_line in (b"HTTP/1.0 200 OK", b"HTTP/1.1 200 OK"), (
+        f"expected the status line b'HTTP/1.0 200 OK' (or HTTP/1.1) ending in CRLF, got {raw[:80]!r}"
+    )
+    assert b"\r\n\r\n" in raw, f"expected the head to end with an empty line (CRLF CRLF), got {raw[:300]!r}"
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\n" not in head.replace(b"\r\n", b""), f"expected every head line to end in CRLF, got {head!r}"
+    status, headers, body = h11_parse(raw)
+    assert status == 200, f"expected status 200, got {status}"
+    assert header(headers, "Content-Type") == "text/plain; charset=utf-8", (
+        f"expected the app's Content-Type header to be sent, got headers {headers!r}"
+    )
+    assert body == b"Hello, world!", f"expected body b'Hello, world!', got {body!r}"
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close); PEP 3333 §Other HTTP Features")
+def test_call_app_says_connection_close_and_date() -> None:
+    _, headers, _ = h11_parse(run_app(hello_app).raw)
+    assert (header(headers, "Connection") or "").lower() == "close", (
+        f"expected the server to add 'Connection: close' (one request per connection), got headers {headers!r}"
+    )
+    assert header(headers, "Date"), f"expected the server to add a Date header (RFC 9110 §6.6.1), got {headers!r}"
+
+
+@pytest.mark.spec("PEP 3333 §The write() Callable")
+def test_start_response_returns_a_working_write() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"Hello, ")
+        return [b"world", b"!"]
+
+    _, _, body = h11_parse(run_app(validated(app)).raw)
+    assert body == b"Hello, world!", (
+        f"expected b'Hello, world!' (the write() data, then the iterable), got {body!r}: "
+        "start_response must return a write(data) that sends data (after the headers, if not sent yet)"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming (headers wait for the first non-empty chunk)")
+def test_headers_go_out_with_the_first_non_empty_chunk() -> None:
+    send = Recorder()
+    seen: dict[str, int] = {}
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        seen["after start_response"] = len(send.raw)
+        yield b""
+        seen["after an empty chunk"] = len(send.raw)
+        yield b"data"
+        seen["after b'data'"] = len(send.raw)
+
+    run_app(app, send=send)
+    assert seen.get("after start_response") == 0 and seen.get("after an empty chunk") == 0, (
+        f"expected nothing sent before the first non-empty chunk, got {seen!r} bytes sent at each step: "
+        "start_response only records the status and headers"
+    )
+    assert seen.get("after b'data'", 0) > 0 and send.raw.endswith(b"data"), (
+        "expected the head and b'data' to be sent as soon as the app yielded b'data', "
+        f"got {seen!r} bytes sent at each step"
+    )
+
+    def empty(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    raw = run_app(empty).raw
+    assert raw.split(b"\r\n", 1)[0].endswith(b" 204 No Content"), (
+        f"expected the head to be sent at the end when the body is empty, got {raw[:80]!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (a second call needs exc_info)")
+def test_second_start_response_without_exc_info_fails() -> None:
+    outcome: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+        except Exception:
+            outcome.append("raised")
+        else:
+            outcome.append("accepted")
+        return [b"ok"]
+
+    run_app(app)
+    assert outcome == ["raised"], (
+        "expected the second start_response() call without exc_info to raise (PEP 3333: 'a fatal error'), "
+        f"got: it was {outcome[0] if outcome else 'never reached'}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling (exc_info before the headers are sent)")
+def test_exc_info_before_headers_replaces_the_response() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        try:
+            raise ValueError("the template failed")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"sorry"]
+
+    status, headers, body = h11_parse(run_app(validated(app)).raw)
+    assert (status, header(headers, "Content-Type"), body) == (500, "text/plain", b"sorry"), (
+        "expected the second start_response (with exc_info, headers not sent yet) to replace status and "
+        f"headers: 500, text/plain, b'sorry'; got {status}, {header(headers, 'Content-Type')!r}, {body!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling (exc_info after the headers are sent)")
+def test_exc_info_after_headers_reraises() -> None:
+    outcome: list[object] = []
+    error = ValueError("failed half-way")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first part"
+        try:
+            raise error
+        except ValueError:
+            try:
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+            except BaseException as exc:
+                outcome.append(exc)
+                raise
+            outcome.append("returned")
+        yield b"should never be sent"
+
+    raw = run_app(app).raw
+    assert outcome and outcome[0] is error, (
+        "expected start_response(..., exc_info) to re-raise the app's own exception once the headers are "
+        f"sent, got {outcome[0] if outcome else 'no call'!r}"
+    )
+    assert b"should never be sent" not in raw, "expected nothing more to be sent after the error"
+    assert raw.split(b"\r\n", 1)[0].endswith(b"200 OK") and raw.endswith(b"first part"), (
+        f"expected the 200 head and b'first part' to stay as sent, got {raw[:200]!r}"
+    )
+
+
+class Closing:
+    """An app whose iterable records close(); it can fail half-way."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.closed = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Closing:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return self
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"one "
+        if self.fail:
+            raise RuntimeError("the app broke while streaming")
+        yield b"two"
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details (close() is always called)")
+@pytest.mark.parametrize("case", ["success", "error-while-iterating", "client-gone"])
+def test_close_is_always_called(case: str) -> None:
+    app = Closing(fail=case == "error-while-iterating")
+    environ = base_environ()
+    send = Recorder(fail_after=0 if case == "client-gone" else None)
+    try:
+        within(5, "call_app()", wsgi_server.call_app, app, environ, send)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        if case == "success":
+            raise
+        # Letting the error out is allowed; never calling close() is not.
+        del exc
+    assert app.closed == 1, (
+        f"expected the iterable's close() to be called exactly once ({case}), got {app.closed} calls: "
+        "call it in a finally: block"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling")
+def test_exception_before_start_response_becomes_500() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise KeyError("no such task")
+
+    environ = base_environ()
+    status, _, _ = h11_parse(run_app(app, environ).raw)
+    assert status == 500, f"expected a 500 response when the app raises before start_response, got {status}"
+    logged = environ["wsgi.errors"].getvalue()
+    assert "KeyError" in logged, (
+        f"expected the traceback to be written to environ['wsgi.errors'], got {logged[:200]!r}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. The server over TCP (each test first proven against wsgiref)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §Specification Overview (the server side)")
+def test_make_server_serves_and_stops(serve_yours: Any) -> None:
+    with serve_yours(validated(hello_app)) as url, client() as http:
+        responses = [http.get(f"{url}/") for _ in range(3)]
+    got = [(r.status_code, r.content) for r in responses]
+    assert got == [(200, b"Hello, world!")] * 3, f"expected three answers 200 b'Hello, world!', got {got!r}"
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(OSError), socket.create_connection((HOST, port), timeout=1):
+        pass  # after server_close() nobody may be listening any more
+
+
+def environ_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """Answers with the environ as JSON (the str values, and the types of the wsgi.* values)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    dump = {key: value for key, value in environ.items() if isinstance(value, str)}
+    dump["wsgi.version"] = list(environ["wsgi.version"])
+    dump["body"] = body.decode("latin-1")
+    dump["types"] = {key: type(value).__name__ for key, value in environ.items() if key.startswith("wsgi.")}
+    data = json.dumps(dump).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables, §Unicode Issues")
+def test_server_builds_the_environ(serve: Any) -> None:
+    with serve(validated(environ_app)) as url, client() as http:
+        response = http.post(
+            f"{url}/caf%C3%A9/items?q=a%20b&page=2",
+            content=b'{"a": 1}',
+            headers={"Content-Type": "application/json", "X-Request-Id": "abc-123"},
+        )
+    env = response.json()
+    port = url.rsplit(":", 1)[1]
+    expected = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/café/items".encode().decode("latin-1"),
+        "QUERY_STRING": "q=a%20b&page=2",
+        "SERVER_PORT": port,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "8",
+        "HTTP_X_REQUEST_ID": "abc-123",
+        "HTTP_HOST": f"{HOST}:{port}",
+        "wsgi.url_scheme": "http",
+        "body": '{"a": 1}',
+    }
+    got = {key: env.get(key) for key in expected}
+    assert got == expected, f"expected {expected!r}, got {got!r}"
+    assert env.get("wsgi.version") == [1, 0], f"expected wsgi.version (1, 0), got {env.get('wsgi.version')!r}"
+    assert env.get("SERVER_NAME"), "expected a non-empty SERVER_NAME"
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams")
+def test_server_reads_a_large_body(serve: Any) -> None:
+    payload = bytes(range(256)) * 2048  # 512 KiB: many recv()s
+
+    def digest_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        digest = hashlib.sha256()
+        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+        while remaining > 0:  # by Content-Length: wsgiref's wsgi.input does not stop at the body's end
+            chunk = stream.read(min(remaining, 65536))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [digest.hexdigest().encode()]
+
+    with serve(validated(digest_app)) as url, client() as http:
+        response = http.post(f"{url}/upload", content=payload)
+    assert response.text == hashlib.sha256(payload).hexdigest(), (
+        "expected the app to read exactly the 512 KiB body through wsgi.input (the SHA-256 differs): "
+        "read until Content-Length bytes, then return b''"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §The write() Callable")
+def test_server_write_over_tcp(serve: Any) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written, ")
+        return [b"then ", b"returned"]
+
+    with serve(validated(app)) as url, client() as http:
+        response = http.get(f"{url}/")
+    assert response.content == b"written, then returned", (
+        f"expected b'written, then returned', got {response.content!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming")
+def test_server_streams_without_buffering(serve: Any) -> None:
+    first_chunk_received = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first;"
+        # Wait until the client has the first chunk: a server that buffers the whole body never gets there.
+        yield b"second" if first_chunk_received.wait(3) else b"BUFFERED"
+
+    with serve(validated(app)) as url, client() as http:
+        with http.stream("GET", f"{url}/") as response:
+            received = b""
+            for chunk in response.iter_raw():
+                received += chunk
+                if received.startswith(b"first;"):
+                    first_chunk_received.set()
+    assert received == b"first;second", (
+        f"expected b'first;second', got {received!r}: send each chunk as the app yields it, "
+        "do not collect the body first"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling")
+def test_server_answers_500_when_the_app_fails(serve: Any) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise RuntimeError("deliberate failure in the app (expected by this test)")
+
+    with serve(app) as url, client() as http:
+        failed = http.get(f"{url}/")
+        after = http.get(f"{url}/")  # the server must survive
+    assert failed.status_code == 500, f"expected 500 when the app raises, got {failed.status_code}"
+    assert after.status_code == 500, f"expected the server to keep serving after an app error, got {after.status_code}"
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details (close() when the client disconnects)")
+def test_server_closes_the_iterable_when_the_client_leaves(serve: Any) -> None:
+    state = {"closed": threading.Event(), "chunks": 0, "exhausted": False}
+
+    class Endless:
+        def __iter__(self) -> Iterator[bytes]:
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:  # a safety net: "endless" for 4 s
+                state["chunks"] += 1
+                yield b"x" * 16384
+            state["exhausted"] = True
+
+        def close(self) -> None:
+            state["closed"].set()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Endless:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return Endless()
+
+    with serve(validated(app)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT) as sock:
+            sock.sendall(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(1024), "expected the endless response to start"
+        # The client has left. The server's next sends fail; it must stop iterating and call close().
+        wait_until(state["closed"].is_set, timeout=6, what="close() on the iterable after the client left")
+    assert not state["exhausted"], (
+        "expected the server to stop iterating soon after the client disconnected, got: it kept "
+        f"iterating for 4 s ({state['chunks']} chunks) and ignored the failed sends"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close)")
+def test_server_closes_the_connection_after_one_response(serve: Any) -> None:
+    with serve(validated(hello_app)) as url:
+        # An HTTP/1.1 request without 'Connection: close': the server closes anyway, HTTP/1.0-style.
+        raw = within(8, "reading until the server closes", lambda: raw_exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", half_close=False))
+    status, _, body = h11_parse(raw)
+    assert (status, body) == (200, b"Hello, world!"), f"expected 200 b'Hello, world!', got {status} {body!r}"
+
+
+@pytest.mark.spec("RFC 9112 §3, §5.1, §6.3 (400 Bad Request)")
+@pytest.mark.parametrize("head", MALFORMED)
+def test_server_answers_400_to_malformed_requests(serve_yours: Any, head: bytes) -> None:
+    with serve_yours(validated(hello_app)) as url:
+        raw = within(8, "reading the answer to a malformed request", raw_exchange, url, head)
+        status, _, _ = h11_parse(raw)
+        assert status == 400, f"expected 400 Bad Request for {head!r}, got {status}"
+        with client() as http:
+            after = http.get(f"{url}/")
+        assert after.status_code == 200, f"expected the server to keep serving after {head!r}, got {after.status_code}"
+
+
+@pytest.mark.spec("RFC 9112 §9 (connection management: a broken client must not stop the server)")
+def test_server_survives_broken_clients(serve: Any) -> None:
+    with serve(validated(hello_app)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        for data in (b"", b"GET / HTTP/1.1\r\nHost: exa", b"GARBAGE\r\n\r\n", b"\x00\xff\xfe binary junk\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT) as sock:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+                with contextlib.suppress(OSError):
+                    while sock.recv(65536):
+                        pass
+        with client() as http:
+            response = http.get(f"{url}/")
+    assert (response.status_code, response.content) == (200, b"Hello, world!"), (
+        f"expected the server to answer normally after broken clients, got {response.status_code} {response.content!r}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A real Flask application
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def flask_app() -> Any:
+    from wsgi_server_flask_app import app
+
+    return app
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (a real framework)")
+def test_flask_json_round_trip(serve: Any, flask_app: Any) -> None:
+    with serve(flask_app) as url, client() as http:
+        response = http.post(f"{url}/echo", json={"title": "write a server", "done": False})
+    assert response.status_code == 200, f"expected 200 from Flask's /echo, got {response.status_code}: {response.text[:200]}"
+    expected = {"received": {"title": "write a server", "done": False}, "keys": 2}
+    assert response.json() == expected, f"expected {expected!r}, got {response.text[:200]!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming (a real framework)")
+def test_flask_streamed_response_and_404(serve: Any, flask_app: Any) -> None:
+    with serve(flask_app) as url, client() as http:
+        streamed = http.get(f"{url}/count/500")
+        missing = http.get(f"{url}/no/such/page")
+    expected = "".join(f"line {i}\n" for i in range(1, 501))
+    assert (streamed.status_code, streamed.text) == (200, expected), (
+        f"expected 200 and 500 lines from Flask's generator, got {streamed.status_code} and {len(streamed.text)} chars"
+    )
+    assert missing.status_code == 404, f"expected Flask's 404 for an unknown page, got {missing.status_code}"
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues (a real framework)")
+def test_flask_route_with_non_ascii_path(serve: Any, flask_app: Any) -> None:
+    with serve(flask_app) as url, client() as http:
+        response = http.get(f"{url}/caf%C3%A9")
+    assert (response.status_code, response.text) == (200, "café au lait"), (
+        f"expected Flask's /café route to answer 200 'café au lait', got {response.status_code} {response.text[:80]!r}: "
+        "PATH_INFO must hold the decoded UTF-8 bytes as latin-1 characters ('/cafÃ©')"
+    )
+
+
+@pytest.mark.spec("PEP 3333 (a server you can run by hand)")
+def test_command_line_serves_flask() -> None:
+    argv = python_argv("-m", "wsgi_server", "wsgi_server_flask_app:app", "--port", "0")
+    module_dir = str(Path(wsgi_server.__file__).resolve().parent)
+    env = {"PYTHONPATH": os.pathsep.join([module_dir, str(EXERCISE_DIR)])}
+    with subprocess_serving(argv, ready=r"http://127\.0\.0\.1:(?P<port>\d+)", cwd=module_dir, env=env,
+                            name="python -m wsgi_server") as url:
+        with client() as http:
+            response = http.get(f"{url}/")
+    assert response.text == "Hello from Flask, served by your own server!", (
+        f"expected Flask's greeting from 'python -m wsgi_server wsgi_server_flask_app:app', got {response.text[:100]!r}"
+    )
