@@ -1,0 +1,400 @@
+"""Exercise 03 is graded over real TCP: httpx and raw sockets talk to your server on 127.0.0.1.
+
+Every server test runs twice: against your ``make_server`` and against a reference built on Python's
+``http.server`` (marked ``reference``: it proves the test itself and is not graded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from socketserver import TCPServer
+from typing import Any
+
+import httpx
+import pytest
+
+import socket_server
+from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving
+from socket_server import hello_app, make_server
+
+SILENT_TIMEOUT = 1.0
+"""The timeout the tests give a server when they check that a silent client cannot block it."""
+
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference: the same server built on http.server, one connection at a time.
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_hello(method: str, path: str) -> Response:
+    if path == "/":
+        return 200, [("Content-Type", "text/plain")], b"Hello, world"
+    return 404, [("Content-Type", "text/plain")], b"Not Found"
+
+
+class ReferenceHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ReferenceServer
+
+    def answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            status, headers, body = self.server.app(self.command, self.path.partition("?")[0])
+        except Exception:
+            status, headers, body = 500, [("Content-Type", "text/plain")], b"Internal Server Error"
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = answer  # noqa: N815 (the names http.server wants)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep the test output quiet
+
+
+class ReferenceServer(HTTPServer):
+    """``make_server``'s twin: same arguments, same behaviour, built on the standard library."""
+
+    def __init__(self, host: str, port: int, handler: Any = None, *, timeout: float = 5.0) -> None:
+        self.app = handler or reference_hello
+        handler_class = type("TimedHandler", (ReferenceHandler,), {"timeout": timeout})
+        super().__init__((host, port), handler_class)
+
+    def server_bind(self) -> None:
+        TCPServer.server_bind(self)  # skip HTTPServer's getfqdn(): a reverse DNS lookup can be slow
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: start a server of either kind, talk to it, fail in plain words.
+# ---------------------------------------------------------------------------------------------
+
+SERVERS = [
+    pytest.param("student", id="socket_server"),
+    pytest.param("reference", marks=pytest.mark.reference, id="http.server"),
+]
+
+
+def in_thread(function: Callable[[], Any], what: str, *, limit: float = 5.0) -> Any:
+    """Run ``function`` in a thread, so code that blocks forever fails in seconds with a sentence."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(function())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        pytest.fail(f"{what} was still running after {limit:g} s: it must return at once")
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def new_server(kind: str, handler: Any = None, **kwargs: Any) -> Any:
+    if kind == "reference":
+        return ReferenceServer(HOST, 0, handler, **kwargs)
+    return in_thread(lambda: make_server(HOST, 0, handler, **kwargs), "make_server(...)")
+
+
+@contextlib.contextmanager
+def running(kind: str, handler: Any = None, **kwargs: Any) -> Iterator[str]:
+    """Serve in a thread; yield the base URL; then shutdown() and check the server stopped."""
+    server = new_server(kind, handler, **kwargs)
+    poll_interval = 0.01 if kind == "reference" else None
+    with serving(server, name="http.server" if kind == "reference" else "your server", poll_interval=poll_interval) as url:
+        yield url
+
+
+def get(url: str, method: str = "GET", **kwargs: Any) -> httpx.Response:
+    """One request with httpx, failing in plain words when no answer comes."""
+    try:
+        return httpx.request(method, url, timeout=CLIENT_TIMEOUT, **kwargs)
+    except httpx.TimeoutException:
+        pytest.fail(
+            f"{method} {url}: no answer within {CLIENT_TIMEOUT:g} s. Does serve_forever() accept() "
+            "connections, read the whole head (until \\r\\n\\r\\n) and send a response?"
+        )
+    except httpx.HTTPError as exc:
+        pytest.fail(f"{method} {url}: the connection failed ({type(exc).__name__}: {exc}). Is the response well formed?")
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def exchange(url: str, chunks: list[bytes], *, pause: float = 0.0) -> bytes:
+    """Send raw ``chunks`` on a fresh connection, then read until the server closes it."""
+    with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each chunk its own packet
+        for chunk in chunks:
+            sock.sendall(chunk)
+            if pause:
+                time.sleep(pause)  # pacing, so the server sees the pieces one by one
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        pytest.fail(
+            f"the server did not close the connection within {CLIENT_TIMEOUT:g} s (it sent {data[:80]!r}). "
+            "After answering, close the connection: that is what 'Connection: close' promises"
+        )
+    return data
+
+
+def split_response(raw: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    assert sep, f"expected a head ending with \\r\\n\\r\\n, got {raw[:200]!r}"
+    status_line, *lines = head.decode("iso-8859-1").split("\r\n")
+    match = re.fullmatch(r"HTTP/1\.[01] (\d{3}) .*", status_line)
+    assert match, f"expected a status line like 'HTTP/1.1 200 OK', got {status_line!r}"
+    bare = [line for line in [status_line, *lines] if "\n" in line or "\r" in line]
+    assert not bare, f"expected every head line to end with \\r\\n, found a bare LF or CR in {bare!r}"
+    headers = [(name, value.strip()) for name, _, value in (line.partition(":") for line in lines)]
+    return int(match.group(1)), headers, body
+
+
+def header(headers: list[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in headers if key.lower() == name.lower()), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests, from the first small step to the last.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("RFC 9110 §15.3.1 (200 OK), §15.5.5 (404 Not Found)")
+def test_hello_app_says_hello_world() -> None:
+    status, headers, body = hello_app("GET", "/")
+    assert (status, body) == (200, b"Hello, world"), f"expected 200 and b'Hello, world' for '/', got {status!r} {body!r}"
+    content_type = header(headers, "Content-Type") or ""
+    assert content_type.startswith("text/plain"), f"expected Content-Type text/plain, got {content_type!r}"
+    status, _, _ = hello_app("GET", "/nowhere")
+    assert status == 404, f"expected 404 for '/nowhere', got {status!r}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("socket: bind() and listen() before serving")
+def test_make_server_listens_on_a_free_port(kind: str) -> None:
+    server = new_server(kind)
+    try:
+        host, port = server.server_address[:2]
+        assert (host, isinstance(port, int) and port > 0) == (HOST, True), (
+            f"expected server_address ('{HOST}', <the port the OS chose>), got {server.server_address!r}: "
+            "bind to port 0, then read the real port back with getsockname()"
+        )
+        try:
+            socket.create_connection((HOST, port), timeout=CLIENT_TIMEOUT).close()
+        except OSError as exc:
+            pytest.fail(f"expected make_server() to be listening on port {port} already, connecting failed: {exc}")
+    finally:
+        server.server_close()
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §4 (status line), §6 (body)")
+def test_says_hello_world(kind: str) -> None:
+    with running(kind) as url:
+        response = get(url + "/")
+    assert (response.status_code, response.content) == (200, b"Hello, world"), (
+        f"expected 200 b'Hello, world', got {response.status_code} {response.content!r}"
+    )
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("text/plain"), f"expected Content-Type text/plain, got {content_type!r}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9110 §15.5.5 (404 Not Found)")
+def test_answers_404_for_an_unknown_path(kind: str) -> None:
+    with running(kind) as url:
+        response = get(url + "/no/such/page")
+    assert response.status_code == 404, f"expected 404 for /no/such/page, got {response.status_code}"
+    assert response.reason_phrase == "Not Found", f"expected the reason 'Not Found', got {response.reason_phrase!r}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §6.2 (Content-Length), §9.6 (Connection: close)")
+def test_sends_content_length_and_closes(kind: str) -> None:
+    with running(kind) as url:
+        raw = exchange(url, [b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"])
+    status, headers, body = split_response(raw)
+    assert (status, body) == (200, b"Hello, world"), f"expected 200 b'Hello, world', got {status} {body!r}"
+    length = header(headers, "Content-Length")
+    assert length == str(len(body)), f"expected Content-Length: {len(body)}, got {length!r} (in {headers!r})"
+    connection = header(headers, "Connection")
+    assert (connection or "").lower() == "close", f"expected 'Connection: close', got {connection!r} (in {headers!r})"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §3.2 (the query is part of the target, not of the path)")
+def test_routes_on_the_path_without_the_query(kind: str) -> None:
+    with running(kind) as url:
+        response = get(url + "/?name=ada&page=2")
+    assert (response.status_code, response.content) == (200, b"Hello, world"), (
+        f"expected GET /?name=ada&page=2 to reach '/', got {response.status_code} {response.content!r}: "
+        "split the target at '?' and give the handler the path only"
+    )
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §9.6 (one request per connection, then close)")
+def test_answers_several_clients_one_after_another(kind: str) -> None:
+    with running(kind) as url:
+        got = [(path, get(url + path).status_code) for path in ["/", "/a", "/", "/b/c", "/"] * 2]
+    expected = [(path, 200 if path == "/" else 404) for path in ["/", "/a", "/", "/b/c", "/"] * 2]
+    assert got == expected, (
+        f"expected {expected!r}, got {got!r}: serve_forever() loops, accepting the next connection after each answer"
+    )
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §2.1 (a message may arrive in pieces)")
+def test_reads_a_request_sent_byte_by_byte(kind: str) -> None:
+    request = b"GET / HTTP/1.1\r\nHost: test\r\nUser-Agent: one-byte-at-a-time\r\n\r\n"
+    with running(kind) as url:
+        raw = exchange(url, [bytes([byte]) for byte in request], pause=0.002)
+    assert raw, "expected a response, the server closed the connection without one: keep reading until \\r\\n\\r\\n"
+    status, _, body = split_response(raw)
+    assert (status, body) == (200, b"Hello, world"), (
+        f"expected 200 b'Hello, world', got {status} {body!r}: one recv() is not one request, collect bytes "
+        "until the head is complete"
+    )
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §9.6 (closing with unread data)")
+def test_reads_the_request_body_before_answering(kind: str) -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB: far more than one recv() returns
+    head = b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % len(body)
+    unread = (
+        "the server closed the connection with body bytes still unread in it, so the kernel reset the "
+        "connection instead of closing it (a client can lose the response that way). Read Content-Length "
+        "bytes of body before answering"
+    )
+    with running(kind) as url:
+        with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as sock:
+            try:
+                sock.sendall(head + body)
+                raw = read_until_closed(sock)
+            except (BrokenPipeError, ConnectionResetError):
+                pytest.fail(unread)
+        again = get(url + "/nope")
+    status, _, got = split_response(raw)
+    assert (status, got) == (200, b"Hello, world"), f"expected 200 b'Hello, world' for a POST with a body, got {status} {got!r}"
+    assert again.status_code == 404, f"expected the next request to get 404, got {again.status_code}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §3 (request line), RFC 9110 §15.5.1 (400 Bad Request)")
+def test_answers_400_to_a_broken_request_line(kind: str) -> None:
+    with running(kind) as url:
+        raw = exchange(url, [b"GET /a b HTTP/1.1\r\nHost: test\r\n\r\n"])
+        after = get(url + "/")
+    assert raw, "expected a 400 response, the server closed the connection without one"
+    status, _, _ = split_response(raw)
+    assert status == 400, f"expected 400 for the request line 'GET /a b HTTP/1.1' (four parts), got {status}"
+    assert after.status_code == 200, f"expected the server to keep serving after a bad request, got {after.status_code}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("handler(method, path) -> (status, headers, body)")
+def test_calls_the_handler_with_method_and_path(kind: str) -> None:
+    calls: list[tuple[str, str]] = []
+
+    def handler(method: str, path: str) -> Response:
+        calls.append((method, path))
+        return 201, [("Content-Type", "application/json"), ("X-Kata", "03")], b'{"made": true}'
+
+    with running(kind, handler) as url:
+        response = get(url + "/things?color=blue", "PUT", content=b"{}")
+    assert calls == [("PUT", "/things")], f"expected the handler to be called once with ('PUT', '/things'), got {calls!r}"
+    got = (response.status_code, response.reason_phrase, response.headers.get("x-kata"), response.content)
+    expected = (201, "Created", "03", b'{"made": true}')
+    assert got == expected, f"expected status, reason, X-Kata, body {expected!r}, got {got!r}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9110 §15.6.1 (500 Internal Server Error)")
+def test_answers_500_when_the_handler_raises(kind: str) -> None:
+    def handler(method: str, path: str) -> Response:
+        if path == "/boom":
+            raise RuntimeError("a bug in the application")
+        return reference_hello(method, path)
+
+    with running(kind, handler) as url:
+        boom = get(url + "/boom")
+        after = get(url + "/")
+    assert boom.status_code == 500, f"expected 500 when the handler raises, got {boom.status_code}"
+    assert after.status_code == 200, (
+        f"expected the server to keep serving after a handler error, got {after.status_code}: "
+        "catch the handler's exception and answer 500"
+    )
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9110 §15.5.9 (408: a server need not wait forever)")
+def test_a_silent_client_does_not_block_the_server(kind: str) -> None:
+    with running(kind, timeout=SILENT_TIMEOUT) as url:
+        with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as silent:
+            started = time.monotonic()
+            try:  # this request waits behind the silent client: one connection at a time
+                response = httpx.get(url + "/", timeout=CLIENT_TIMEOUT)
+            except httpx.HTTPError as exc:
+                pytest.fail(
+                    f"a client that connects and sends nothing blocked the server: the next request got no "
+                    f"answer within {CLIENT_TIMEOUT:g} s ({type(exc).__name__}). make_server(..., "
+                    f"timeout={SILENT_TIMEOUT:g}) must give up on a silent client after {SILENT_TIMEOUT:g} s"
+                )
+            waited = time.monotonic() - started
+            assert response.status_code == 200, f"expected 200, got {response.status_code}"
+            leftover = read_until_closed(silent)
+    assert leftover == b"" or leftover.startswith(b"HTTP/1.1 408"), (
+        f"expected the server to close the silent connection (or answer 408), got {leftover[:80]!r}"
+    )
+    assert waited < CLIENT_TIMEOUT, f"the next client waited {waited:.1f} s, expected about {SILENT_TIMEOUT:g} s"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("socketserver-style shutdown() and server_close()")
+def test_shutdown_stops_the_server(kind: str) -> None:
+    with running(kind) as url:
+        assert get(url + "/").status_code == 200, "expected the server to answer before shutdown"
+    # running() has called shutdown() and server_close(), and checked serve_forever() returned.
+    try:
+        socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT).close()
+    except ConnectionRefusedError:
+        return
+    pytest.fail("expected connections to be refused after server_close(): close the listening socket")
+
+
+@pytest.mark.spec("python -m socket_server --port 8000")
+def test_runs_from_the_command_line() -> None:
+    folder = Path(socket_server.__file__).resolve().parent
+    argv = python_argv("-m", "socket_server", "--host", HOST, "--port", "0")
+    with subprocess_serving(argv, ready=r"http://127\.0\.0\.1:(?P<port>\d+)", cwd=folder, name="python -m socket_server") as url:
+        response = get(url + "/")
+    assert (response.status_code, response.content) == (200, b"Hello, world"), (
+        f"expected 200 b'Hello, world' from the server started by hand, got {response.status_code} {response.content!r}"
+    )
