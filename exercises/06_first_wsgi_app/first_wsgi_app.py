@@ -11,10 +11,11 @@ The routes::
 A task is ``{"id": 1, "title": "write a WSGI app", "done": false}``. Every response with a body is
 JSON (``Content-Type: application/json``), errors included: ``{"error": "a sentence"}``.
 
-The errors, in the order an application checks for them::
+The errors, in the order the application checks for them::
 
-    404 Not Found               no such route, or no such task
+    404 Not Found               no such route
     405 Method Not Allowed      the route exists, the method does not: list the allowed ones in Allow
+    404 Not Found               no such task (GET, PATCH or DELETE of /tasks/{id})
     415 Unsupported Media Type  a POST or PATCH whose Content-Type is not application/json
     400 Bad Request             the body is not JSON, or not a valid task
 """
