@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 from wsgiref.util import setup_testing_defaults
-from wsgiref.validate import WSGIWarning, validator
+from wsgiref.validate import validator
 
 import httpx
 import pytest
@@ -121,7 +120,9 @@ def test_sends_a_correct_content_length() -> None:
 
 
 @pytest.mark.spec("PEP 3333 (checked by wsgiref.validate)")
-@pytest.mark.parametrize(("method", "path", "query"), [("GET", "/", ""), ("POST", "/echo/x", "a=1"), ("GET", "/nope", "")])
+@pytest.mark.parametrize(
+    ("method", "path", "query"), [("GET", "/", ""), ("POST", "/echo/x", "a=1"), ("GET", "/nope", "")], ids=["hello", "echo", "not-found"]
+)
 def test_passes_the_wsgi_validator(method: str, path: str, query: str) -> None:
     # The validator raises AssertionError, with its reason, on anything PEP 3333 forbids.
     called = call(validator(hello_wsgi.application), make_environ(method, path, query))
