@@ -1,0 +1,314 @@
+"""Exercise 15 — build an ASGI server.
+
+An ASGI server is the other half of the contract you met in exercises 13 and 14: it speaks HTTP/1.1
+on a socket, turns each request into a *scope* plus a ``receive``/``send`` pair, awaits
+``app(scope, receive, send)``, and turns the events the app sends back into bytes on the wire::
+
+    bytes in ──► read_http_request() ──► build_scope() ─┐
+                                                        ├─► await app(scope, receive, send)
+                     make_receive_send() ───────────────┘         │
+    bytes out ◄── send({"type": "http.response.start"}) ◄─────────┘
+                  send({"type": "http.response.body", ...})
+
+You write one function per concept, in the order a request meets them:
+
+- ``read_http_request(reader)``: one request (head and whole body) from an ``asyncio.StreamReader``;
+- ``build_scope(request, ...)``: the ASGI HTTP connection scope;
+- ``make_receive_send(request, writer, disconnected)``: the two awaitables, with the message order
+  enforced and the response framed (Content-Length, or chunked when the app gives none);
+- ``run_app(app, scope, receive, send, response)``: await the app and clean up after it when it
+  breaks the rules (500 before the response started, close the connection after);
+- ``serve_connection(app, reader, writer)``: the keep-alive loop of one connection;
+- ``Server``: ``asyncio.start_server`` on its own event loop, driven from any thread;
+- ``run()`` / ``main()``: ``python -m asgi_server module:app --port 8000``.
+
+Spec: ASGI 3.0 "HTTP & WebSocket" 2.4 (§HTTP Connection Scope, §Request, §Response Start,
+§Response Body, §Disconnect), RFC 9112 (HTTP/1.1: §2 message format, §6 body, §7.1 chunked, §9.3
+persistence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+"""What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
+
+class BadRequest(ValueError):
+    """The bytes on the wire are not an HTTP/1.1 request: the server answers ``400`` and closes."""
+
+
+class ClientDisconnected(OSError):
+    """Raised by ``send()`` when the client has gone (ASGI HTTP 2.4 §Disconnected Client)."""
+
+
+@dataclass
+class HTTPRequest:
+    """One request as it came off the wire, before it becomes a scope."""
+
+    method: str
+    """``"GET"``, ``"POST"``, ... (upper case, as sent)."""
+    target: bytes
+    """The request target exactly as sent: ``b"/caf%C3%A9?q=1"``."""
+    http_version: str
+    """``"1.1"`` or ``"1.0"``."""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Every header as ``(name, value)`` bytes, names lower-cased, values stripped, repeats kept."""
+    body: bytes = b""
+    """The whole body: Content-Length bytes, or the chunks of a chunked body joined."""
+
+    def header(self, name: bytes) -> bytes | None:
+        """The last value of header ``name`` (lower case), or ``None``."""
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a request (RFC 9112 §2, §3, §5, §6, §7.1)
+# ---------------------------------------------------------------------------------------------------
+
+
+async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
+    """Read one request from ``reader``: the head, then the whole body. ``None`` at a clean end of stream.
+
+    The head is everything up to the empty line (``reader.readuntil(b"\\r\\n\\r\\n")``): a request line
+    ``METHOD SP target SP HTTP/1.x`` (RFC 9112 §3), then ``Name: value`` lines (§5). Decode it as
+    latin-1; keep header names lower-cased and values stripped, as bytes, repeats kept, in order.
+
+    The body (RFC 9112 §6.3): ``Transfer-Encoding: chunked`` means chunks (§7.1: ``<hex size>[;ext]
+    CRLF <data> CRLF`` ... a ``0`` chunk, optional trailer lines, an empty line); otherwise
+    ``Content-Length`` bytes exactly (read no further: the next request may follow on the same
+    connection); otherwise no body.
+
+    Return ``None`` when the stream ends before the first byte of a request: that is how a keep-alive
+    client says goodbye. Raise ``BadRequest`` for anything malformed: a request line without three
+    parts or not ``HTTP/1.x``, a header line without a colon, a Content-Length that is not a number,
+    a stream that ends in the middle of a request.
+    """
+    raise NotImplementedError("write read_http_request() in asgi_server.py")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The scope (ASGI HTTP §HTTP Connection Scope)
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_scope(
+    request: HTTPRequest,
+    *,
+    client: tuple[str, int] | None,
+    server: tuple[str, int] | None,
+    root_path: str = "",
+    state: dict[str, Any] | None = None,
+) -> Scope:
+    """The ``http`` scope for ``request``: every key of ASGI HTTP §HTTP Connection Scope.
+
+    - ``type`` ``"http"``; ``asgi`` ``ASGI_VERSION`` (a copy); ``http_version`` ``"1.1"``;
+      ``method`` upper case; ``scheme`` ``"http"``;
+    - the target splits once at ``?``: ``raw_path`` is the bytes before it, exactly as received, and
+      ``query_string`` the bytes after it, *not* decoded (``b""`` when there is none);
+    - ``path`` is ``raw_path`` percent-decoded as UTF-8, a ``str``: ``b"/caf%C3%A9"`` -> ``"/café"``
+      (``urllib.parse.unquote``);
+    - ``root_path`` as given (``""``: this server is mounted at the root);
+    - ``headers`` the request's ``(name, value)`` byte pairs, names lower-cased;
+    - ``client`` and ``server`` ``(host, port)``, or ``None`` when unknown;
+    - ``state``: only when a lifespan startup gave one (exercise 16), and then a *shallow copy*
+      (ASGI Lifespan §Lifespan State), so one request's additions never reach the next.
+    """
+    raise NotImplementedError("write build_scope() in asgi_server.py")
+
+
+# ---------------------------------------------------------------------------------------------------
+# receive and send (ASGI HTTP §Request, §Response Start, §Response Body, §Disconnect)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResponseState:
+    """What ``send()`` has done so far; the connection loop reads it after the app returns."""
+
+    started: bool = False
+    """``http.response.start`` was sent (the status line and headers are on the wire)."""
+    complete: bool = False
+    """The last ``http.response.body`` (``more_body`` false) was sent."""
+    status: int | None = None
+    chunked: bool = False
+    """The body goes out as chunks because the app gave no Content-Length."""
+    close: bool = False
+    """The connection must close after this response (asked for, or the body is delimited by close)."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the response is complete: wakes a ``receive()`` that waits for ``http.disconnect``."""
+
+
+def make_receive_send(
+    request: HTTPRequest,
+    writer: asyncio.StreamWriter,
+    disconnected: asyncio.Event,
+    *,
+    keep_alive: bool = True,
+) -> tuple[Receive, Send, ResponseState]:
+    """The ``receive`` and ``send`` awaitables for one request, and the ``ResponseState`` they share.
+
+    ``receive()`` (ASGI HTTP §Request, §Disconnect):
+
+    - the first call returns ``{"type": "http.request", "body": request.body, "more_body": False}``;
+    - every later call waits until the response is complete (``state.finished``) or the client has
+      left (``disconnected``, which the connection loop sets), then returns
+      ``{"type": "http.disconnect"}``.
+
+    ``send(message)`` (§Response Start, §Response Body) accepts exactly one ``http.response.start``,
+    then ``http.response.body`` messages until one has ``more_body`` false. Anything else (a body
+    first, a second start, an unknown type, anything after the end) raises ``RuntimeError`` and writes
+    nothing. After the client left it raises ``ClientDisconnected`` (§Disconnected Client).
+
+    On the wire (RFC 9112 §4, §6.3, §7.1): the start writes ``HTTP/1.1 <status> <reason>\\r\\n``,
+    the app's headers, and the empty line. When the app gave no ``content-length``, add
+    ``transfer-encoding: chunked`` and write each body as ``b"%x\\r\\n%s\\r\\n" % (len(body), body)``
+    and the end as ``b"0\\r\\n\\r\\n"`` (an empty body is no chunk: a 0 chunk means the end).
+    No body bytes at all for ``HEAD`` requests, nor for 1xx, 204 and 304 responses. Add
+    ``connection: close`` when ``keep_alive`` is false, and mark ``state.close`` when the app sends
+    ``connection: close`` itself. ``writer`` is anything with ``write(bytes)``, ``await drain()``
+    and ``is_closing()``.
+    """
+    raise NotImplementedError("write make_receive_send() in asgi_server.py")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the app, and the connection loop
+# ---------------------------------------------------------------------------------------------------
+
+
+async def run_app(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, response: ResponseState, writer: asyncio.StreamWriter
+) -> None:
+    """Await ``app(scope, receive, send)``; repair what can be repaired when it breaks the rules.
+
+    An exception from the app must not stop the server: print it to stderr and go on.
+
+    - The app raised, or returned, before ``http.response.start``: nothing is on the wire yet, so
+      write ``500 Internal Server Error`` yourself (with a Content-Length) and mark the response
+      complete and ``close``.
+    - It raised, or returned, in the middle of the body: the status line is already out and cannot be
+      taken back. Mark ``response.close``: closing is the only way to tell the client the body broke.
+    """
+    raise NotImplementedError("write run_app() in asgi_server.py")
+
+
+async def serve_connection(
+    app: ASGIApp,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    state: dict[str, Any] | None = None,
+    stopping: asyncio.Event | None = None,
+) -> None:
+    """Serve requests on one connection until either side closes it (RFC 9112 §9.3, keep-alive).
+
+    For each request: build the scope (``client`` is ``writer.get_extra_info("peername")``, ``server``
+    ``"sockname"``), make the receive/send pair, ``run_app()``; then read the next request, unless
+    the client sent ``Connection: close`` (or is HTTP/1.0 without ``keep-alive``), the response must
+    close, or the server is ``stopping``. A ``BadRequest`` gets a ``400`` and the connection closes.
+    Close the writer at the end, whatever happened.
+
+    How to notice that the client left while the app runs: start reading the *next* request in a task
+    (``asyncio.ensure_future(read_http_request(reader))``) as soon as the app starts. If that read
+    returns ``None`` or fails with a connection error, set ``disconnected``; if it returns a request
+    (a pipelined one), keep it for the next turn of the loop.
+
+    When ``stopping`` is set (the server shuts down), an idle connection closes at once and a busy
+    one closes after its response.
+    """
+    raise NotImplementedError("write serve_connection() in asgi_server.py")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The server object: an asyncio server on its own loop, driven from another thread
+# ---------------------------------------------------------------------------------------------------
+
+
+class Server:
+    """``Server(app, host, port)``: bound at once, served by ``serve_forever()``, stopped by ``shutdown()``.
+
+    Shaped like ``wsgiref``'s server, so the tests drive it the same way from another thread:
+    ``server_address`` is known as soon as the object exists (port 0 picks a free port),
+    ``serve_forever()`` runs its own event loop in the calling thread, and ``shutdown()`` may be called
+    from any thread, or from a signal handler.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+        """Bind and listen now (``socket.create_server((host, port))``), and set ``server_address``
+        to the bound ``(host, port)``. ``self.state`` is ``None`` (exercise 16 fills it)."""
+        raise NotImplementedError("write Server.__init__() in asgi_server.py")
+
+    def serve_forever(self) -> None:
+        """Serve until ``shutdown()``: ``asyncio.run(self.serve())``."""
+        raise NotImplementedError("write Server.serve_forever() in asgi_server.py")
+
+    async def serve(self) -> None:
+        """``asyncio.start_server(handler, sock=self.socket)``; wait until asked to stop; then stop
+        accepting, let each connection finish its response (a few seconds at most), and return."""
+        raise NotImplementedError("write Server.serve() in asgi_server.py")
+
+    def shutdown(self) -> None:
+        """Ask ``serve_forever()`` to stop. It runs in another thread with its own loop: use
+        ``loop.call_soon_threadsafe``. Called from another thread, wait until serving has stopped."""
+        raise NotImplementedError("write Server.shutdown() in asgi_server.py")
+
+    def server_close(self) -> None:
+        """Close the listening socket (it is fine if it is closed already)."""
+        raise NotImplementedError("write Server.server_close() in asgi_server.py")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command line: python -m asgi_server module:app --port 8000
+# ---------------------------------------------------------------------------------------------------
+
+
+def import_app(spec: str) -> ASGIApp:
+    """``"package.module:attribute"`` -> the object, the way uvicorn and gunicorn name an app."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise SystemExit(f"asgi_server: expected module:attribute, got {spec!r}")
+    app: Any = importlib.import_module(module_name)
+    for name in attribute.split("."):
+        app = getattr(app, name)
+    return app
+
+
+def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` in this thread until Ctrl-C (SIGINT) or SIGTERM.
+
+    Make the ``Server``, make both signals call its ``shutdown()`` (``signal.signal``), print one line
+    with the address, ``asgi_server: serving on http://127.0.0.1:8000`` (the port actually bound:
+    ``--port 0`` picks one), flush it, and ``serve_forever()``.
+    """
+    raise NotImplementedError("write run() in asgi_server.py")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asgi_server", description="Serve an ASGI app over HTTP/1.1.")
+    parser.add_argument("app", help="the app to serve, as module:attribute (e.g. myapp:app)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default 8000)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, ".")  # find module:app in the current folder, as uvicorn does
+    run(import_app(args.app), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,799 @@
+"""Exercise 15 is graded in two rounds.
+
+First the pieces, called directly: ``read_http_request`` on a stream reader fed with bytes,
+``build_scope``, and the ``receive``/``send`` pair of ``make_receive_send`` writing into a fake writer.
+Then the whole ``Server`` over real TCP with httpx, h11 and raw sockets, serving probe apps that break
+the rules and a real Starlette app. Every black-box test first runs against uvicorn (the ``[uvicorn]``
+cases): they prove the test, and are not graded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import h11
+import httpx
+import pytest
+
+import asgi_server
+import asgi_server_apps as apps
+from asgi_server import HTTPRequest
+from asgi_server_apps import SEEN
+from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
+
+T = TypeVar("T")
+
+SERVERS = [
+    pytest.param("uvicorn", marks=pytest.mark.reference, id="uvicorn"),
+    pytest.param("yours", id="asgi_server"),
+]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def run_async(make: Callable[[], Awaitable[T]], *, what: str, timeout: float = 3.0) -> T:
+    """Run a coroutine on a fresh loop; a coroutine that never finishes fails in seconds, in words."""
+
+    async def bounded() -> T:
+        try:
+            return await asyncio.wait_for(make(), timeout)
+        except asyncio.TimeoutError:
+            pytest.fail(f"{what} was still waiting after {timeout:g} s")
+
+    return asyncio.run(bounded())
+
+
+def reader_with(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:
+    """A stream reader that holds ``data`` (and then the end of the stream): what a socket would give."""
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    if eof:
+        reader.feed_eof()
+    return reader
+
+
+class FakeWriter:
+    """Collects what ``send()`` writes, like an ``asyncio.StreamWriter`` that never blocks."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def writelines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            self.write(line)
+
+    async def drain(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+def parse_response(raw: bytes, method: str = "GET") -> tuple[h11.Response, bytes, bool]:
+    """Parse response bytes with h11 (a strict HTTP/1.1 parser): the head, the body, and whether it ended."""
+    conn = h11.Connection(our_role=h11.CLIENT)
+    conn.send(h11.Request(method=method, target="/", headers=[("Host", "test")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(bytes(raw))
+    response, body, ended = None, b"", False
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            pytest.fail(f"the response bytes are not valid HTTP/1.1 ({exc}): {bytes(raw)[:200]!r}")
+        if event is h11.NEED_DATA or event is h11.PAUSED:
+            break
+        if isinstance(event, h11.Response):
+            response = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            ended = True
+            break
+    assert response is not None, f"expected a status line and headers, got {bytes(raw)[:200]!r}"
+    return response, body, ended
+
+
+def header(response: h11.Response, name: bytes) -> bytes | None:
+    return next((value for key, value in response.headers if key == name), None)
+
+
+def new_request(**fields: Any) -> HTTPRequest:
+    values: dict[str, Any] = {"method": "GET", "target": b"/", "http_version": "1.1", "headers": [], "body": b""}
+    values.update(fields)
+    return HTTPRequest(**values)
+
+
+@contextlib.contextmanager
+def serve(kind: str, app: Any) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 and a free port with uvicorn or with your Server; yield the base URL."""
+    SEEN.clear()
+    if kind == "uvicorn":
+        with uvicorn_serving(app) as url:
+            yield url
+    else:
+        server = asgi_server.Server(app, HOST, 0)
+        with serving(server, name="your asgi_server.Server") as url:
+            yield url
+
+
+def connect(url: str) -> socket.socket:
+    parts = urlsplit(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=CLIENT_TIMEOUT)
+
+
+def read_until_closed(sock: socket.socket, what: str) -> bytes:
+    data = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        pytest.fail(f"{what}: the server kept the connection open for {CLIENT_TIMEOUT:g} s; it should have closed it")
+    return bytes(data)
+
+
+# ------------------------------------------------------------------------------- read_http_request
+
+
+@pytest.mark.spec("RFC 9112 §3 (request line), §5 (field lines); ASGI HTTP §HTTP Connection Scope (headers)")
+def test_reads_a_request_head() -> None:
+    raw = b"GET /search?q=asgi HTTP/1.1\r\nHost: example.test\r\nX-Tag: One\r\nx-tag: two\r\n\r\n"
+    request = run_async(lambda: asgi_server.read_http_request(reader_with(raw)), what="read_http_request()")
+    assert isinstance(request, HTTPRequest), f"expected an HTTPRequest, got {request!r}"
+    got = (request.method, request.target, request.http_version)
+    assert got == ("GET", b"/search?q=asgi", "1.1"), (
+        f"expected method 'GET', target b'/search?q=asgi' (bytes, as sent) and http_version '1.1', got {got!r}"
+    )
+    expected = [(b"host", b"example.test"), (b"x-tag", b"One"), (b"x-tag", b"two")]
+    assert request.headers == expected, (
+        f"expected headers {expected!r} (names lower-cased, values as sent, repeats kept, in order), "
+        f"got {request.headers!r}"
+    )
+    assert request.body == b"", f"expected an empty body (no Content-Length), got {request.body!r}"
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length)")
+def test_reads_exactly_content_length_bytes_of_body() -> None:
+    first = b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"
+    second = b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    async def read_two() -> tuple[Any, Any]:
+        reader = reader_with(first + second)
+        return await asgi_server.read_http_request(reader), await asgi_server.read_http_request(reader)
+
+    one, two = run_async(read_two, what="read_http_request() on two requests in a row")
+    assert one.body == b"hello world", f"expected body b'hello world' (Content-Length: 11), got {one.body!r}"
+    assert two is not None and two.target == b"/next", (
+        "expected the next request on the same connection to be read intact after the first one's body, "
+        f"got {two!r}: read exactly Content-Length bytes, not more"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding)")
+def test_reads_a_chunked_body() -> None:
+    raw = (
+        b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n"
+        b"1;note=extension\r\n \r\n"
+        b"A\r\n0123456789\r\n"
+        b"0\r\nX-Trailer: ignored\r\n\r\n"
+    )
+    request = run_async(lambda: asgi_server.read_http_request(reader_with(raw)), what="read_http_request()")
+    assert request.body == b"hello 0123456789", (
+        f"expected the chunks joined: b'hello 0123456789', got {request.body!r}. Sizes are hexadecimal "
+        "('A' is 10), a ';' starts an extension to ignore, and trailer lines may follow the 0 chunk"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistence: the client may close between requests)")
+def test_returns_none_when_the_client_closed() -> None:
+    request = run_async(lambda: asgi_server.read_http_request(reader_with(b"")), what="read_http_request()")
+    assert request is None, f"expected None for a connection closed before any byte, got {request!r}"
+
+
+@pytest.mark.spec("RFC 9112 §3 (request line), §5 (field lines), §6.3 (invalid Content-Length)")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"NONSENSE\r\n\r\n", id="no-target-no-version"),
+        pytest.param(b"GET / SPDY/3\r\nHost: t\r\n\r\n", id="not-http"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost t\r\n\r\n", id="header-without-colon"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n", id="bad-content-length"),
+    ],
+)
+def test_rejects_malformed_requests(raw: bytes) -> None:
+    async def read() -> Any:
+        return await asgi_server.read_http_request(reader_with(raw))
+
+    with pytest.raises(ValueError) as caught:
+        got = run_async(read, what="read_http_request()")
+        pytest.fail(f"expected BadRequest for {raw!r}, got {got!r}")
+    assert isinstance(caught.value, asgi_server.BadRequest), (
+        f"expected asgi_server.BadRequest, got {type(caught.value).__name__}: {caught.value}"
+    )
+
+
+# -------------------------------------------------------------------------------------- build_scope
+
+
+@pytest.mark.spec("ASGI HTTP §HTTP Connection Scope")
+def test_builds_every_key_of_the_http_scope() -> None:
+    request = new_request(
+        method="POST",
+        target=b"/caf%C3%A9%20au%20lait?q=a%20b&x=1",
+        headers=[(b"host", b"example.test"), (b"x-tag", b"one")],
+    )
+    scope = asgi_server.build_scope(request, client=("127.0.0.1", 50000), server=("127.0.0.1", 8000))
+    expected = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/café au lait",
+        "raw_path": b"/caf%C3%A9%20au%20lait",
+        "query_string": b"q=a%20b&x=1",
+        "root_path": "",
+        "headers": [(b"host", b"example.test"), (b"x-tag", b"one")],
+    }
+    for key, value in expected.items():
+        assert key in scope, f"expected the scope to have the key {key!r}, it has {sorted(scope)}"
+        got = scope[key]
+        if key == "headers":
+            got = [tuple(pair) for pair in got]
+        assert got == value, f"expected scope[{key!r}] == {value!r}, got {scope[key]!r}" + (
+            " (path is percent-decoded as UTF-8, a str; raw_path and query_string stay the bytes as sent)"
+            if key in ("path", "raw_path", "query_string")
+            else ""
+        )
+    asgi = scope.get("asgi", {})
+    assert asgi.get("version") == "3.0" and str(asgi.get("spec_version", "")).startswith("2."), (
+        f"expected scope['asgi'] == {{'version': '3.0', 'spec_version': '2.x'}}, got {asgi!r}"
+    )
+    assert tuple(scope["client"]) == ("127.0.0.1", 50000) and tuple(scope["server"]) == ("127.0.0.1", 8000), (
+        f"expected client ('127.0.0.1', 50000) and server ('127.0.0.1', 8000), "
+        f"got {scope.get('client')!r} and {scope.get('server')!r}"
+    )
+
+
+@pytest.mark.spec("ASGI Lifespan §Lifespan State (a shallow copy per request)")
+def test_gives_each_request_a_copy_of_the_state() -> None:
+    state = {"db": "connection"}
+    scope = asgi_server.build_scope(new_request(), client=None, server=None, state=state)
+    assert scope.get("state") == state, f"expected scope['state'] == {state!r}, got {scope.get('state')!r}"
+    scope["state"]["per-request"] = True
+    assert "per-request" not in state, "a request changed the server's state: give each scope a shallow copy"
+
+
+# -------------------------------------------------------------------------------- make_receive_send
+
+
+def exchange(
+    app: Callable[[Any, Any], Awaitable[Any]], *, request: HTTPRequest | None = None, what: str
+) -> tuple[bytes, Any]:
+    """Make a receive/send pair on a fake writer, run ``app(receive, send)``, return the bytes and its result."""
+
+    async def go() -> tuple[bytes, Any]:
+        writer = FakeWriter()
+        receive, send, _state = asgi_server.make_receive_send(request or new_request(), writer, asyncio.Event())
+        result = await app(receive, send)
+        return bytes(writer.data), result
+
+    return run_async(go, what=what)
+
+
+START_200 = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+
+
+@pytest.mark.spec("ASGI HTTP §Request - receive event")
+def test_receive_gives_the_body_as_an_http_request_message() -> None:
+    async def app(receive: Any, send: Any) -> Any:
+        return await receive()
+
+    _, message = exchange(app, request=new_request(method="POST", body=b"payload"), what="receive()")
+    assert message.get("type") == "http.request" and message.get("body") == b"payload", (
+        f"expected {{'type': 'http.request', 'body': b'payload', 'more_body': False}}, got {message!r}"
+    )
+    assert message.get("more_body", False) is False, f"expected more_body False (the whole body), got {message!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start, §Response Body; RFC 9112 §4 (status line), §6.3 (Content-Length)")
+def test_send_writes_status_line_headers_and_body() -> None:
+    async def app(receive: Any, send: Any) -> None:
+        await send({**START_200, "headers": [(b"content-type", b"text/plain"), (b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    raw, _ = exchange(app, what="send()")
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n"), f"expected the status line b'HTTP/1.1 200 OK\\r\\n', got {raw[:40]!r}"
+    response, body, ended = parse_response(raw)
+    assert header(response, b"content-type") == b"text/plain", f"expected the app's Content-Type, got {response.headers!r}"
+    assert (body, ended) == (b"hello", True), f"expected the body b'hello', complete, got {body!r} (complete: {ended})"
+    assert raw.endswith(b"\r\n\r\nhello"), f"expected the head to end with CRLF CRLF and the body to follow, got {raw!r}"
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding), §6.3 (message body length)")
+def test_send_uses_chunked_when_the_app_gives_no_content_length() -> None:
+    async def app(receive: Any, send: Any) -> None:
+        await send(START_200)
+        for part in (b"one,", b"two"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    raw, _ = exchange(app, what="send()")
+    response, body, ended = parse_response(raw)
+    assert (header(response, b"transfer-encoding") or b"").lower() == b"chunked", (
+        f"expected 'Transfer-Encoding: chunked' when the app gives no Content-Length, got headers {response.headers!r}"
+    )
+    assert (body, ended) == (b"one,two", True), (
+        f"expected the chunked body b'one,two' and its last chunk (0\\r\\n\\r\\n), got {body!r} (complete: {ended})"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start (must be sent first)")
+def test_send_refuses_a_body_before_the_start() -> None:
+    async def app(receive: Any, send: Any) -> str:
+        try:
+            await send({"type": "http.response.body", "body": b"too early"})
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            return type(exc).__name__
+        return "accepted"
+
+    raw, outcome = exchange(app, what="send()")
+    assert outcome != "accepted", "expected send() to raise for http.response.body before http.response.start"
+    assert raw == b"", f"expected nothing on the wire after a refused send, got {raw!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start, §Response Body (message order)")
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        pytest.param({"type": "http.response.start", "status": 500, "headers": []}, id="second-start"),
+        pytest.param({"type": "http.response.push", "path": "/"}, id="unknown-type"),
+    ],
+)
+def test_send_refuses_messages_out_of_order(wrong: dict[str, Any]) -> None:
+    async def app(receive: Any, send: Any) -> str:
+        await send(START_200)
+        try:
+            await send(wrong)
+        except NotImplementedError:
+            raise
+        except Exception:
+            return "refused"
+        return "accepted"
+
+    _, outcome = exchange(app, what="send()")
+    assert outcome == "refused", f"expected send({wrong!r}) after http.response.start to raise, it was accepted"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Body (nothing after more_body=False)")
+def test_send_refuses_anything_after_the_response_is_complete() -> None:
+    async def app(receive: Any, send: Any) -> str:
+        await send({**START_200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        try:
+            await send({"type": "http.response.body", "body": b"more"})
+        except NotImplementedError:
+            raise
+        except Exception:
+            return "refused"
+        return "accepted"
+
+    raw, outcome = exchange(app, what="send()")
+    assert outcome == "refused", "expected send() to raise for a body message after the response was complete"
+    assert not raw.endswith(b"more"), f"expected nothing written after the response was complete, got {raw!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect - receive event")
+def test_receive_says_disconnect_once_the_response_is_complete() -> None:
+    async def app(receive: Any, send: Any) -> list[Any]:
+        await receive()
+        await send({**START_200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+        return [await receive(), await receive()]
+
+    _, messages = exchange(app, what="receive() after the response was complete")
+    assert [m.get("type") for m in messages] == ["http.disconnect", "http.disconnect"], (
+        f"expected receive() to return http.disconnect (twice) after the response, got {messages!r}"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect - receive event")
+def test_receive_waits_until_the_client_disconnects() -> None:
+    async def go() -> tuple[bool, Any]:
+        disconnected = asyncio.Event()
+        receive, _send, _state = asgi_server.make_receive_send(new_request(), FakeWriter(), disconnected)
+        await receive()  # the body
+        waiting = asyncio.ensure_future(receive())
+        await asyncio.sleep(0.05)
+        returned_early = waiting.done()
+        disconnected.set()
+        return returned_early, await waiting
+
+    returned_early, message = run_async(go, what="receive() after the client disconnected")
+    assert not returned_early, "expected receive() to wait (the client is still there and no response was sent)"
+    assert message.get("type") == "http.disconnect", f"expected http.disconnect, got {message!r}"
+
+
+# ----------------------------------------------------------------------------------- over real TCP
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start, §Response Body")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_serves_an_app_over_tcp(kind: str) -> None:
+    with serve(kind, apps.hello_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        response = client.get(url + "/")
+    assert (response.status_code, response.text) == (200, "Hello, world!"), (
+        f"expected 200 'Hello, world!', got {response.status_code} {response.text[:80]!r}"
+    )
+    assert response.headers.get("content-type") == "text/plain", f"expected the app's headers, got {response.headers}"
+
+
+@pytest.mark.spec("RFC 9112 §2.1 (CRLF line endings)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_writes_crlf_line_endings(kind: str) -> None:
+    with serve(kind, apps.hello_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        raw = read_until_closed(sock, "a request with Connection: close")
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert raw.startswith(b"HTTP/1.1 200 ") and b"\n" not in head.replace(b"\r\n", b""), (
+        f"expected a status line and header lines each ending with \\r\\n, got {head!r}"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §HTTP Connection Scope")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_scope_over_tcp(kind: str) -> None:
+    with serve(kind, apps.scope_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        client.get(url + "/caf%C3%A9%20au%20lait?q=a%20b&x=1", headers=[("X-Tag", "One"), ("X-Tag", "two")])
+        port = urlsplit(url).port
+    assert SEEN.entries, "the app was never called"
+    scope = SEEN.entries[0]
+    got = {key: scope.get(key) for key in ("type", "http_version", "method", "scheme", "path", "raw_path", "query_string")}
+    expected = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/café au lait",
+        "raw_path": b"/caf%C3%A9%20au%20lait",
+        "query_string": b"q=a%20b&x=1",
+    }
+    assert got == expected, f"expected {expected!r}, got {got!r}"
+    headers = [tuple(pair) for pair in scope.get("headers", [])]
+    tags = [value for name, value in headers if name == b"x-tag"]
+    assert tags == [b"One", b"two"], f"expected both X-Tag headers as (b'x-tag', value) pairs in order, got {headers!r}"
+    assert tuple(scope.get("server") or ()) == (HOST, port), f"expected server ({HOST!r}, {port}), got {scope.get('server')!r}"
+    client_address = tuple(scope.get("client") or ())
+    assert len(client_address) == 2 and client_address[0] == HOST and isinstance(client_address[1], int), (
+        f"expected client ('127.0.0.1', <the client's port>), got {scope.get('client')!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistence)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_keeps_the_connection_alive(kind: str) -> None:
+    with serve(kind, apps.scope_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        for _ in range(3):
+            client.get(url + "/")
+    ports = [scope["client"][1] for scope in SEEN.entries]
+    assert len(ports) == 3 and len(set(ports)) == 1, (
+        f"expected three requests over one connection (one client port), got client ports {ports}: "
+        "after a response, read the next request on the same connection"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_closes_when_the_client_asks(kind: str) -> None:
+    with serve(kind, apps.hello_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        raw = read_until_closed(sock, "a request with Connection: close")
+    _response, body, ended = parse_response(raw)
+    assert (body, ended) == (b"Hello, world!", True), f"expected the whole response before the close, got {raw!r}"
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §7.1 (chunked); ASGI HTTP §Request")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_passes_request_bodies_to_the_app(kind: str) -> None:
+    big = bytes(range(256)) * 2048  # 512 KiB: more than one read
+
+    def pieces() -> Iterator[bytes]:
+        yield b"sent "
+        yield b"in "
+        yield b"chunks"
+
+    with serve(kind, apps.echo_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        sized = client.post(url + "/", content=big)
+        chunked = client.post(url + "/", content=pieces())
+    assert sized.content == big, f"expected the {len(big)}-byte body echoed, got {len(sized.content)} bytes"
+    assert chunked.content == b"sent in chunks", (
+        f"expected the chunked request body b'sent in chunks', got {chunked.content[:80]!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_streams_a_response_of_unknown_length_in_chunks(kind: str) -> None:
+    with serve(kind, apps.parts_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        first = client.get(url + "/")
+        second = client.get(url + "/")  # the same connection: the chunked body had a clear end
+    assert first.headers.get("transfer-encoding") == "chunked", (
+        f"expected Transfer-Encoding: chunked (the app gave no Content-Length), got headers {dict(first.headers)}"
+    )
+    assert first.text == second.text == "one,two,three", f"expected 'one,two,three' twice, got {first.text!r}, {second.text!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start; RFC 9110 §15.6.1 (500 Internal Server Error)")
+@pytest.mark.parametrize("app", [apps.fails_before_start_app, apps.no_response_app], ids=["raises", "returns"])
+@pytest.mark.parametrize("kind", SERVERS)
+def test_answers_500_when_the_app_sends_no_response(kind: str, app: Any) -> None:
+    with serve(kind, app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        response = client.get(url + "/")
+        after = client.get(url + "/")  # and the server is still serving
+    assert response.status_code == 500, (
+        f"expected 500 when the app {'raised' if app is apps.fails_before_start_app else 'returned'} "
+        f"before http.response.start, got {response.status_code}: nothing was on the wire yet, so the server answers"
+    )
+    assert after.status_code == 500, f"expected the server to go on serving, got {after.status_code} on the next request"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Body (an error after the start)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_closes_the_connection_when_the_app_fails_mid_body(kind: str) -> None:
+    with serve(kind, apps.fails_mid_body_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        raw = read_until_closed(sock, "an app that raised in the middle of its body")
+    response, body, ended = parse_response(raw)
+    assert response.status_code == 200 and body == b"partial", (
+        f"expected the 200 and the b'partial' body that went out before the failure, got {raw!r}"
+    )
+    assert not ended, (
+        "expected an incomplete message (no final 0-size chunk) and a closed connection: the status line is "
+        "already out, so closing is the only way to tell the client the body is broken"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start, §Response Body (invalid messages raise)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_refuses_messages_in_the_wrong_order_over_tcp(kind: str) -> None:
+    with serve(kind, apps.rule_breaker_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        response = client.get(url + "/")
+        refused = json.loads(response.content)
+        assert SEEN.wait_for(("body after complete refused", True), CLIENT_TIMEOUT), (
+            f"expected send() after the complete response to raise, the app saw {SEEN.entries!r}"
+        )
+    accepted = [name for name, raised in refused.items() if not raised]
+    assert not accepted, f"expected send() to raise for each message out of order, it accepted: {accepted}"
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect - receive event")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_receive_says_disconnect_when_the_client_leaves(kind: str) -> None:
+    with serve(kind, apps.waits_for_disconnect_app) as url:
+        with connect(url) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert SEEN.wait_for("request received", CLIENT_TIMEOUT), "the app was never called"
+        # the socket is closed: the client left without waiting for the answer
+        assert SEEN.wait_for("disconnect seen", CLIENT_TIMEOUT), (
+            "expected receive() to return http.disconnect once the client closed the connection; "
+            "it kept waiting. Notice the end of the stream while the app runs"
+        )
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect - receive event")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_receive_says_disconnect_after_the_response(kind: str) -> None:
+    with serve(kind, apps.disconnect_after_response_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        assert client.get(url + "/").text == "ok"
+        assert SEEN.wait_for(("after response", "http.request", ["http.disconnect", "http.disconnect"]), CLIENT_TIMEOUT), (
+            f"expected http.request first, then http.disconnect from every receive() after the response, got {SEEN.entries!r}"
+        )
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect, §Disconnected Client - send exception")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_an_endless_stream_stops_when_the_client_leaves(kind: str) -> None:
+    with serve(kind, apps.endless_stream_app) as url:
+        with connect(url) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            received = b""
+            while b"tick" not in received and (chunk := sock.recv(65536)):
+                received += chunk
+            assert b"tick" in received, f"expected the stream to start, got {received!r}"
+        assert SEEN.wait_for("stream ended", CLIENT_TIMEOUT), (
+            "an endless stream went on after the client left: receive() must return http.disconnect "
+            "(or send() raise OSError) once the connection is gone"
+        )
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistence); graceful shutdown")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_stops_promptly_with_an_idle_keep_alive_connection(kind: str) -> None:
+    with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        with serve(kind, apps.hello_app) as url:
+            assert client.get(url + "/").status_code == 200
+        # leaving serve() stopped the server while the client still held its idle connection open
+
+
+# ------------------------------------------------------------------------------- a real Starlette app
+
+
+@pytest.mark.spec("ASGI HTTP (a real framework)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_serves_a_starlette_app(kind: str) -> None:
+    with serve(kind, apps.starlette_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        home = client.get(url + "/")
+        greet = client.get(url + "/greet/J%C3%BCrgen%20M%C3%BCller?lang=de&x=a%26b")
+        missing = client.get(url + "/no/such/page")
+        upload = client.post(url + "/upload", content=b"x" * 300_000)
+    assert (home.status_code, home.json()) == (200, {"hello": "world", "method": "GET"}), (
+        f"expected 200 {{'hello': 'world', 'method': 'GET'}}, got {home.status_code} {home.text[:80]!r}"
+    )
+    assert greet.status_code == 200 and greet.json() == {"name": "Jürgen Müller", "query": {"lang": "de", "x": "a&b"}}, (
+        f"expected the path parameter decoded to 'Jürgen Müller' and the query {{'lang': 'de', 'x': 'a&b'}}, "
+        f"got {greet.status_code} {greet.text[:120]!r} (scope['path'] is percent-decoded UTF-8)"
+    )
+    assert missing.status_code == 404, f"expected Starlette's 404 for an unknown path, got {missing.status_code}"
+    assert upload.text == "300000 bytes, 300000 x", f"expected '300000 bytes, 300000 x', got {upload.text[:80]!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Body (streaming)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_streams_a_starlette_streaming_response(kind: str) -> None:
+    with serve(kind, apps.starlette_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        with client.stream("GET", url + "/numbers") as response:
+            lines = list(response.iter_lines())
+        again = client.get(url + "/")
+    assert lines == ["1", "2", "3", "4", "5"], f"expected the lines 1 to 5, got {lines!r}"
+    assert response.headers.get("transfer-encoding") == "chunked", (
+        f"expected a chunked response (StreamingResponse sets no Content-Length), got {dict(response.headers)}"
+    )
+    assert again.status_code == 200, "expected the connection to serve another request after the stream"
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: no body)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_answers_head_without_a_body(kind: str) -> None:
+    with serve(kind, apps.starlette_app) as url, connect(url) as sock:
+        conn = h11.Connection(our_role=h11.CLIENT)
+        events: list[Any] = []
+        for method in ("HEAD", "GET"):
+            sock.sendall(conn.send(h11.Request(method=method, target="/", headers=[("Host", "test")])))
+            sock.sendall(conn.send(h11.EndOfMessage()))
+            body = b""
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    data = sock.recv(65536)
+                    if not data:
+                        pytest.fail(f"the server closed the connection during the {method} response")
+                    conn.receive_data(data)
+                    continue
+                if isinstance(event, h11.Data):
+                    body += event.data
+                if isinstance(event, h11.EndOfMessage):
+                    break
+            events.append(body)
+            conn.start_next_cycle()
+    assert events[0] == b"", f"expected no body in the answer to HEAD, got {events[0][:80]!r}"
+    assert json.loads(events[1]) == {"hello": "world", "method": "GET"}, (
+        f"expected the GET after the HEAD to be answered on the same connection, got {events[1][:80]!r}"
+    )
+
+
+# ------------------------------------------------------------------------------------- the command line
+
+
+def cli_env() -> dict[str, str]:
+    """Let ``python -m`` find the module under test and the probe apps, in either mode."""
+    folders = [str(Path(asgi_server.__file__).parent), str(Path(apps.__file__).parent)]
+    return {"PYTHONPATH": os.pathsep.join(folders + [os.environ.get("PYTHONPATH", "")])}
+
+
+CLI = [
+    pytest.param(["-m", "uvicorn", "asgi_server_apps:hello_app"], marks=pytest.mark.reference, id="uvicorn"),
+    pytest.param(["-m", "asgi_server", "asgi_server_apps:hello_app"], id="asgi_server"),
+]
+READY = r"http://127\.0\.0\.1:(?P<port>\d+)"
+
+
+@contextlib.contextmanager
+def cli_process(args: list[str]) -> Iterator[tuple[subprocess.Popen[str], str, Callable[[], str]]]:
+    """Start ``python <args> --host 127.0.0.1 --port 0``; yield the process, its URL and what it printed.
+
+    (A local stand-in for grader.harness.subprocess_serving, whose select()-then-readline() can miss
+    a ready line that arrives in the same write as the line before it.)
+    """
+    process = subprocess.Popen(
+        python_argv(*args, "--host", HOST, "--port", "0"),
+        cwd=Path(asgi_server.__file__).parent,  # python -m looks in the current folder first
+        env={**os.environ, **cli_env(), "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    port: list[int] = []
+    ready = threading.Event()
+
+    def read_lines() -> None:  # a thread: readline() on a pipe blocks, and select() misses buffered lines
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = re.search(READY, line)
+            if match and not port:
+                port.append(int(match.group("port")))
+                ready.set()
+        ready.set()  # the output ended: the process exited
+
+    reader = threading.Thread(target=read_lines, name="read server output", daemon=True)
+    reader.start()
+    try:
+        if not ready.wait(10) or not port:
+            pytest.fail(
+                "expected a line with http://127.0.0.1:<port> within 10 s; it printed:\n" + ("".join(lines) or "(nothing)")
+            )
+        yield process, f"http://{HOST}:{port[0]}", lambda: "".join(lines)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+        reader.join(5)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def stops_on(process: subprocess.Popen[str], signum: signal.Signals, printed: Callable[[], str]) -> None:
+    process.send_signal(signum)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"expected the server to stop within 5 s of {signum.name}; it printed:\n{printed()}")
+
+
+@pytest.mark.spec("running a server by hand: python -m asgi_server module:app --port N")
+@pytest.mark.parametrize("args", CLI)
+def test_the_command_line_serves_and_stops_on_sigterm(args: list[str]) -> None:
+    with cli_process(args) as (process, url, printed):
+        response = httpx.get(url + "/", timeout=CLIENT_TIMEOUT)
+        assert response.text == "Hello, world!", f"expected 'Hello, world!', got {response.status_code} {response.text[:80]!r}"
+        stops_on(process, signal.SIGTERM, printed)
+
+
+@pytest.mark.spec("running a server by hand: Ctrl-C stops it")
+@pytest.mark.parametrize("args", CLI)
+def test_the_command_line_stops_on_ctrl_c(args: list[str]) -> None:
+    with cli_process(args) as (process, url, printed):
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+            assert client.get(url + "/").status_code == 200  # an idle keep-alive connection stays open
+            stops_on(process, signal.SIGINT, printed)

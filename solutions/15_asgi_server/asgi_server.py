@@ -1,0 +1,564 @@
+"""Exercise 15 — build an ASGI server.
+
+An ASGI server is the other half of the contract you met in exercises 13 and 14: it speaks HTTP/1.1
+on a socket, turns each request into a *scope* plus a ``receive``/``send`` pair, awaits
+``app(scope, receive, send)``, and turns the events the app sends back into bytes on the wire::
+
+    bytes in ──► read_http_request() ──► build_scope() ─┐
+                                                        ├─► await app(scope, receive, send)
+                     make_receive_send() ───────────────┘         │
+    bytes out ◄── send({"type": "http.response.start"}) ◄─────────┘
+                  send({"type": "http.response.body", ...})
+
+One function per concept, in the order a request meets them:
+
+- ``read_http_request(reader)``: one request (head and whole body) from an ``asyncio.StreamReader``;
+- ``build_scope(request, ...)``: the ASGI HTTP connection scope;
+- ``make_receive_send(request, writer, disconnected)``: the two awaitables, with the message order
+  enforced and the response framed (Content-Length, or chunked when the app gives none);
+- ``run_app(app, scope, receive, send, response)``: await the app and clean up after it when it
+  breaks the rules (500 before the response started, close the connection after);
+- ``serve_connection(app, reader, writer)``: the keep-alive loop of one connection;
+- ``Server``: ``asyncio.start_server`` on its own event loop, driven from any thread;
+- ``run()`` / ``main()``: ``python -m asgi_server module:app --port 8000``.
+
+Spec: ASGI 3.0 "HTTP & WebSocket" 2.4 (§HTTP Connection Scope, §Request, §Response Start,
+§Response Body, §Disconnect), RFC 9112 (HTTP/1.1: §2 message format, §6 body, §7.1 chunked, §9.3
+persistence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+"""What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
+
+class BadRequest(ValueError):
+    """The bytes on the wire are not an HTTP/1.1 request: the server answers ``400`` and closes."""
+
+
+class ClientDisconnected(OSError):
+    """Raised by ``send()`` when the client has gone (ASGI HTTP 2.4 §Disconnected Client)."""
+
+
+@dataclass
+class HTTPRequest:
+    """One request as it came off the wire, before it becomes a scope."""
+
+    method: str
+    """``"GET"``, ``"POST"``, ... (upper case, as sent)."""
+    target: bytes
+    """The request target exactly as sent: ``b"/caf%C3%A9?q=1"``."""
+    http_version: str
+    """``"1.1"`` or ``"1.0"``."""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Every header as ``(name, value)`` bytes, names lower-cased, values stripped, repeats kept."""
+    body: bytes = b""
+    """The whole body: Content-Length bytes, or the chunks of a chunked body joined."""
+
+    def header(self, name: bytes) -> bytes | None:
+        """The last value of header ``name`` (lower case), or ``None``."""
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a request (RFC 9112 §2, §3, §5, §6, §7.1)
+# ---------------------------------------------------------------------------------------------------
+
+
+async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
+    """Read one request from ``reader``; ``None`` if the client closed before sending a byte."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial.strip():
+            return None  # a clean close between requests: the normal end of a keep-alive connection
+        raise BadRequest("the connection closed in the middle of the request head") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise BadRequest("the request head is too long") from exc
+
+    request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+    parts = request_line.split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest(f"malformed request line {request_line!r}")
+    method, target, version = parts
+    if not method.isalpha() or not target:
+        raise BadRequest(f"malformed request line {request_line!r}")
+
+    headers = []
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise BadRequest(f"malformed header line {line!r}")
+        headers.append((name.lower().encode("latin-1"), value.strip().encode("latin-1")))
+
+    request = HTTPRequest(method, target.encode("latin-1"), version.removeprefix("HTTP/"), headers)
+    request.body = await read_body(reader, request)
+    return request
+
+
+async def read_body(reader: asyncio.StreamReader, request: HTTPRequest) -> bytes:
+    """The body framing of RFC 9112 §6.3: chunked wins over Content-Length; neither means no body."""
+    try:
+        if (request.header(b"transfer-encoding") or b"").lower() == b"chunked":
+            return await read_chunked_body(reader)
+        length = request.header(b"content-length")
+        if length is None:
+            return b""
+        if not length.isdigit():
+            raise BadRequest(f"bad Content-Length {length!r}")
+        return await reader.readexactly(int(length))
+    except asyncio.IncompleteReadError as exc:
+        raise BadRequest("the connection closed in the middle of the body") from exc
+
+
+async def read_chunked_body(reader: asyncio.StreamReader) -> bytes:
+    """Chunks are ``<hex size>[;extensions]\\r\\n<data>\\r\\n``, ended by size 0 and optional trailers."""
+    chunks = []
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size_text = size_line.split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise BadRequest(f"bad chunk size {size_text!r}") from None
+        if size == 0:
+            break
+        chunks.append(await reader.readexactly(size))
+        if await reader.readexactly(2) != b"\r\n":
+            raise BadRequest("a chunk is not followed by CRLF")
+    while await reader.readuntil(b"\r\n") != b"\r\n":
+        pass  # trailer fields: allowed, and ignored (RFC 9112 §7.1.2)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The scope (ASGI HTTP §HTTP Connection Scope)
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_scope(
+    request: HTTPRequest,
+    *,
+    client: tuple[str, int] | None,
+    server: tuple[str, int] | None,
+    root_path: str = "",
+    state: dict[str, Any] | None = None,
+) -> Scope:
+    """The ``http`` scope for ``request``: every key of the spec, with the spec's types."""
+    raw_path, _, query_string = request.target.partition(b"?")
+    scope: Scope = {
+        "type": "http",
+        "asgi": dict(ASGI_VERSION),
+        "http_version": request.http_version,
+        "method": request.method.upper(),
+        "scheme": "http",
+        # path is text, percent-decoded as UTF-8; raw_path keeps the bytes as sent so that an app
+        # can still tell "/a%2Fb" from "/a/b".
+        "path": unquote(raw_path.decode("latin-1")),
+        "raw_path": raw_path,
+        "query_string": query_string,  # raw bytes, not decoded: the app parses it
+        "root_path": root_path,
+        "headers": list(request.headers),
+        "client": client,
+        "server": server,
+    }
+    if state is not None:
+        # A shallow copy per request: a request may add keys without leaking them to the next one.
+        scope["state"] = dict(state)
+    return scope
+
+
+# ---------------------------------------------------------------------------------------------------
+# receive and send (ASGI HTTP §Request, §Response Start, §Response Body, §Disconnect)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResponseState:
+    """What ``send()`` has done so far; the connection loop reads it after the app returns."""
+
+    started: bool = False
+    """``http.response.start`` was sent (the status line and headers are on the wire)."""
+    complete: bool = False
+    """The last ``http.response.body`` (``more_body`` false) was sent."""
+    status: int | None = None
+    chunked: bool = False
+    """The body goes out as chunks because the app gave no Content-Length."""
+    close: bool = False
+    """The connection must close after this response (asked for, or the body is delimited by close)."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the response is complete: wakes a ``receive()`` that waits for ``http.disconnect``."""
+
+
+def wants_keep_alive(request: HTTPRequest) -> bool:
+    """HTTP/1.1 is persistent unless ``Connection: close``; HTTP/1.0 only with ``keep-alive`` (RFC 9112 §9.3)."""
+    tokens = {t.strip() for t in (request.header(b"connection") or b"").lower().split(b",")}
+    if request.http_version == "1.0":
+        return b"keep-alive" in tokens
+    return b"close" not in tokens
+
+
+def response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """``HTTP/1.1 <status> <reason>\\r\\n``, one line per header, and the empty line."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
+    lines += [bytes(name) + b": " + bytes(value) for name, value in headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def make_receive_send(
+    request: HTTPRequest,
+    writer: asyncio.StreamWriter,
+    disconnected: asyncio.Event,
+    *,
+    keep_alive: bool = True,
+) -> tuple[Receive, Send, ResponseState]:
+    """The ``receive`` and ``send`` awaitables for one request, and the state ``send`` keeps.
+
+    ``receive()`` returns the body once as ``http.request`` (``more_body`` false, the body was read
+    whole), then waits and returns ``http.disconnect`` once the response is complete or the client
+    left (``disconnected`` is set by the connection loop).
+
+    ``send()`` accepts exactly: one ``http.response.start``, then ``http.response.body`` messages
+    until one has ``more_body`` false. Anything else raises ``RuntimeError``.
+    """
+    state = ResponseState(close=not keep_alive)
+    body_sent = False
+    no_body = request.method == "HEAD"
+
+    async def receive() -> Message:
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": request.body, "more_body": False}
+        if not state.complete and not disconnected.is_set():
+            await wait_for_either(state.finished, disconnected)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        kind = message.get("type")
+        if disconnected.is_set() or writer.is_closing():
+            raise ClientDisconnected("the client has closed the connection")
+        if not state.started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+            await start_response(message)
+        elif not state.complete:
+            if kind != "http.response.body":
+                raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+            await send_body(message.get("body", b""), message.get("more_body", False))
+        else:
+            raise RuntimeError(f"got {kind!r} after the response was complete")
+
+    async def start_response(message: Message) -> None:
+        status = int(message["status"])
+        headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", [])]
+        names = {name for name, _ in headers}
+        nonlocal no_body
+        no_body = no_body or status in (204, 304) or 100 <= status < 200
+        if b"connection" in names and any(v.lower() == b"close" for n, v in headers if n == b"connection"):
+            state.close = True
+        if b"content-length" not in names and not no_body:
+            if request.http_version == "1.1":
+                state.chunked = True  # RFC 9112 §7.1: the only way to stream a body of unknown length
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:
+                state.close = True  # HTTP/1.0 has no chunks: the body ends when the connection closes
+        if state.close and b"connection" not in names:
+            headers.append((b"connection", b"close"))
+        state.started, state.status = True, status
+        await write(response_head(status, headers))
+
+    async def send_body(body: bytes, more_body: bool) -> None:
+        data = b""
+        if body and not no_body:
+            data = b"%x\r\n%s\r\n" % (len(body), body) if state.chunked else bytes(body)
+        if not more_body:
+            if state.chunked:
+                data += b"0\r\n\r\n"  # the last chunk
+            state.complete = True
+            state.finished.set()
+        if data:
+            await write(data)
+
+    async def write(data: bytes) -> None:
+        try:
+            writer.write(data)
+            await writer.drain()  # back-pressure: wait while the client reads slowly
+        except ConnectionError as exc:
+            disconnected.set()
+            raise ClientDisconnected("the client has closed the connection") from exc
+
+    return receive, send, state
+
+
+async def wait_for_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Return as soon as one of the two events is set."""
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the app, and the connection loop
+# ---------------------------------------------------------------------------------------------------
+
+INTERNAL_ERROR = response_head(
+    500,
+    [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"), (b"connection", b"close")],
+) + b"Internal Server Error"
+
+
+async def run_app(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, response: ResponseState, writer: asyncio.StreamWriter
+) -> None:
+    """Await the app; repair what can be repaired when it breaks the rules (ASGI HTTP §Response Start).
+
+    - It raised, or returned, before ``http.response.start``: nothing is on the wire yet, so answer
+      ``500 Internal Server Error`` ourselves, and close.
+    - It raised, or returned, in the middle of the body: the status line is already out and cannot be
+      taken back. Close the connection: the client sees a truncated message, not a wrong one.
+    """
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # the app's bug must not take the server down
+        print(f"asgi_server: exception in ASGI application: {exc!r}", file=sys.stderr)
+    if not response.started:
+        writer.write(INTERNAL_ERROR)
+        response.started = response.complete = response.close = True
+    elif not response.complete:
+        response.close = True
+
+
+async def serve_connection(
+    app: ASGIApp,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    state: dict[str, Any] | None = None,
+    stopping: asyncio.Event | None = None,
+) -> None:
+    """Serve requests on one connection until either side closes it (RFC 9112 §9.3, keep-alive).
+
+    While the app runs, the *next* request is already being read in a task: if that read meets the
+    end of the stream, the client has left, and ``receive()`` returns ``http.disconnect``.
+    When ``stopping`` is set (the server shuts down), an idle connection closes at once and a busy
+    one closes after its response.
+    """
+    stopping = stopping or asyncio.Event()
+    client = writer.get_extra_info("peername")[:2]
+    server = writer.get_extra_info("sockname")[:2]
+    next_request = asyncio.ensure_future(read_http_request(reader))
+    try:
+        while True:
+            if not await first_of(next_request, stopping):
+                break  # idle while the server stops
+            try:
+                request = next_request.result()
+            except BadRequest:
+                writer.write(response_head(400, [(b"content-length", b"0"), (b"connection", b"close")]))
+                break
+            except (ConnectionError, asyncio.IncompleteReadError):
+                break
+            if request is None:
+                break  # the client closed the connection between requests
+
+            disconnected = asyncio.Event()
+            next_request = asyncio.ensure_future(read_http_request(reader))
+            next_request.add_done_callback(lambda task, event=disconnected: client_left(task) and event.set())
+
+            scope = build_scope(request, client=client, server=server, state=state)
+            receive, send, response = make_receive_send(
+                request, writer, disconnected, keep_alive=wants_keep_alive(request)
+            )
+            await run_app(app, scope, receive, send, response, writer)
+            if response.close or disconnected.is_set() or stopping.is_set():
+                break
+            await writer.drain()
+    except (ConnectionError, ClientDisconnected):
+        pass
+    finally:
+        next_request.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await next_request
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def first_of(task: asyncio.Future[Any], stopping: asyncio.Event) -> bool:
+    """Wait for ``task`` or ``stopping``; true if ``task`` finished first."""
+    if not task.done():
+        stop_waiter = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait([task, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_waiter.cancel()
+    return task.done()
+
+
+def client_left(task: asyncio.Future[HTTPRequest | None]) -> bool:
+    """Did reading ahead find that the client went away (rather than a pipelined request)?"""
+    if task.cancelled():
+        return False
+    error = task.exception()
+    return task.result() is None if error is None else isinstance(error, (ConnectionError, BadRequest))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The server object: an asyncio server on its own loop, driven from another thread
+# ---------------------------------------------------------------------------------------------------
+
+
+class Server:
+    """``Server(app, host, port)``: bound at once, served by ``serve_forever()``, stopped by ``shutdown()``.
+
+    Shaped like ``wsgiref``'s server so the same harness drives both: ``server_address`` is known as
+    soon as the object exists (port 0 picks a free port), ``serve_forever()`` runs its own event loop
+    in the calling thread, and ``shutdown()`` may be called from any thread (or a signal handler).
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.app = app
+        # Bind now, not in serve_forever(): the caller learns the port before the loop runs.
+        self.socket = socket.create_server((host, port))
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.state: dict[str, Any] | None = None  # what a lifespan startup fills (exercise 16)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._stop_requested = False
+        self._serving_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    def serve_forever(self) -> None:
+        """Serve until ``shutdown()``; runs a fresh event loop in the calling thread."""
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        """Accept connections until asked to stop, then close them and return."""
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            self._serving_thread = threading.current_thread()
+            self._stopped.clear()
+            if self._stop_requested:
+                self._stopping.set()
+        try:
+            server = await asyncio.start_server(self._on_connection, sock=self.socket)
+            try:
+                await self._stopping.wait()
+            finally:
+                server.close()  # stop accepting; this closes the listening socket
+                await self._close_connections()
+        finally:
+            self._stopped.set()
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await serve_connection(self.app, reader, writer, state=self.state, stopping=self._stopping)
+        finally:
+            self._connections.discard(task)
+
+    async def _close_connections(self, grace: float = 3.0) -> None:
+        """Idle connections close at once; give busy ones ``grace`` seconds, then cancel them."""
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=grace)
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=grace)
+
+    def shutdown(self) -> None:
+        """Ask ``serve_forever()`` to stop; from another thread, also wait until it has."""
+        with self._lock:
+            self._stop_requested = True
+            loop, stopping, thread = self._loop, self._stopping, self._serving_thread
+        if loop is None or stopping is None:
+            return  # not serving yet: serve() sees _stop_requested and returns at once
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing to stop
+            loop.call_soon_threadsafe(stopping.set)
+        if threading.current_thread() is not thread:  # never wait in the serving thread (a signal handler)
+            self._stopped.wait(10)
+
+    def server_close(self) -> None:
+        """Close the listening socket (``serve()`` already did if it ran)."""
+        self.socket.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command line: python -m asgi_server module:app --port 8000
+# ---------------------------------------------------------------------------------------------------
+
+
+def import_app(spec: str) -> ASGIApp:
+    """``"package.module:attribute"`` -> the object, the way uvicorn and gunicorn name an app."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise SystemExit(f"asgi_server: expected module:attribute, got {spec!r}")
+    app: Any = importlib.import_module(module_name)
+    for name in attribute.split("."):
+        app = getattr(app, name)
+    return app
+
+
+def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` in this thread until Ctrl-C (SIGINT) or SIGTERM."""
+    server = Server(app, host, port)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.shutdown())
+    bound_host, bound_port = server.server_address
+    print(f"asgi_server: serving on http://{bound_host}:{bound_port} (press Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    print("asgi_server: stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asgi_server", description="Serve an ASGI app over HTTP/1.1.")
+    parser.add_argument("app", help="the app to serve, as module:attribute (e.g. myapp:app)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default 8000)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, ".")  # find module:app in the current folder, as uvicorn does
+    run(import_app(args.app), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
