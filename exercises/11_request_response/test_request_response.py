@@ -1,0 +1,483 @@
+"""Exercise 11 is graded in-process with ``wsgiref.validate.validator`` around every app, through
+httpx's ``WSGITransport`` — and with direct environs from ``wsgiref.util.setup_testing_defaults``
+where the request must be something httpx would not send (latin-1 paths, extra bytes after the body).
+Cookies are cross-checked against ``http.cookies.SimpleCookie`` and httpx's cookie jar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
+
+import httpx
+import pytest
+
+from grader.harness import CLIENT_TIMEOUT
+from request_response import EmptyResponse, HTMLResponse, JSONResponse, RedirectResponse, Request, Response
+
+# Any WSGIWarning from the validator (a status without a reason phrase...) fails the test.
+pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def client(app: Callable) -> httpx.Client:
+    transport = httpx.WSGITransport(app=validator(app))
+    return httpx.Client(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT)
+
+
+def inspect(look: Callable[[Request], Any], method: str = "GET", url: str = "/", **kwargs: Any) -> Any:
+    """Send a request through httpx and return ``look(Request(environ))``, computed inside the app."""
+    seen: list[Any] = []
+
+    def app(environ, start_response):
+        seen.append(look(Request(environ)))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    with client(app) as c:
+        c.request(method, url, **kwargs)
+    return seen[0]
+
+
+def make_environ(path: str = "/", method: str = "GET", body: bytes | None = None, **extra: str) -> dict:
+    environ: dict = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": ""}
+    environ.update(extra)
+    if body is not None:
+        environ["wsgi.input"] = io.BytesIO(body)
+    setup_testing_defaults(environ)
+    return environ
+
+
+def call(app: Callable, environ: dict | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run ``validator(app)`` on a direct environ: (status line, headers, body)."""
+    seen: list = []
+
+    def start_response(status, headers, exc_info=None):
+        seen[:] = [status, headers]
+        return lambda data: None
+
+    iterable = validator(app)(environ or make_environ(), start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        iterable.close()
+    return seen[0], seen[1], body
+
+
+def serve(response: Response) -> Callable:
+    """An app that answers every request with ``response``."""
+    return lambda environ, start_response: response(environ, start_response)
+
+
+def values(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in headers if k.lower() == name.lower()]
+
+
+class CountingInput:
+    """A wsgi.input that counts what is read from it (and refuses read() without a size)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.stream = io.BytesIO(data)
+        self.bytes_read = 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.stream.readline(size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return self.stream.readlines(hint)
+
+    def __iter__(self):
+        return iter(self.stream)
+
+
+# --------------------------------------------------------------------------------------------
+# Request
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (REQUEST_METHOD, PATH_INFO, QUERY_STRING)")
+def test_request_method_path_and_query_string() -> None:
+    got = inspect(lambda r: (r.method, r.path, r.query_string), "POST", "/search?q=wsgi&page=2")
+    assert got == ("POST", "/search", "q=wsgi&page=2"), f"expected ('POST', '/search', 'q=wsgi&page=2'), got {got!r}"
+
+
+@pytest.mark.spec("PEP 3333 §URL Reconstruction, §Unicode Issues")
+def test_request_path_is_full_and_decoded() -> None:
+    # /app/café as a server delivers it: mounted at /app, the UTF-8 bytes of é as two latin-1 characters.
+    request = Request(make_environ(path="/caf\xc3\xa9", SCRIPT_NAME="/app"))
+    assert request.path == "/app/café", (
+        f"expected '/app/café', got {request.path!r}: the path is SCRIPT_NAME + PATH_INFO, and both hold bytes "
+        "as latin-1 characters (.encode('latin-1').decode('utf-8'))"
+    )
+
+
+@pytest.mark.spec("RFC 3986 §3.4 (query), WHATWG URL §5.1 (application/x-www-form-urlencoded parsing)")
+def test_request_query() -> None:
+    def look(r: Request) -> dict:
+        q = r.query
+        return {
+            "q": q.get("q"),
+            "tag": q.get("tag"),
+            "tags": q.getall("tag"),
+            "empty": q.get("empty"),
+            "missing": q.get("missing", "default"),
+            "none": q.getall("missing"),
+            "item": q["q"],
+        }
+
+    got = inspect(look, "GET", "/s?q=hello+world%21&tag=a&tag=b&empty=")
+    expected = {"q": "hello world!", "tag": "a", "tags": ["a", "b"], "empty": "", "missing": "default", "none": [], "item": "hello world!"}
+    assert got == expected, (
+        f"expected {expected}, got {got}: .get gives the first value, .getall all of them, '+' is a space, "
+        "and a blank value is kept"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §5.1 (field names are case-insensitive), PEP 3333 §environ Variables")
+def test_request_headers_are_case_insensitive() -> None:
+    def look(r: Request) -> tuple:
+        h = r.headers
+        return (h["x-custom-thing"], h["X-Custom-Thing"], h.get("X-CUSTOM-THING"), "x-custom-thing" in h,
+                h.get("content-type"), h.get("Content-Length"), h.get("x-missing", "none"))
+
+    got = inspect(look, "POST", "/", headers={"X-Custom-Thing": "yes", "Content-Type": "text/csv"}, content=b"a,b")
+    assert got == ("yes", "yes", "yes", True, "text/csv", "3", "none"), (
+        f"expected every spelling of X-Custom-Thing to find 'yes', and Content-Type/Content-Length (CONTENT_TYPE "
+        f"and CONTENT_LENGTH in the environ, without HTTP_) to be there, got {got!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §8.3 (Content-Type), §8.6 (Content-Length)")
+def test_request_content_type_and_length() -> None:
+    got = inspect(lambda r: (r.content_type, r.content_length), "POST", "/", content=b"{}",
+                  headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    assert got == ("application/json", 2), f"expected ('application/json', 2), got {got!r}"
+    got = inspect(lambda r: (r.content_type, r.content_length), "GET", "/")
+    assert got == ("", None), f"expected ('', None) for a GET without a body, got {got!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams")
+def test_request_body() -> None:
+    got = inspect(lambda r: r.body, "PUT", "/", content=b"\x00binary\xffbody")
+    assert got == b"\x00binary\xffbody", f"expected the body bytes b'\\x00binary\\xffbody', got {got!r}"
+    got = inspect(lambda r: r.body, "GET", "/")
+    assert got == b"", f"expected b'' for a request without a body, got {got!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (read no more than CONTENT_LENGTH)")
+def test_request_body_stops_at_content_length() -> None:
+    # On a keep-alive connection the next request may follow the body on the same stream.
+    stream = CountingInput(b"name=ada" + b"GET /next HTTP/1.1\r\n")
+    request = Request(make_environ(method="POST", CONTENT_LENGTH="8", **{"wsgi.input": stream}))
+    assert request.body == b"name=ada", f"expected the 8 bytes of CONTENT_LENGTH, b'name=ada', got {request.body!r}"
+    assert stream.bytes_read == 8, f"expected 8 bytes read from wsgi.input, got {stream.bytes_read}: read(CONTENT_LENGTH)"
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (the stream can be read once)")
+def test_request_body_is_read_once() -> None:
+    stream = CountingInput(b'{"a": 1}')
+    request = Request(make_environ(method="POST", CONTENT_LENGTH="8", CONTENT_TYPE="application/json", **{"wsgi.input": stream}))
+    first, parsed, again, form = request.body, request.json(), request.body, request.form
+    assert (first, parsed, again) == (b'{"a": 1}', {"a": 1}, b'{"a": 1}'), (
+        f"expected body, json() and body again to agree, got {first!r}, {parsed!r}, {again!r}: "
+        "wsgi.input can be read only once, keep what you read"
+    )
+    assert stream.bytes_read == 8 and len(form) == 0, f"expected 8 bytes read in all, got {stream.bytes_read}"
+
+
+@pytest.mark.spec("WHATWG URL §5 (application/x-www-form-urlencoded), HTML §4.10.21.7")
+def test_request_form() -> None:
+    got = inspect(lambda r: (r.form.get("name"), r.form.getall("lang"), r.form.get("note")),
+                  "POST", "/", data={"name": "Ada Lovelace & co", "lang": ["py", "c"], "note": "é"})
+    assert got == ("Ada Lovelace & co", ["py", "c"], "é"), f"expected ('Ada Lovelace & co', ['py', 'c'], 'é'), got {got!r}"
+
+
+@pytest.mark.spec("WHATWG URL §5 (only that content type is a form)")
+def test_request_form_needs_its_content_type() -> None:
+    got = inspect(lambda r: (len(r.form), r.body), "POST", "/", content=b"name=ada", headers={"Content-Type": "text/plain"})
+    assert got == (0, b"name=ada"), f"expected an empty form for a text/plain body (and the body intact), got {got!r}"
+
+
+@pytest.mark.spec("RFC 8259 §8.1 (UTF-8)")
+def test_request_json() -> None:
+    data = {"name": "Zoë", "tags": [1, 2.5, None, True]}
+    got = inspect(lambda r: r.json(), "POST", "/", json=data)
+    assert got == data, f"expected {data}, got {got!r}"
+
+    def bad(r: Request) -> str:
+        try:
+            r.json()
+        except ValueError:
+            return "ValueError"
+        return "no error"
+
+    assert inspect(bad, "POST", "/", content=b"{not json") == "ValueError", "expected json() to raise ValueError for b'{not json'"
+
+
+@pytest.mark.spec("RFC 6265 §4.2.1 (Cookie), §5.4")
+def test_request_cookies_from_httpx() -> None:
+    jar = {"session": "abc123", "theme": "dark", "token": "eyJ0eXAi.x=="}
+    with client(lambda e, s: (s("200 OK", [("Content-Type", "text/plain")]), [json.dumps(Request(e).cookies).encode()])[1]) as c:
+        c.cookies.update(jar)
+        got = c.get("/").json()
+    assert got == jar, f"expected httpx's cookies {jar}, got {got}: split at ';', then at the FIRST '=' (a value may contain '=')"
+
+
+@pytest.mark.spec("RFC 6265 §4.2.1 (Cookie), §4.1.1 (quoted cookie-value)")
+def test_request_cookies_agree_with_simplecookie() -> None:
+    header = 'a=1;b=two ; c="quoted"; d=x=y'
+    oracle = {name: morsel.value for name, morsel in SimpleCookie(header).items()}
+    got = Request(make_environ(HTTP_COOKIE=header)).cookies
+    assert got == oracle, f"for Cookie: {header} expected {oracle} (as http.cookies.SimpleCookie reads it), got {got}"
+
+
+@pytest.mark.spec("RFC 6265 §5.4 (be forgiving)")
+def test_request_cookies_survive_junk() -> None:
+    got = Request(make_environ(HTTP_COOKIE="junk; a=1; =nameless; b=2; a=3")).cookies
+    assert got == {"a": "1", "b": "2"}, (
+        f"expected {{'a': '1', 'b': '2'}} (pieces without a name or '=' skipped, the first 'a' kept: browsers send "
+        f"the most specific cookie first), got {got}"
+    )
+    assert Request(make_environ()).cookies == {}, "expected {} without a Cookie header"
+
+
+@pytest.mark.spec("RFC 6750 §2.1 (Bearer), RFC 9110 §11.1 (scheme is case-insensitive)")
+@pytest.mark.parametrize(
+    "authorization, token",
+    [("Bearer abc.def-123", "abc.def-123"), ("bearer xyz", "xyz"), ("Basic YWRhOmxvdmVsYWNl", None), ("Bearer", None), (None, None)],
+    ids=["bearer", "lowercase", "basic", "no-token", "no-header"],
+)
+def test_request_bearer_token(authorization: str | None, token: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    got = inspect(lambda r: r.bearer_token, "GET", "/", headers=headers)
+    assert got == token, f"expected bearer_token {token!r} for Authorization: {authorization!r}, got {got!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# Response
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable")
+def test_response_is_a_wsgi_app() -> None:
+    with client(serve(Response("hello"))) as c:
+        response = c.get("/")
+    assert (response.status_code, response.content) == (200, b"hello"), f"expected 200 b'hello', got {response.status_code} {response.content!r}"
+    assert response.headers.get("Content-Type") == "text/plain; charset=utf-8", (
+        f"expected Content-Type 'text/plain; charset=utf-8', got {response.headers.get('Content-Type')!r}"
+    )
+    assert response.headers.get("Content-Length") == "5", f"expected Content-Length 5, got {response.headers.get('Content-Length')!r}"
+
+
+@pytest.mark.spec("RFC 9110 §8.6 (Content-Length counts octets)")
+def test_response_encodes_text_as_utf8() -> None:
+    status, headers, body = call(Response("héllo → wörld"))
+    assert body == "héllo → wörld".encode(), f"expected the UTF-8 bytes of 'héllo → wörld', got {body!r}"
+    assert values(headers, "Content-Length") == [str(len(body))], (
+        f"expected Content-Length {len(body)} (bytes, not characters), got {values(headers, 'Content-Length')}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (status)")
+@pytest.mark.parametrize("code, line", [(201, "201 Created"), (404, "404 Not Found"), (418, "418 I'm a Teapot")])
+def test_response_status_line(code: int, line: str) -> None:
+    status, _, _ = call(Response("x", status=code))
+    assert status == line, f"expected the status line {line!r}, got {status!r} (http.HTTPStatus(code).phrase)"
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (status needs a reason phrase)")
+def test_response_unknown_status_still_has_a_phrase() -> None:
+    status, _, _ = call(Response("x", status=599))
+    assert re.fullmatch(r"599 \S.*", status), f"expected '599 <some phrase>', got {status!r}"
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (headers)")
+def test_response_headers_and_content_type() -> None:
+    response = Response(b"\x89PNG", status=201, headers={"X-One": "1"}, content_type="image/png")
+    _, headers, body = call(response)
+    assert body == b"\x89PNG", f"expected the bytes body as is, got {body!r}"
+    assert values(headers, "Content-Type") == ["image/png"], f"expected Content-Type image/png only, got {values(headers, 'Content-Type')}"
+    assert values(headers, "X-One") == ["1"], f"expected the X-One header from the dict, got {headers!r}"
+    _, headers, _ = call(Response("a", headers=[("X-Two", "a"), ("X-Two", "b")]))
+    assert values(headers, "X-Two") == ["a", "b"], f"expected both X-Two headers from a list of pairs, got {headers!r}"
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD)")
+def test_response_to_head_has_no_body() -> None:
+    with client(serve(Response("twelve bytes"))) as c:
+        response = c.head("/")
+    assert response.content == b"", f"expected no body for HEAD, got {response.content!r}"
+    assert response.headers.get("Content-Length") == "12", (
+        f"expected the GET's Content-Length (12) on the HEAD response, got {response.headers.get('Content-Length')!r}"
+    )
+
+
+@pytest.mark.spec("RFC 8259 §8.1, RFC 8259 §11 (application/json)")
+def test_json_response() -> None:
+    data = {"name": "Zoë", "items": [1, 2, {"ok": True}], "none": None}
+    with client(serve(JSONResponse(data, status=201))) as c:
+        response = c.get("/")
+    assert response.status_code == 201, f"expected status 201, got {response.status_code}"
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    assert media_type == "application/json", f"expected Content-Type application/json, got {response.headers.get('Content-Type')!r}"
+    assert response.json() == data, f"expected the JSON of {data}, got {response.content[:80]!r}"
+    assert "Zoë".encode() in response.content, "expected UTF-8 in the body, not \\u escapes (ensure_ascii=False)"
+    assert response.headers.get("Content-Length") == str(len(response.content)), "expected a Content-Length matching the body"
+
+
+@pytest.mark.spec("RFC 9110 §8.3 (Content-Type)")
+def test_html_response() -> None:
+    _, headers, body = call(HTMLResponse("<h1>Grüße</h1>"))
+    assert values(headers, "Content-Type") == ["text/html; charset=utf-8"], f"expected text/html; charset=utf-8, got {values(headers, 'Content-Type')}"
+    assert body == "<h1>Grüße</h1>".encode(), f"expected the UTF-8 HTML, got {body!r}"
+
+
+@pytest.mark.spec("RFC 9110 §15.4.3 (302), §10.2.2 (Location)")
+def test_redirect_response() -> None:
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/old":
+            return RedirectResponse("/new?from=old")(environ, start_response)
+        return Response("new place")(environ, start_response)
+
+    with client(app) as c:
+        first = c.get("/old")
+        followed = c.get("/old", follow_redirects=True)
+    assert (first.status_code, first.headers.get("Location")) == (302, "/new?from=old"), (
+        f"expected 302 with Location /new?from=old, got {first.status_code} {first.headers.get('Location')!r}"
+    )
+    assert followed.text == "new place", f"expected httpx to follow the redirect to 'new place', got {followed.text!r}"
+    status, _, _ = call(RedirectResponse("/x", status=303))
+    assert status == "303 See Other", f"expected '303 See Other', got {status!r}"
+
+
+@pytest.mark.spec("RFC 9110 §15.4 (3xx)")
+def test_redirect_response_needs_a_3xx() -> None:
+    with pytest.raises(ValueError):
+        RedirectResponse("/x", status=200)
+
+
+@pytest.mark.spec("RFC 3986 §2.1 (percent-encoding), PEP 3333 §Unicode Issues")
+def test_redirect_response_encodes_the_url() -> None:
+    _, headers, _ = call(RedirectResponse("/café?q=ü&x=%2F"))
+    assert values(headers, "Location") == ["/caf%C3%A9?q=%C3%BC&x=%2F"], (
+        f"expected Location '/caf%C3%A9?q=%C3%BC&x=%2F', got {values(headers, 'Location')}: percent-encode "
+        "non-ASCII as UTF-8 and leave the URL's punctuation and existing escapes alone"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §15.3.5 (204), §8.6")
+def test_empty_response() -> None:
+    status, headers, body = call(EmptyResponse(headers={"X-Done": "yes"}))
+    assert status == "204 No Content", f"expected '204 No Content', got {status!r}"
+    names = sorted(k.lower() for k, _ in headers)
+    assert "content-type" not in names and "content-length" not in names, (
+        f"expected no Content-Type and no Content-Length on a 204, got headers {names}"
+    )
+    assert body == b"" and values(headers, "X-Done") == ["yes"], f"expected an empty body and the X-Done header, got {body!r} {headers!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# Cookies out
+# --------------------------------------------------------------------------------------------
+
+
+def set_cookie_headers(response: Response) -> list[str]:
+    return values(call(response)[1], "Set-Cookie")
+
+
+@pytest.mark.spec("RFC 6265 §4.1 (Set-Cookie)")
+def test_set_cookie_reaches_the_cookie_jar() -> None:
+    response = Response("ok")
+    response.set_cookie("session", "abc123")
+    response.set_cookie("theme", "dark")
+    with client(serve(response)) as c:
+        c.get("/")
+        jar = dict(c.cookies)
+    assert jar == {"session": "abc123", "theme": "dark"}, (
+        f"expected httpx's cookie jar to hold session=abc123 and theme=dark, got {jar}: one Set-Cookie header per cookie"
+    )
+
+
+@pytest.mark.spec("RFC 6265 §4.1.1, §4.1.2 (cookie attributes)")
+def test_set_cookie_attributes() -> None:
+    response = Response("ok")
+    response.set_cookie("sid", "xyz", max_age=3600, path="/app", domain="example.com", secure=True, httponly=True, samesite="strict")
+    headers = set_cookie_headers(response)
+    assert len(headers) == 1, f"expected one Set-Cookie header, got {headers!r}"
+    morsel = SimpleCookie(headers[0]).get("sid")
+    assert morsel is not None and morsel.value == "xyz", f"expected http.cookies to read sid=xyz from {headers[0]!r}"
+    got = {k: morsel[k] for k in ("max-age", "path", "domain", "secure", "httponly", "samesite")}
+    expected = {"max-age": "3600", "path": "/app", "domain": "example.com", "secure": True, "httponly": True, "samesite": "Strict"}
+    assert got == expected, f"expected attributes {expected}, http.cookies read {got} from {headers[0]!r}"
+
+
+@pytest.mark.spec("RFC 6265 §5.1.1 (cookie dates), RFC 9110 §5.6.7 (HTTP-date)")
+def test_set_cookie_expires_is_an_http_date() -> None:
+    response = Response("ok")
+    response.set_cookie("a", "1", expires=dt.datetime(2030, 1, 1, 12, 30, tzinfo=dt.timezone.utc))
+    response.set_cookie("b", "2", expires=0)
+    expires = [SimpleCookie(h)[n]["expires"] for h, n in zip(set_cookie_headers(response), "ab")]
+    assert expires == ["Tue, 01 Jan 2030 12:30:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"], (
+        f"expected HTTP-dates like 'Tue, 01 Jan 2030 12:30:00 GMT', got {expires}"
+    )
+
+
+@pytest.mark.spec("RFC 6265 §4.1.1 (cookie-octet, token)")
+@pytest.mark.parametrize("name, value", [("a", "has space"), ("a", "semi;colon"), ("a", 'quo"te'), ("bad name", "x"), ("a", "comma,")])
+def test_set_cookie_refuses_what_cannot_be_sent(name: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        Response("ok").set_cookie(name, value)
+
+
+@pytest.mark.spec("RFC 6265 §3.1 (removing a cookie)")
+def test_delete_cookie_empties_the_jar() -> None:
+    response = Response("bye")
+    response.delete_cookie("session")
+    with client(serve(response)) as c:
+        c.cookies.set("session", "abc123", domain="testserver.local")
+        c.cookies.set("other", "kept", domain="testserver.local")
+        c.get("/")
+        left = {cookie.name for cookie in c.cookies.jar}
+    assert left == {"other"}, f"expected the jar to drop 'session' and keep 'other', got {sorted(left)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Together
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §The Application/Framework Side")
+def test_request_and_response_together() -> None:
+    def app(environ, start_response):
+        request = Request(environ)
+        if request.method == "POST":
+            response = JSONResponse({"hello": request.form.get("name"), "token": request.bearer_token}, status=201)
+            response.set_cookie("seen", "yes", httponly=True)
+        else:
+            response = HTMLResponse(f"<p>{request.query.get('name', 'nobody')}</p>")
+        return response(environ, start_response)
+
+    with client(app) as c:
+        page = c.get("/?name=ada")
+        created = c.post("/", data={"name": "alan"}, headers={"Authorization": "Bearer t0k3n"})
+    assert page.text == "<p>ada</p>", f"expected '<p>ada</p>', got {page.text!r}"
+    assert created.status_code == 201 and created.json() == {"hello": "alan", "token": "t0k3n"}, (
+        f"expected 201 {{'hello': 'alan', 'token': 't0k3n'}}, got {created.status_code} {created.text[:80]!r}"
+    )
+    assert c.cookies.get("seen") == "yes", "expected the 'seen' cookie in httpx's jar"
