@@ -156,6 +156,8 @@ def main(argv: list[str]) -> int:
         return 2
     command, src, chosen = argv
     try:
+        if shutil.which("git") is None:
+            raise TaskError("git is not installed: a course copy is a git repository (install git and copy again)")
         exercises = json.loads(chosen)
         if not (isinstance(exercises, list) and exercises):
             raise TaskError("no exercises chosen: choose at least one")
