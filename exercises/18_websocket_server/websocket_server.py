@@ -1,0 +1,524 @@
+"""Exercise 18 — WebSocket support in an ASGI server: the handshake, the frames, the ASGI messages.
+
+A WebSocket begins life as an HTTP request::
+
+    GET /chat HTTP/1.1
+    Host: 127.0.0.1:8000
+    Upgrade: websocket
+    Connection: Upgrade
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+    Sec-WebSocket-Version: 13
+
+and, if the app agrees, the server answers (RFC 6455 §4.2.2)::
+
+    HTTP/1.1 101 Switching Protocols
+    Upgrade: websocket
+    Connection: Upgrade
+    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+
+From then on the same TCP connection carries *frames* both ways (RFC 6455 §5.2)::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-------+-+-------------+-------------------------------+
+    |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+    |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+    |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+    | |1|2|3|       |K|             |                               |
+    +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+    |     Extended payload length continued, if payload len == 127  |
+    + - - - - - - - - - - - - - - - +-------------------------------+
+    |                               |Masking-key, if MASK set to 1  |
+    +-------------------------------+-------------------------------+
+    | Masking-key (continued)       |          Payload Data         |
+    +-------------------------------- - - - - - - - - - - - - - - - +
+
+The ASGI app never sees any of this: it gets ``websocket.connect``, ``websocket.receive`` and
+``websocket.disconnect`` messages and sends ``websocket.accept``, ``websocket.send`` and
+``websocket.close`` (ASGI HTTP & WebSocket spec 2.5). Translating between the two is your job.
+
+This module also serves plain HTTP, minimally (one request per connection, ``Content-Length``
+request bodies only): that part is given, so that one server can run a whole Starlette app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import hashlib
+import importlib
+import logging
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from enum import IntEnum
+from http import HTTPStatus
+from typing import Any, Awaitable, Callable
+from urllib.parse import unquote
+
+logger = logging.getLogger("websocket_server")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""The fixed string every server appends to the client's key (RFC 6455 §1.3)."""
+
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+"""The largest message (all its fragments together) the server accepts: 16 MiB, as uvicorn."""
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds to wait for the client's answer to our close frame before dropping the connection."""
+
+
+class Opcode(IntEnum):
+    """The frame types of RFC 6455 §5.2 (§11.8): data frames below 0x8, control frames from 0x8."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame as read off the wire, payload already unmasked."""
+
+    opcode: int
+    payload: bytes
+    fin: bool = True
+    """True on the last (or only) frame of a message (§5.4)."""
+    masked: bool = False
+    """Whether the sender masked the payload: every client-to-server frame must be (§5.1)."""
+
+
+class ProtocolError(Exception):
+    """The peer broke RFC 6455: fail the connection with close ``code`` (§7.1.7, codes in §7.4.1)."""
+
+    def __init__(self, message: str, code: int = 1002) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ClientDisconnected(OSError):
+    """Raised by ``send()`` once the connection is closed (ASGI WebSocket §Disconnected Client, spec 2.4)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces: pure functions first
+# ---------------------------------------------------------------------------------------------
+
+
+def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2 step 5.4).
+
+    base64( SHA-1( key + GUID ) ): the key exactly as sent (still base64 text, not decoded), the
+    fixed GUID appended, the 20-byte SHA-1 digest base64-encoded. This proves to the client that
+    the server understood the WebSocket handshake, rather than being an HTTP server that ignores it.
+    """
+    raise NotImplementedError("write accept_key() in websocket_server.py")
+
+
+def apply_mask(data: bytes, mask: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask``, repeated (RFC 6455 §5.3). Masking twice unmasks."""
+    raise NotImplementedError("write apply_mask() in websocket_server.py")
+
+
+def build_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = None) -> bytes:
+    """Encode one frame (RFC 6455 §5.2).
+
+    First byte: FIN (0x80) | opcode; the RSV bits are 0 (no extension). Second byte: the MASK bit
+    (0x80 if ``mask`` is given) | the payload length, if it is under 126; else 126 followed by the
+    length in 2 bytes, or 127 followed by it in 8 bytes (network byte order). Then the 4-byte mask
+    and the masked payload, or the payload as is. A server never masks its frames (§5.1): ``mask``
+    is for writing clients (and tests).
+    """
+    raise NotImplementedError("write build_frame() in websocket_server.py")
+
+
+async def read_frame(reader: asyncio.StreamReader, *, max_size: int = MAX_MESSAGE_SIZE) -> Frame:
+    """Read exactly one frame from ``reader`` and return it with its payload unmasked (RFC 6455 §5.2).
+
+    Raise ``ProtocolError`` (code 1002) for a frame no extension allows: an RSV bit set, a reserved
+    opcode (0x3-0x7, 0xB-0xF), a control frame that is fragmented or longer than 125 bytes (§5.5), a
+    64-bit length with its top bit set; and ``ProtocolError`` with code 1009 (message too big) for a
+    payload longer than ``max_size``. When the stream ends mid-frame, let
+    ``asyncio.IncompleteReadError`` propagate: the connection is gone.
+    """
+    raise NotImplementedError("write read_frame() in websocket_server.py")
+
+
+def is_valid_close_code(code: int) -> bool:
+    """May ``code`` appear in a close frame? (RFC 6455 §7.4.1, §7.4.2, and the IANA registry)."""
+    raise NotImplementedError("write is_valid_close_code() in websocket_server.py")
+
+
+def parse_close_payload(payload: bytes) -> tuple[int, str]:
+    """The (code, reason) of a close frame's payload (RFC 6455 §5.5.1, §7.1.5, §7.4).
+
+    An empty payload means "no status code": report 1005 and ``""``. Otherwise the first two bytes
+    are the code (network byte order) and the rest is a UTF-8 reason. Raise ``ProtocolError``
+    1002 for a one-byte payload or a code that may not be sent (§7.4.1-2), and 1007 for a reason
+    that is not valid UTF-8.
+    """
+    raise NotImplementedError("write parse_close_payload() in websocket_server.py")
+
+
+def build_close_payload(code: int, reason: str = "") -> bytes:
+    """A close frame's payload: the code in 2 bytes, then the reason in UTF-8 (RFC 6455 §5.5.1).
+
+    1005 ("no status received") is never sent on the wire: it becomes an empty payload.
+    """
+    raise NotImplementedError("write build_close_payload() in websocket_server.py")
+
+
+# ---------------------------------------------------------------------------------------------
+# The handshake and the scope
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """The head of an HTTP request, as read by ``read_request_head`` (given)."""
+
+    method: str
+    target: str
+    http_version: str
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Every header as ``(lowercased name, value)`` bytes, in order."""
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (lowercase), or ``None``."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+def header_tokens(request: Request, name: bytes) -> list[str]:
+    """All comma-separated tokens of every ``name`` header, lowercased: ``keep-alive, Upgrade`` -> both."""
+    tokens = []
+    for key, value in request.headers:
+        if key == name:
+            tokens += [token.strip().lower() for token in value.decode("latin-1").split(",") if token.strip()]
+    return tokens
+
+
+def wants_websocket(request: Request) -> bool:
+    """Does this request ask to become a WebSocket (an ``Upgrade: websocket`` header)? (given)"""
+    return "websocket" in header_tokens(request, b"upgrade")
+
+
+def handshake_error(request: Request) -> tuple[int, list[tuple[bytes, bytes]]] | None:
+    """Check an upgrade request against RFC 6455 §4.2.1; return ``(status, headers)`` to refuse it, or ``None``.
+
+    The request must be a ``GET`` over HTTP/1.1 with ``Connection`` listing ``upgrade`` (it may
+    list more tokens: compare case-insensitively) and a ``Sec-WebSocket-Key`` that is the base64 of
+    16 bytes: otherwise 400 Bad Request. Its ``Sec-WebSocket-Version`` must be ``13``: otherwise
+    426 Upgrade Required with a ``Sec-WebSocket-Version: 13`` header telling the client what we
+    speak (§4.2.2 step 4, §4.4).
+    """
+    raise NotImplementedError("write handshake_error() in websocket_server.py")
+
+
+def websocket_scope(request: Request, client: tuple[str, int] | None, server: tuple[str, int] | None) -> Scope:
+    """The ASGI ``websocket`` connection scope for an upgrade request (ASGI WebSocket §Connection Scope).
+
+    ``path`` is percent-decoded (UTF-8) and ``raw_path`` kept as sent, both without the query;
+    ``query_string`` is the raw bytes after ``?``; ``headers`` the request's ``(name, value)`` byte
+    pairs; ``subprotocols`` the list from ``Sec-WebSocket-Protocol`` (comma-separated, possibly over
+    several headers; ``[]`` if none); ``scheme`` ``"ws"``; ``http_version`` ``"1.1"``;
+    ``asgi`` ``{"version": "3.0", "spec_version": "2.5"}``; ``root_path`` ``""``.
+    """
+    raise NotImplementedError("write websocket_scope() in websocket_server.py")
+
+
+def handshake_response(request: Request, subprotocol: str | None, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The ``101 Switching Protocols`` response that completes the handshake (RFC 6455 §4.2.2 step 5).
+
+    ``Upgrade: websocket``, ``Connection: Upgrade``, ``Sec-WebSocket-Accept: accept_key(key)``,
+    ``Sec-WebSocket-Protocol: subprotocol`` if the app chose one (``websocket.accept``'s
+    ``subprotocol``), then the app's extra ``headers``, then the empty line.
+    """
+    raise NotImplementedError("write handshake_response() in websocket_server.py")
+
+
+def http_error(status: int, headers: list[tuple[bytes, bytes]] = ()) -> bytes:  # type: ignore[assignment]
+    """A short, complete HTTP/1.1 error response that closes the connection (given)."""
+    body = f"{status} {HTTPStatus(status).phrase}\n".encode()
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [bytes(name) + b": " + bytes(value) for name, value in headers]
+    lines += [b"Content-Type: text/plain", b"Content-Length: %d" % len(body), b"Connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+# ---------------------------------------------------------------------------------------------
+# One WebSocket connection: the ASGI receive/send pair on one side, frames on the other
+# ---------------------------------------------------------------------------------------------
+
+
+class WebSocketConnection:
+    """Runs one ASGI app over one upgraded connection (ASGI WebSocket spec 2.5, RFC 6455).
+
+    The life of a connection, and the state names used here:
+
+    - ``"connecting"``: the app gets ``websocket.connect``. It answers ``websocket.accept`` (send
+      the 101 response, start reading frames: ``"open"``) or ``websocket.close`` (send 403: the
+      handshake fails, ``"closed"``).
+    - ``"open"``: frames in become ``websocket.receive`` (text or bytes, fragments joined), pings
+      are answered with pongs; ``websocket.send`` becomes a frame out.
+    - ``"closing"``: one side sent a close frame; the other answers with one, then the server
+      closes TCP (§7.1.1) and the app gets ``websocket.disconnect`` with the code.
+    - ``"closed"``: ``send()`` raises ``ClientDisconnected``; ``receive()`` keeps answering
+      ``websocket.disconnect``.
+
+    A peer that breaks the protocol gets a close frame with the code of the ``ProtocolError``
+    (1002, 1007, 1009) and the TCP connection is closed (§7.1.7).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        request: Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        max_size: int = MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.app = app
+        self.request = request
+        self.reader = reader
+        self.writer = writer
+        self.max_size = max_size
+        self.scope = websocket_scope(request, writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+        self.state = "connecting"
+        self.close_sent = False
+        # What the app will receive, in order. The frame reader fills it; receive() empties it.
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.disconnect_message: Message | None = None
+        self.closed_by_peer = asyncio.Event()
+        self.reader_task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Check the handshake, then run the app until it returns, and clean up."""
+        raise NotImplementedError("write WebSocketConnection.run() in websocket_server.py")
+
+    async def finish(self) -> None:
+        """Give the client a moment to answer our close frame, then stop reading and close TCP."""
+        raise NotImplementedError("write WebSocketConnection.finish() in websocket_server.py")
+
+    # --- the ASGI side ----------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """The next message for the app: connect, then receives, then disconnect (forever after)."""
+        raise NotImplementedError("write WebSocketConnection.receive() in websocket_server.py")
+
+    async def send(self, message: Message) -> None:
+        """Carry out one message from the app, or raise if it does not fit the connection's state."""
+        raise NotImplementedError("write WebSocketConnection.send() in websocket_server.py")
+
+    # --- the wire side ----------------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        if self.writer.is_closing():
+            raise ClientDisconnected("the connection is closed")
+        self.writer.write(data)
+        try:
+            await self.writer.drain()
+        except ConnectionError as exc:
+            raise ClientDisconnected(str(exc)) from exc
+
+    async def send_close(self, code: int, reason: str) -> None:
+        """Start (or answer) the closing handshake: one close frame, only ever one (§5.5.1)."""
+        raise NotImplementedError("write WebSocketConnection.send_close() in websocket_server.py")
+
+    def disconnected(self, code: int, reason: str) -> None:
+        """Tell the app, once, that the connection is over."""
+        raise NotImplementedError("write WebSocketConnection.disconnected() in websocket_server.py")
+
+    async def read_frames(self) -> None:
+        """Read frames until the connection ends, turning them into ASGI messages."""
+        raise NotImplementedError("write WebSocketConnection.read_frames() in websocket_server.py")
+
+
+# ---------------------------------------------------------------------------------------------
+# The server (given: minimal HTTP, one request per connection; WebSocket via the class above)
+# ---------------------------------------------------------------------------------------------
+
+
+async def read_request_head(reader: asyncio.StreamReader) -> Request | None:
+    """Read a request line and headers; ``None`` if the client sent nothing usable (given)."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        return None
+    request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+    parts = request_line.split(" ")
+    if len(parts) != 3:
+        return None
+    headers = []
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if not colon:
+            return None
+        headers.append((name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")))
+    return Request(method=parts[0], target=parts[1], http_version=parts[2], headers=headers)
+
+
+async def serve_http(app: ASGIApp, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Run ``app`` for one plain HTTP request and write its response; the connection then closes (given)."""
+    raw_path, _, query = request.target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "http_version": request.http_version.removeprefix("HTTP/"),
+        "method": request.method,
+        "scheme": "http",
+        "path": unquote(raw_path, encoding="utf-8", errors="replace"),
+        "raw_path": raw_path.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": request.headers,
+        "client": writer.get_extra_info("peername"),
+        "server": writer.get_extra_info("sockname"),
+    }
+    length = int(request.header(b"content-length") or 0)
+    body = await reader.readexactly(length) if length else b""
+    body_sent = False
+    response_started = False
+
+    async def receive() -> Message:
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Future()  # one request per connection: the only thing left is to wait
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        nonlocal response_started
+        if message["type"] == "http.response.start":
+            response_started = True
+            status = message["status"]
+            lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+            lines += [bytes(n) + b": " + bytes(v) for n, v in message.get("headers", []) if bytes(n).lower() != b"connection"]
+            lines.append(b"Connection: close")  # the body ends when we close: no length needed
+            writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        elif message["type"] == "http.response.body":
+            writer.write(message.get("body", b""))
+            await writer.drain()
+
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        logger.exception("the ASGI app raised")
+        if not response_started:
+            writer.write(http_error(500))
+
+
+class Server:
+    """An asyncio ASGI server for HTTP (minimal) and WebSocket, shaped like ``socketserver`` servers.
+
+    ``Server(app, host, port)`` binds at once (port 0 picks a free port: read ``server_address``);
+    ``serve_forever()`` runs the event loop in the calling thread until ``shutdown()`` is called
+    from another thread; ``server_close()`` releases the socket.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.app = app
+        self.socket = socket.create_server((host, port))
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._shutdown_requested = False
+        self._connections: set[asyncio.Task[None]] = set()
+
+    def serve_forever(self) -> None:
+        asyncio.run(self._serve())
+
+    def shutdown(self) -> None:
+        """Ask ``serve_forever()`` to return (from any thread), and do not wait for it."""
+        self._shutdown_requested = True
+        if self._ready.wait(5) and self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._handle, sock=self.socket)
+        self._ready.set()
+        try:
+            if not self._shutdown_requested:
+                await self._stop.wait()
+        finally:
+            server.close()
+            # Open connections (a WebSocket may last forever) end with the server.
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            request = await read_request_head(reader)
+            if request is None:
+                return
+            if wants_websocket(request):
+                await WebSocketConnection(self.app, request, reader, writer).run()
+            else:
+                await serve_http(self.app, request, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+
+
+def load_app(spec: str) -> ASGIApp:
+    """``"module:attribute"`` -> the ASGI app it names (given)."""
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute or "app")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m websocket_server module:app --port 8000`` (given)."""
+    parser = argparse.ArgumentParser(prog="python -m websocket_server", description=__doc__.splitlines()[0])
+    parser.add_argument("app", help="the ASGI app to serve, as module:attribute")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, ".")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    server = Server(load_app(args.app), args.host, args.port)
+    host, port = server.server_address
+    print(f"Serving on http://{host}:{port} (ws://{host}:{port}) — Ctrl-C to stop", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
