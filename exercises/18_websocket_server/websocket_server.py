@@ -304,11 +304,19 @@ class WebSocketConnection:
         # What the app will receive, in order. The frame reader fills it; receive() empties it.
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.disconnect_message: Message | None = None
-        self.closed_by_peer = asyncio.Event()
         self.reader_task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        """Check the handshake, then run the app until it returns, and clean up."""
+        """Check the handshake, then run the app until it returns, and clean up.
+
+        1. ``handshake_error(self.request)``: if the request is not a valid upgrade, write
+           ``http_error(status, headers)`` and return without calling the app.
+        2. Queue ``{"type": "websocket.connect"}`` and ``await self.app(self.scope, self.receive, self.send)``.
+        3. When the app returns or raises, the connection must not be left half-done: before accept
+           an HTTP 500 (the app neither accepted nor refused); after accept a close frame, 1000 if
+           the app returned, 1011 ("internal error", §7.4.1) if it raised.
+        4. Always ``finish()``.
+        """
         raise NotImplementedError("write WebSocketConnection.run() in websocket_server.py")
 
     async def finish(self) -> None:
@@ -322,12 +330,23 @@ class WebSocketConnection:
         raise NotImplementedError("write WebSocketConnection.receive() in websocket_server.py")
 
     async def send(self, message: Message) -> None:
-        """Carry out one message from the app, or raise if it does not fit the connection's state."""
+        """Carry out one message from the app, or raise if it does not fit the connection's state.
+
+        - ``"connecting"``: ``websocket.accept`` writes ``handshake_response(...)`` (with the
+          message's ``subprotocol`` and ``headers``), becomes ``"open"`` and starts
+          ``read_frames()`` as a task; ``websocket.close`` writes ``http_error(403)`` (ASGI
+          WebSocket §Close). Anything else is a ``RuntimeError``.
+        - ``"open"``: ``websocket.send`` writes one text frame (``"text"``, UTF-8) or one binary
+          frame (``"bytes"``) — exactly one of the two is set; ``websocket.close`` calls
+          ``send_close(code or 1000, reason or "")``.
+        - otherwise the connection is over: raise ``ClientDisconnected`` (an ``OSError``, ASGI 2.4).
+        """
         raise NotImplementedError("write WebSocketConnection.send() in websocket_server.py")
 
     # --- the wire side ----------------------------------------------------------------------
 
     async def write(self, data: bytes) -> None:
+        """Write bytes and wait until they are handed to the OS; ``ClientDisconnected`` if gone (given)."""
         if self.writer.is_closing():
             raise ClientDisconnected("the connection is closed")
         self.writer.write(data)
@@ -345,7 +364,20 @@ class WebSocketConnection:
         raise NotImplementedError("write WebSocketConnection.disconnected() in websocket_server.py")
 
     async def read_frames(self) -> None:
-        """Read frames until the connection ends, turning them into ASGI messages."""
+        """Read frames until the connection ends, turning them into ASGI messages (runs as a task).
+
+        - a frame without a mask: ``ProtocolError`` (§5.1);
+        - ping: answer a pong with the same payload, at once, even between fragments (§5.5.2-3);
+        - pong: ignore;
+        - close: ``parse_close_payload``, answer with ``send_close(code)``, then
+          ``disconnected(code, reason)`` and close the writer (the server closes TCP, §7.1.1);
+        - text/binary/continuation: collect fragments (a continuation with nothing to continue,
+          or a new message before the last one's FIN, is a ``ProtocolError``, §5.4); at FIN queue
+          one ``websocket.receive`` — ``"text"`` must be valid UTF-8 (else 1007, §8.1).
+
+        On ``ProtocolError``: close frame with its code, ``disconnected``, close the writer. When the
+        stream ends without a close frame (``asyncio.IncompleteReadError``): ``disconnected(1006, "")``.
+        """
         raise NotImplementedError("write WebSocketConnection.read_frames() in websocket_server.py")
 
 
