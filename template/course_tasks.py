@@ -95,8 +95,10 @@ def foreign_entries(src: Path, exercises: list[str], dst: Path) -> list[str]:
     expected = rendered_names(src)
     found = [p.name for p in dst.iterdir() if p.name not in expected]
     if (dst / "exercises").is_dir():
-        chosen = set(exercises) | {"conftest.py", "__pycache__"}
-        found += [f"exercises/{p.name}" for p in (dst / "exercises").iterdir() if p.name not in chosen]
+        # The chosen folders, and whatever sits in exercises/ beside the folders (conftest.py, ...).
+        shared = {p.name for p in (src / "exercises").iterdir() if not p.name[:2].isdigit()}
+        allowed = set(exercises) | shared
+        found += [f"exercises/{p.name}" for p in (dst / "exercises").iterdir() if p.name not in allowed]
     return sorted(found)
 
 

@@ -73,6 +73,9 @@ def make_template_source(dst: Path) -> Path:
             target.symlink_to(os.readlink(source))
         elif source.is_file():
             shutil.copy2(source, target)
+    if not (dst / "exercises" / "checksums.json").exists():
+        # Stands in for any file the grader keeps beside the exercise folders.
+        (dst / "exercises" / "checksums.json").write_text("{}\n")
     git(dst, "init", "--quiet")
     git(dst, "add", "--all")
     # Generate the exercise lists from what this source holds (test_generated_blocks_are_current
@@ -163,6 +166,8 @@ def test_main_holds_only_the_chosen_exercises_and_the_course_tools(course, sourc
         ".github/workflows/grade.yml", "autograder/run_autograder", "autograder/setup.sh",
     ):
         assert wanted in files, f"{wanted} missing from the copy's main"
+    shared = {f"exercises/{p.name}" for p in (source / "exercises").iterdir() if p.is_file()}
+    assert "exercises/conftest.py" in shared and shared <= files, "every file of exercises/ itself belongs in a copy"
     for unwanted in ("solutions/", "template/", "tests/", "copier.yml", "CONTRIBUTING.md", ".ci/"):
         assert not any(f.startswith(unwanted) for f in files), f"{unwanted} must not be in a course copy"
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
