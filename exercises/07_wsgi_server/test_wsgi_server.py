@@ -19,14 +19,13 @@ import socket
 import sys
 import threading
 import time
+import wsgiref.validate
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import make_server as wsgiref_make_server
 from wsgiref.validate import check_environ, validator
-
-import wsgiref.validate
 
 import h11
 import httpx
