@@ -1,0 +1,772 @@
+"""Exercise 08 is graded in two layers.
+
+1. Unit tests call ``read_chunked_body``, ``encode_chunk``, ``keep_alive_requested``, ``make_input``
+   and ``call_app`` directly, with in-memory files and a ``send`` that records bytes.
+2. Server tests run your ``make_server(...)`` on 127.0.0.1 and a free port, serving the probe apps in
+   ``wsgi_server_http11_apps.py``, and talk to it over real TCP: httpx (which reuses connections)
+   and raw sockets whose every response is parsed by h11, a strict HTTP/1.1 parser, with line ends
+   and chunk framing checked on the raw bytes. Each server test runs first against gunicorn
+   (``--worker-class gthread``, an HTTP/1.1 keep-alive server; the ``[gunicorn]`` cases, not graded):
+   they prove the test is fair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h11
+import httpx
+import pytest
+
+import wsgi_server_http11
+from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, wait_until
+from wsgi_server_http11 import Request
+from wsgi_server_http11_apps import app as probe_app
+
+EXERCISE_DIR = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def within(seconds: float, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``function`` in a thread; fail in plain words if it is still running after ``seconds``."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(function(*args, **kwargs))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"{what} was still running after {seconds:g} s (is it waiting for bytes that never come?)")
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+class Recorder:
+    """A ``send`` that records every piece of bytes it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def __call__(self, data: bytes) -> None:
+        self.sent.append(bytes(data))
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.sent)
+
+
+def base_environ(method: str = "GET", protocol: str = "HTTP/1.1") -> dict[str, Any]:
+    """A minimal valid environ, built here for the call_app tests."""
+    return {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": protocol,
+        "HTTP_HOST": "127.0.0.1:8080",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def run_app(app: Callable[..., Any], environ: dict[str, Any] | None = None, keep_alive: bool = True) -> tuple[bytes, Any]:
+    send = Recorder()
+    reusable = within(5, "call_app()", wsgi_server_http11.call_app, app, environ or base_environ(), send, keep_alive)
+    return send.raw, reusable
+
+
+def app_with(status: str, headers: list[tuple[str, str]], chunks: list[bytes]) -> Callable[..., Any]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response(status, headers)
+        return list(chunks)
+
+    return app
+
+
+def assert_crlf_head(raw: bytes, heads: int = 1) -> None:
+    """Every line of the first ``heads`` response heads must end in CRLF (h11 would accept bare LF)."""
+    end = 0
+    for _ in range(heads):
+        found = raw.find(b"\r\n\r\n", end)
+        assert found >= 0, f"expected a response head ending in CRLF CRLF, got {raw[:300]!r}"
+        end = found + 4
+    head = raw[:end]
+    assert b"\n" not in head.replace(b"\r\n", b""), f"expected every head line to end in CRLF (not a bare LF), got {head!r}"
+
+
+def strict_dechunk(raw_body: bytes) -> bytes:
+    """Decode a chunked body, requiring hex sizes and CRLF exactly where RFC 9112 §7.1 puts them."""
+    out = b""
+    rest = raw_body
+    while True:
+        line, sep, rest = rest.partition(b"\r\n")
+        assert sep, f"expected a chunk-size line ending in CRLF, got {line[:40]!r}"
+        try:
+            size = int(line.split(b";")[0], 16)
+        except ValueError:
+            pytest.fail(f"expected a chunk size in hex, got {line[:40]!r}")
+        if size == 0:
+            assert rest == b"\r\n", f"expected the last chunk b'0\\r\\n\\r\\n' to end the body, got {raw_body[-20:]!r}"
+            return out
+        data, crlf, rest = rest[:size], rest[size:size + 2], rest[size + 2:]
+        assert crlf == b"\r\n", f"expected CRLF after {size} bytes of chunk data, got {crlf!r}"
+        out += data
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    raw: bytes
+    informational: list[int] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        values = [v for n, v in self.headers if n.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+
+class Conversation:
+    """A raw-socket HTTP/1.1 client. Requests are written by hand; every response is parsed by h11."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT)
+        self.h11 = h11.Connection(h11.CLIENT)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Conversation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send_head(self, method: str, target: str, headers: list[tuple[str, str]]) -> None:
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+        headers = [("Host", "127.0.0.1"), *headers]
+        self.h11.send(h11.Request(method=method, target=target, headers=headers))  # h11 learns the framing
+        head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers) + "\r\n"
+        self.sock.sendall(head.encode("latin-1"))
+
+    def send_body(self, wire: bytes, data: bytes = b"") -> None:
+        """Send ``wire`` as is; tell h11 the body was ``data`` (the decoded body) and is complete."""
+        self.sock.sendall(wire)
+        if data:
+            self.h11.send(h11.Data(data=data))
+        self.h11.send(h11.EndOfMessage())
+
+    def request(self, method: str, target: str, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Reply:
+        headers = list(headers or [])
+        if body:
+            headers.append(("Content-Length", str(len(body))))
+        self.send_head(method, target, headers)
+        self.send_body(body, body)
+        return self.receive()
+
+    def receive(self, *, final: bool = True) -> Reply:
+        """Read one response (with any 100 Continue before it); stop at the first interim one unless ``final``."""
+        raw = b""
+        status, headers, body, informational = 0, [], b"", []
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                pytest.fail(f"the response is not valid HTTP/1.1 ({exc}); the raw bytes were {raw[:400]!r}")
+            if event is h11.NEED_DATA:
+                try:
+                    data = self.sock.recv(65536)
+                except TimeoutError:
+                    pytest.fail(
+                        f"waited {CLIENT_TIMEOUT:g} s for the rest of a response; got {raw[:300]!r}: is the body "
+                        "framed (Content-Length, or chunks ending with 0\\r\\n\\r\\n)?"
+                    )
+                except ConnectionResetError:
+                    data = b""
+                raw += data
+                self.h11.receive_data(data)
+            elif isinstance(event, h11.InformationalResponse):
+                informational.append(event.status_code)
+                if not final:
+                    return Reply(event.status_code, [], b"", raw, informational)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                return Reply(status, headers, body, raw, informational)
+            elif isinstance(event, h11.ConnectionClosed):
+                pytest.fail(f"the server closed the connection before a complete response; got {raw[:300]!r}")
+
+    def closed_by_server(self) -> bool:
+        """True if the server closes the connection now (recv gives b'' within the client timeout)."""
+        try:
+            return self.sock.recv(1) == b""
+        except (TimeoutError, OSError):
+            return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers: gunicorn (the reference) and yours
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gunicorn_url() -> Iterator[str]:
+    argv = python_argv(
+        "-m", "gunicorn",
+        "--worker-class", "gthread", "--threads", "60", "--workers", "1",
+        "--bind", f"{HOST}:0", "--keep-alive", "5", "--no-control-socket",
+        "wsgi_server_http11_apps:app",
+    )  # fmt: skip
+    with subprocess_serving(argv, ready=r"Listening at: http://127\.0\.0\.1:(?P<port>\d+)", cwd=EXERCISE_DIR, name="gunicorn") as url:
+        # The master listens before its worker is booted: wait until a request gets an answer.
+        wait_until(lambda: _answers(url), timeout=10, what="gunicorn answering a request")
+        yield url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/hello", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def make_student_server(app: Callable[..., Any]) -> Any:
+    server = within(5, "make_server(HOST, 0, app)", wsgi_server_http11.make_server, HOST, 0, app)
+    for attr in ("serve_forever", "shutdown", "server_close", "server_address"):
+        assert hasattr(server, attr), f"expected make_server() to return a server with .{attr}, it has none"
+    return server
+
+
+@contextlib.contextmanager
+def serving_yours(app: Callable[..., Any] = probe_app) -> Iterator[str]:
+    with serving(make_student_server(app), name="your server") as url:
+        yield url
+
+
+SERVERS = [pytest.param("gunicorn", marks=pytest.mark.reference, id="gunicorn"), pytest.param("yours", id="yours")]
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> Callable[[], contextlib.AbstractContextManager[str]]:
+    """``with server() as url:`` runs the server for one test (gunicorn runs once for the module).
+
+    Your server starts inside the test, not in the fixture: a failure to start is a test failure.
+    """
+    if request.param == "gunicorn":
+        gunicorn = request.getfixturevalue("gunicorn_url")
+        return lambda: contextlib.nullcontext(gunicorn)
+    return serving_yours
+
+
+def client() -> httpx.Client:
+    return httpx.Client(timeout=CLIENT_TIMEOUT)
+
+
+def client_port(response: httpx.Response) -> int:
+    """The local port of the TCP connection a response came on: the same port means the same connection."""
+    return response.extensions["network_stream"].get_extra_info("client_addr")[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Chunks, keep-alive, wsgi.input (unit tests)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding)")
+def test_encode_chunk() -> None:
+    cases = {b"hello": b"5\r\nhello\r\n", b"x" * 300: b"12C\r\n" + b"x" * 300 + b"\r\n", b"": b"0\r\n\r\n"}
+    for data, expected in cases.items():
+        got = wsgi_server_http11.encode_chunk(data)
+        assert got.lower() == expected.lower(), (
+            f"expected encode_chunk({data[:10]!r}{'...' if len(data) > 10 else ''}) == {expected[:12]!r}..., "
+            f"got {got[:12]!r}...: size in hex, CRLF, the data, CRLF; b'' is the last chunk b'0\\r\\n\\r\\n'"
+        )
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding)")
+def test_read_chunked_body() -> None:
+    wire = b"5\r\nhello\r\n6;name=value\r\n world\r\na\r\n, 10 bytes\r\n0\r\nX-Checksum: abc\r\n\r\nGET /next HTTP/1.1\r\n"
+    rfile = io.BytesIO(wire)
+    body = within(3, "read_chunked_body()", wsgi_server_http11.read_chunked_body, rfile)
+    assert body == b"hello world, 10 bytes", (
+        f"expected b'hello world, 10 bytes' (sizes in hex, a is 10; ';name=value' extensions ignored), got {body!r}"
+    )
+    rest = rfile.read()
+    assert rest == b"GET /next HTTP/1.1\r\n", (
+        f"expected read_chunked_body to stop after the trailer section's empty line, leaving the next request; "
+        f"left {rest!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (malformed chunked bodies)")
+@pytest.mark.parametrize(
+    "wire",
+    [
+        pytest.param(b"zz\r\nhello\r\n0\r\n\r\n", id="size-not-hex"),
+        pytest.param(b"5\r\nhelloXX0\r\n\r\n", id="no-crlf-after-data"),
+        pytest.param(b"5\r\nhel", id="connection-closed-in-data"),
+        pytest.param(b"5\r\nhello\r\n", id="connection-closed-before-last-chunk"),
+    ],
+)
+def test_read_chunked_body_rejects_malformed(wire: bytes) -> None:
+    try:
+        body = within(3, "read_chunked_body()", wsgi_server_http11.read_chunked_body, io.BytesIO(wire))
+    except wsgi_server_http11.BadRequest:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"expected BadRequest for {wire!r}, got {type(exc).__name__}: {exc}")
+    pytest.fail(f"expected BadRequest for {wire!r}, got {body!r}")
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistence)")
+def test_keep_alive_requested() -> None:
+    cases = [
+        ("HTTP/1.1", [], True),
+        ("HTTP/1.1", [("Connection", "close")], False),
+        ("HTTP/1.1", [("Connection", "Upgrade, Close")], False),
+        ("HTTP/1.1", [("Connection", "keep-alive")], True),
+        ("HTTP/1.0", [], False),
+    ]
+    for version, headers, expected in cases:
+        request = Request("GET", "/", version, [("Host", "x"), *headers])
+        got = within(3, "keep_alive_requested()", wsgi_server_http11.keep_alive_requested, request)
+        assert got is expected, f"expected keep_alive_requested({version}, {headers}) to be {expected}, got {got!r}"
+
+
+def make_input(headers: list[tuple[str, str]], wire: bytes, version: str = "HTTP/1.1") -> tuple[Any, Recorder, io.BytesIO]:
+    send = Recorder()
+    rfile = io.BytesIO(wire)
+    request = Request("POST", "/", version, [("Host", "x"), *headers])
+    stream = within(3, "make_input()", wsgi_server_http11.make_input, request, rfile, send)
+    return stream, send, rfile
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (message body length); PEP 3333 §Input and Error Streams")
+def test_make_input_reads_length_and_chunked_bodies() -> None:
+    stream, _, rfile = make_input([("Content-Length", "5")], b"helloNEXT")
+    got = within(3, "wsgi.input.read()", stream.read)
+    assert got == b"hello", f"expected read() to give the 5-byte body b'hello', got {got!r}"
+    assert within(3, "wsgi.input.read()", stream.read) == b"", "expected b'' after the end of the body"
+
+    stream, _, rfile = make_input([("Transfer-Encoding", "chunked")], b"3\r\nabc\r\n4\r\n\ndef\r\n0\r\n\r\nNEXT")
+    got = within(3, "wsgi.input.read()", stream.read)
+    assert got == b"abc\ndef", f"expected the decoded chunked body b'abc\\ndef', got {got!r}"
+    stream, _, rfile = make_input([("Transfer-Encoding", "chunked")], b"3\r\nabc\r\n4\r\n\ndef\r\n0\r\n\r\nNEXT")
+    lines = within(3, "wsgi.input.readlines()", stream.readlines)
+    assert lines == [b"abc\n", b"def"], f"expected readlines() to give [b'abc\\n', b'def'], got {lines!r}"
+    assert rfile.read() == b"NEXT", "expected the chunked body to be consumed up to its end, and no further"
+
+    stream, _, rfile = make_input([], b"NEXT")
+    assert within(3, "wsgi.input.read()", stream.read) == b"", "expected an empty body without Content-Length or chunks"
+
+
+@pytest.mark.spec("RFC 9112 §6.1 (Transfer-Encoding with Content-Length)")
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([("Transfer-Encoding", "chunked"), ("Content-Length", "5")], id="both-framings"),
+        pytest.param([("Transfer-Encoding", "gzip")], id="unknown-coding"),
+    ],
+)
+def test_make_input_rejects_ambiguous_framing(headers: list[tuple[str, str]]) -> None:
+    try:
+        make_input(headers, b"5\r\nhello\r\n0\r\n\r\n")
+    except wsgi_server_http11.BadRequest:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"expected BadRequest for {headers!r}, got {type(exc).__name__}: {exc}")
+    pytest.fail(f"expected BadRequest for {headers!r} (the body's length would be ambiguous), got a wsgi.input")
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (Expect: 100-continue)")
+def test_100_continue_is_sent_when_the_app_first_reads() -> None:
+    stream, send, _ = make_input([("Content-Length", "5"), ("Expect", "100-continue")], b"hello")
+    assert send.raw == b"", f"expected nothing sent before the app reads wsgi.input, got {send.raw!r}"
+    got = within(3, "wsgi.input.read(2)", stream.read, 2)
+    assert send.raw == b"HTTP/1.1 100 Continue\r\n\r\n", (
+        f"expected b'HTTP/1.1 100 Continue\\r\\n\\r\\n' to be sent on the first read, got {send.raw!r}"
+    )
+    assert got == b"he", f"expected read(2) to give b'he', got {got!r}"
+    within(3, "wsgi.input.read()", stream.read)
+    assert send.raw.count(b"100 Continue") == 1, f"expected 100 Continue to be sent once, got {send.raw!r}"
+
+    stream, send, _ = make_input([("Content-Length", "5")], b"hello")
+    within(3, "wsgi.input.read()", stream.read)
+    assert send.raw == b"", f"expected no 100 Continue when the client did not ask for it, got {send.raw!r}"
+
+
+def parse_reply(raw: bytes, method: str = "GET") -> Reply:
+    """Parse call_app's output with h11, as if the connection closed right after it."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(raw)
+    conn.receive_data(b"")
+    status, headers, body = 0, [], b""
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            pytest.fail(f"the response is not valid HTTP/1.1 ({exc}); the raw bytes were {raw[:300]!r}")
+        if isinstance(event, h11.Response):
+            status = event.status_code
+            headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return Reply(status, headers, body, raw)
+        else:
+            pytest.fail(f"expected a complete response, got {raw[:300]!r}")
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked responses); PEP 3333 §Other HTTP Features")
+def test_call_app_chunks_a_response_without_length() -> None:
+    raw, reusable = run_app(app_with("200 OK", [("Content-Type", "text/plain")], [b"hello ", b"", b"chunked ", b"world"]))
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n"), f"expected the status line b'HTTP/1.1 200 OK', got {raw[:40]!r}"
+    assert_crlf_head(raw)
+    reply = parse_reply(raw)
+    assert (reply.header("Transfer-Encoding") or "").lower() == "chunked", (
+        f"expected 'Transfer-Encoding: chunked' when the app gives no Content-Length, got headers {reply.headers!r}"
+    )
+    body = strict_dechunk(raw.split(b"\r\n\r\n", 1)[1])
+    assert body == b"hello chunked world", (
+        f"expected the chunks to carry b'hello chunked world', got {body!r} (an app's b'' must not become a chunk: "
+        "b'0\\r\\n\\r\\n' ends the body)"
+    )
+    assert reusable is True, f"expected call_app to return True (the connection may be reused), got {reusable!r}"
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length); PEP 3333 §Other HTTP Features")
+def test_call_app_never_sends_more_than_content_length() -> None:
+    raw, _ = run_app(app_with("200 OK", [("Content-Length", "5")], [b"hello", b" world"]))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"chunked" not in head.lower(), f"expected no chunked framing when the app gives Content-Length, got {head!r}"
+    assert body == b"hello", (
+        f"expected exactly the 5 declared bytes b'hello', got {body!r}: extra bytes would be read as the next response"
+    )
+    raw, reusable = run_app(app_with("200 OK", [("Content-Length", "10")], [b"short"]))
+    assert reusable is False, (
+        f"expected call_app to return False when the body is shorter than its Content-Length, got {reusable!r}: "
+        "the client is still waiting for 5 bytes, only closing tells it they are not coming"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.3, §9.6 (Connection: close)")
+def test_call_app_keep_alive_and_close() -> None:
+    raw, reusable = run_app(app_with("200 OK", [("Content-Length", "2")], [b"ok"]), keep_alive=False)
+    reply = parse_reply(raw)
+    assert (reply.header("Connection") or "").lower() == "close" and reusable is False, (
+        f"expected 'Connection: close' and a False result when keep_alive=False, got "
+        f"Connection={reply.header('Connection')!r} and {reusable!r}"
+    )
+    raw, reusable = run_app(app_with("200 OK", [("Content-Length", "2")], [b"ok"]), keep_alive=True)
+    assert reusable is True and b"close" not in raw.partition(b"\r\n\r\n")[0].lower(), (
+        f"expected a reusable connection and no 'Connection: close', got {reusable!r} and {raw[:200]!r}"
+    )
+    raw, reusable = run_app(app_with("200 OK", [], [b"until ", b"close"]), base_environ(protocol="HTTP/1.0"))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"chunked" not in head.lower() and body == b"until close" and reusable is False, (
+        "expected an HTTP/1.0 client (which knows no chunks) to get the plain body and a closed connection, got "
+        f"head {head!r}, body {body!r}, result {reusable!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §6.4.1 (responses without a body: HEAD, 204, 304)")
+def test_call_app_sends_no_body_for_head_and_204() -> None:
+    raw, reusable = run_app(app_with("200 OK", [("Content-Length", "5")], [b"hello"]), base_environ(method="HEAD"))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert body == b"" and b"content-length: 5" in head.lower(), (
+        f"expected HEAD to get the headers (Content-Length: 5) and no body, got {raw[:200]!r}"
+    )
+    raw, reusable = run_app(app_with("204 No Content", [], []))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert body == b"" and b"chunked" not in head.lower(), (
+        f"expected a 204 with no body and no chunked framing (not even the last chunk), got {raw[:200]!r}"
+    )
+    assert reusable is True, f"expected the connection to stay reusable after a 204, got {reusable!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The server over TCP (each test first proven against gunicorn)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistent connections)")
+def test_httpx_reuses_one_connection(server: Any) -> None:
+    with server() as url, client() as http:
+        responses = [http.get(f"{url}/hello", params={"who": f"client {i}"}) for i in range(5)]
+        ports = {client_port(r) for r in responses}  # asked while the connections are still open
+    texts = [r.text for r in responses]
+    assert texts == [f"hello client {i}" for i in range(5)], f"expected five correct answers, got {texts!r}"
+    assert len(ports) == 1, (
+        f"expected all 5 requests of one httpx.Client on one TCP connection, got {len(ports)} connections: "
+        "keep the connection open after a response (HTTP/1.1 is persistent unless 'Connection: close')"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistent connections), §2.2 (CRLF)")
+def test_two_requests_on_one_raw_connection(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        first = conv.request("GET", "/hello?who=first")
+        second = conv.request("GET", "/hello?who=second")
+    assert (first.status, first.body) == (200, b"hello first"), f"expected 200 b'hello first', got {first.status} {first.body!r}"
+    assert (second.status, second.body) == (200, b"hello second"), (
+        f"expected a second answer on the same connection, 200 b'hello second', got {second.status} {second.body!r}"
+    )
+    assert_crlf_head(first.raw)
+    assert_crlf_head(second.raw)
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close)")
+def test_connection_close_is_honoured(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        reply = conv.request("GET", "/hello?who=last", [("Connection", "close")])
+        closed = within(8, "waiting for the server to close", conv.closed_by_server)
+    assert reply.body == b"hello last", f"expected b'hello last', got {reply.body!r}"
+    assert closed, "expected the server to close the connection after answering a request with 'Connection: close'"
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked request bodies); PEP 3333 §Input and Error Streams")
+def test_chunked_request_body_from_httpx(server: Any) -> None:
+    payload = bytes(range(256)) * 1024  # 256 KiB
+
+    def pieces() -> Iterator[bytes]:
+        for i in range(0, len(payload), 10000):
+            yield payload[i:i + 10000]
+
+    with server() as url, client() as http:
+        response = http.post(f"{url}/echo", content=pieces())  # no length known: httpx sends chunks
+        again = http.get(f"{url}/hello?who=after")
+    echo = response.json()
+    assert (echo["length"], echo["sha256"]) == (len(payload), hashlib.sha256(payload).hexdigest()), (
+        f"expected wsgi.input to give the decoded 256 KiB body, got {echo['length']} bytes (or different bytes)"
+    )
+    assert echo["content_length"] is None, (
+        f"expected no CONTENT_LENGTH in environ for a chunked body, got {echo['content_length']!r}"
+    )
+    assert again.text == "hello after", f"expected the connection to work after a chunked body, got {again.text!r}"
+
+
+@pytest.mark.spec("RFC 9112 §7.1.1 (chunk extensions), §7.1.2 (trailers)")
+def test_chunked_request_with_extensions_and_trailers(server: Any) -> None:
+    wire = b"5;note=first\r\nhello\r\nc\r\n, raw chunks\r\n0\r\nX-Checksum: 42\r\n\r\n"
+    with server() as url, Conversation(url) as conv:
+        conv.send_head("POST", "/echo", [("Transfer-Encoding", "chunked")])
+        conv.send_body(wire, b"hello, raw chunks")
+        reply = conv.receive()
+        after = conv.request("GET", "/hello?who=next")
+    start = reply.body.decode("latin-1")
+    assert '"start": "hello, raw chunks"' in start, f"expected the app to read b'hello, raw chunks', got {start[:200]!r}"
+    assert after.body == b"hello next", (
+        f"expected the next request on the connection to be answered, got {after.status} {after.body!r}: "
+        "read the chunked body to its very end (trailers and the final empty line)"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked responses)")
+def test_chunked_response(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        reply = conv.request("GET", "/stream?n=4")
+        after = conv.request("GET", "/hello?who=next")
+    assert reply.body == b"part 1;part 2;part 3;part 4;", f"expected b'part 1;...part 4;', got {reply.body!r}"
+    assert (reply.header("Transfer-Encoding") or "").lower() == "chunked", (
+        f"expected 'Transfer-Encoding: chunked' for a body without Content-Length, got headers {reply.headers!r}"
+    )
+    assert_crlf_head(reply.raw)
+    assert strict_dechunk(reply.raw.split(b"\r\n\r\n", 1)[1]) == reply.body
+    assert after.body == b"hello next", f"expected the connection to carry on after the chunked body, got {after.body!r}"
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length); PEP 3333 §Other HTTP Features")
+def test_never_more_bytes_than_content_length(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        reply = conv.request("GET", "/overlong")
+        assert reply.body == b"hello", f"expected the 5 declared bytes b'hello', got {reply.body!r}"
+        extra, closed = conv.h11.trailing_data
+        assert extra == b"", f"expected nothing after the declared 5 bytes, got {extra!r}"
+        conv.h11.start_next_cycle()
+        conv.sock.sendall(b"GET /hello?who=next HTTP/1.1\r\nHost: x\r\n\r\n")
+        conv.h11.send(h11.Request(method="GET", target="/hello?who=next", headers=[("Host", "x")]))
+        conv.h11.send(h11.EndOfMessage())
+        try:
+            data = conv.sock.recv(65536)
+        except TimeoutError:
+            data = b""
+    assert data == b"" or data.startswith(b"HTTP/1.1 200"), (
+        f"expected the next response (or a closed connection) after the 5 bytes, got {data[:60]!r}: the app's "
+        "extra bytes leaked onto the connection"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (Expect: 100-continue)")
+def test_expect_100_continue(server: Any) -> None:
+    body = b"a body sent only when asked for"
+    with server() as url, Conversation(url) as conv:
+        conv.send_head("POST", "/echo", [("Content-Length", str(len(body))), ("Expect", "100-continue")])
+        interim = conv.receive(final=False)
+        assert interim.informational == [100], (
+            f"expected 'HTTP/1.1 100 Continue' before the client sends its body, got {interim.raw[:100]!r}"
+        )
+        assert_crlf_head(interim.raw)
+        conv.send_body(body, body)
+        reply = conv.receive()
+    assert '"length": %d' % len(body) in reply.body.decode(), f"expected the app to read the body, got {reply.body[:200]!r}"
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (no 100 Continue when the body is not wanted)")
+def test_no_100_continue_when_the_app_does_not_read() -> None:
+    # gunicorn sends "100 Continue" as soon as it parses the head (allowed); the exercise asks for better.
+    with serving_yours() as base, Conversation(base) as conv:
+        conv.send_head("POST", "/reject", [("Content-Length", "1000"), ("Expect", "100-continue")])
+        reply = conv.receive(final=False)
+    assert reply.informational == [] and reply.status == 403, (
+        f"expected the final 403 at once and no 100 Continue (the app never read the body), got {reply.raw[:120]!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD), §15.3.5 (204)")
+def test_head_and_204_on_a_kept_connection(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        head = conv.request("HEAD", "/hello?who=head")
+        empty = conv.request("GET", "/empty")
+        after = conv.request("GET", "/hello?who=after")
+    assert (head.status, head.body) == (200, b""), f"expected 200 and no body for HEAD, got {head.status} {head.body!r}"
+    assert empty.status == 204 and empty.header("Transfer-Encoding") is None, (
+        f"expected a 204 without Transfer-Encoding, got {empty.status} {empty.headers!r}"
+    )
+    assert after.body == b"hello after", (
+        f"expected the connection to work after HEAD and 204, got {after.body!r}: a body sent for them would be "
+        "read as the next response"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Thread Support (wsgi.multithread)")
+def test_connections_are_served_concurrently(server: Any) -> None:
+    with server() as url:
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(_get, f"{url}/together") for _ in range(2)]
+            results = [f.result(timeout=CLIENT_TIMEOUT + 2) for f in futures]
+        with client() as http:
+            echo = http.post(f"{url}/echo", content=b"x").json()
+    assert results == [(200, "together"), (200, "together")], (
+        f"expected two requests to be in the app at the same time (each waits up to 3 s for the other), got "
+        f"{results!r}: serve each connection in its own thread"
+    )
+    assert echo["multithread"] is True, f"expected wsgi.multithread True in a threaded server, got {echo['multithread']!r}"
+
+
+def _get(target: str) -> tuple[int, str]:
+    with client() as http:
+        response = http.get(target)
+    return response.status_code, response.text
+
+
+@pytest.mark.spec("RFC 9112 §9 (connection management under load)")
+def test_fifty_concurrent_clients(server: Any) -> None:
+    def one_client(i: int) -> list[str]:
+        with client() as http:
+            return [http.get(f"{url}/hello", params={"who": f"{i}.{n}"}).text for n in range(3)]
+
+    with server() as url, ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(one_client, range(50), timeout=20))
+    wrong = [(i, got) for i, got in enumerate(answers) if got != [f"hello {i}.{n}" for n in range(3)]]
+    assert not wrong, f"expected each of 50 concurrent clients to get its own 3 answers, {len(wrong)} did not: {wrong[:3]!r}"
+
+
+@pytest.mark.spec("RFC 9112 §9.5 (closing idle connections)")
+def test_shutdown_closes_idle_keep_alive_connections() -> None:
+    before = set(threading.enumerate())
+    with serving_yours() as base:
+        conv = Conversation(base)
+        reply = conv.request("GET", "/hello?who=idle")
+        assert reply.body == b"hello idle"
+        # The connection stays open and idle while the server is asked to stop.
+        asked = time.monotonic()
+    took = time.monotonic() - asked
+    try:
+        assert took < 3, (
+            f"expected the server to stop promptly, it took {took:.1f} s with one idle keep-alive connection open: "
+            "on shutdown, wake idle connections (conn.shutdown(socket.SHUT_RD)) instead of waiting for their timeout"
+        )
+        wait_until(
+            lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()],
+            timeout=5,
+            what="every thread of your server ending after shutdown (an idle keep-alive connection was open)",
+        )
+        assert within(6, "waiting for the server to close the idle connection", conv.closed_by_server), (
+            "expected the server to close the idle connection when it shut down"
+        )
+    finally:
+        conv.close()
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (a malformed chunked body gets 400)")
+def test_malformed_chunked_body_gets_400() -> None:
+    with serving_yours() as base, Conversation(base) as conv:
+        conv.send_head("POST", "/echo", [("Transfer-Encoding", "chunked")])
+        conv.sock.sendall(b"zz\r\nnot hex\r\n0\r\n\r\n")
+        conv.h11.send(h11.Data(data=b"x"))
+        conv.h11.send(h11.EndOfMessage())
+        reply = conv.receive()
+    assert reply.status in (400, 500), f"expected 400 (or 500 if the app met the error) for a chunk size 'zz', got {reply.status}"
+    with serving_yours() as base, Conversation(base) as conv:
+        conv.send_head("POST", "/echo", [("Transfer-Encoding", "chunked"), ("Content-Length", "5")])
+        conv.sock.sendall(b"5\r\nhello\r\n0\r\n\r\n")
+        conv.h11.send(h11.Data(data=b"hello"))
+        conv.h11.send(h11.EndOfMessage())
+        reply = conv.receive()
+    assert reply.status == 400, (
+        f"expected 400 for Transfer-Encoding together with Content-Length (RFC 9112 §6.1), got {reply.status}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 (a server you can run by hand)")
+def test_command_line_keeps_connections_alive() -> None:
+    module_dir = str(Path(wsgi_server_http11.__file__).resolve().parent)
+    argv = python_argv("-m", "wsgi_server_http11", "wsgi_server_http11_apps:app", "--port", "0")
+    env = {"PYTHONPATH": os.pathsep.join([module_dir, str(EXERCISE_DIR)])}
+    with subprocess_serving(argv, ready=r"http://127\.0\.0\.1:(?P<port>\d+)", cwd=module_dir, env=env,
+                            name="python -m wsgi_server_http11") as base:
+        with client() as http:
+            responses = [http.get(f"{base}/hello", params={"who": str(i)}) for i in range(3)]
+            ports = {client_port(r) for r in responses}
+    assert [r.text for r in responses] == ["hello 0", "hello 1", "hello 2"]
+    assert len(ports) == 1, "expected the three requests to share one connection"
