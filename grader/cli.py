@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("exercises", nargs="*", metavar="EX", help="a number (7, 07), a slug or a folder name")
     check.add_argument("--all", action="store_true", help="check every exercise")
 
+    watch = commands.add_parser("watch", help="re-check the current exercise on every save")
+    watch.add_argument("exercise", nargs="?", metavar="EX", help="start here (default: the first unfinished)")
+
     hint = commands.add_parser("hint", help="the next hint for an exercise")
     hint.add_argument("exercise", metavar="EX")
 
@@ -47,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("exercises", nargs="*", metavar="EX")
     verify.add_argument("--jobs", type=int, default=None, help="exercises to run at once (default: 2)")
     verify.add_argument("--record", action="store_true", help="record the stubs' and tests' checksums first")
+
+    reset = commands.add_parser("reset", help="put an exercise's stub back as shipped (keeps a backup of yours)")
+    reset.add_argument("exercise", metavar="EX")
+    reset.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    solution = commands.add_parser("solution", help="the reference solution beside your code, once you pass")
+    solution.add_argument("exercise", metavar="EX")
+    solution.add_argument("--force", action="store_true", help="show it even before your exercise passes")
+
+    new = commands.add_parser("new", help="for course authors: scaffold a new exercise and its solution folder")
+    new.add_argument("slug", help="lower_case_name, e.g. http_caching")
+    new.add_argument("--title", help="the exercise's title")
+    new.add_argument("--part", type=int, default=4, choices=[1, 2, 3, 4], help="the book's part (default 4)")
 
     report = commands.add_parser("report", help="machine-readable results for CI and learning platforms")
     report.add_argument("exercises", nargs="*", metavar="EX")
@@ -139,6 +155,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return OK if all(r.status == PASSED for _, r in pairs) else FAILED
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import watch
+
+    course, state = _open(args)
+    if not course.exercises:
+        print("This course has no exercises yet.")
+        return OK
+    start = course.resolve(args.exercise) if args.exercise else None
+    return watch(course, state, start)
+
+
 def cmd_hint(args: argparse.Namespace) -> int:
     course, state = _open(args)
     exercise = course.resolve(args.exercise)
@@ -218,10 +245,73 @@ def cmd_report(args: argparse.Namespace) -> int:
     return OK if all(r.status == PASSED for _, r in pairs) else FAILED
 
 
+def cmd_reset(args: argparse.Namespace) -> int:
+    from .pristine import pristine_stub, reset
+
+    course, _ = _open(args)
+    exercise = course.resolve(args.exercise)
+    for name in exercise.files:  # refuse before asking when the pristine stub cannot be found
+        pristine_stub(course, exercise, name)
+    if not args.yes:
+        files = ", ".join(exercise.files)
+        if not sys.stdin.isatty():
+            ui.error(f"reset needs a confirmation: run `grader reset {exercise.number:02d} --yes` to restore {files}")
+            return USAGE
+        answer = input(f"Restore the original {files} of {exercise.label}? Your version is kept in .grader/backups/. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing changed.")
+            return OK
+    for name, saved in reset(course, exercise):
+        if saved is None:
+            print(f"{name} was already the original.")
+        else:
+            print(f"Restored {name}; your version is in {saved.relative_to(course.root)}")
+    return OK
+
+
+def cmd_solution(args: argparse.Namespace) -> int:
+    from .solutions import read_solution
+
+    course, state = _open(args)
+    exercise = course.resolve(args.exercise)
+    if not args.force:
+        [(_, result)] = results_for(course, [exercise], state, on_run=_announce)
+        state.save()
+        if result.status != PASSED:
+            ui.error(
+                f"{exercise.label} does not pass yet, and the solution is more use after you have solved it. "
+                f"`grader hint {exercise.number:02d}` helps; `grader solution {exercise.number:02d} --force` shows it anyway."
+            )
+            return FAILED
+    for name in exercise.files:
+        reference = read_solution(course, exercise, name)
+        try:
+            mine = (exercise.path / name).read_text(encoding="utf-8")
+        except OSError:
+            mine = ""
+        ui.render_solution(exercise, name, mine, reference, sys.stdout)
+    return OK
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .authoring import scaffold
+
+    course = load_course()
+    folder = scaffold(course, args.slug, title=args.title, part=args.part)
+    print(f"Created {folder.relative_to(course.root)}/ and solutions/{folder.name}/.")
+    print("Fill in the README, the stub, the tests and the solution, then record and prove it:")
+    print(f"  grader verify --record {folder.name}")
+    return OK
+
+
 COMMANDS = {
     "status": cmd_status,
     "check": cmd_check,
     "hint": cmd_hint,
+    "watch": cmd_watch,
     "verify": cmd_verify,
     "report": cmd_report,
+    "reset": cmd_reset,
+    "solution": cmd_solution,
+    "new": cmd_new,
 }

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
-import selectors
 import signal
 import socket
 import subprocess
@@ -184,20 +184,32 @@ def subprocess_serving(
 
 
 def _read_port(process: subprocess.Popen[str], pattern: re.Pattern[str], output: list[str], name: str) -> int:
+    """Read the process's lines on a thread (a buffered pipe and select() do not mix) until one matches."""
     assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                lines.put(line)
+        except (OSError, ValueError):  # the pipe was closed under us when the test stopped the process
+            pass
+        lines.put(None)
+
+    threading.Thread(target=pump, name=f"{name} output", daemon=True).start()
     deadline = time.monotonic() + READY_TIMEOUT
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            line = process.stdout.readline()
-            if not line:  # the process exited
-                break
-            output.append(line)
-            match = pattern.search(line)
-            if match:
-                return int(match.group("port"))
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line is None:  # the process exited
+            break
+        output.append(line)
+        match = pattern.search(line)
+        if match:
+            return int(match.group("port"))
     shown = "".join(output[-20:]) or "(nothing)"
     pytest.fail(f"{name} did not say it was ready within {READY_TIMEOUT:g} s. It printed:\n{shown}")
 
@@ -216,6 +228,31 @@ def _stop_process(process: subprocess.Popen[str], name: str) -> None:
     # Children of the server (gunicorn's workers) share its process group: none may outlive it.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def gunicorn_argv(*args: str, chdir: str | os.PathLike[str] | None = None) -> list[str]:
+    """``python -m gunicorn`` bound to 127.0.0.1 on a free port, ready for :func:`subprocess_serving`.
+
+    Pair it with ``ready=GUNICORN_READY``. Gunicorn 24+ opens a control socket at one fixed path per
+    user; servers started side by side would fight over it, so it is switched off where it exists.
+    """
+    argv = python_argv("-m", "gunicorn", "--bind", f"{HOST}:0", "--workers", "1")
+    if _gunicorn_has_control_socket():
+        argv.append("--no-control-socket")
+    if chdir is not None:
+        argv += ["--chdir", str(chdir)]
+    return argv + list(args)
+
+
+GUNICORN_READY = r"Listening at: http://127\.0\.0\.1:(?P<port>\d+)"
+
+
+def _gunicorn_has_control_socket() -> bool:
+    try:
+        from gunicorn.config import KNOWN_SETTINGS
+    except ImportError:
+        return False
+    return any("--no-control-socket" in (getattr(setting, "cli", None) or []) for setting in KNOWN_SETTINGS)
 
 
 def python_argv(*args: str) -> list[str]:

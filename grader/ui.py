@@ -142,6 +142,24 @@ def _render_next_step(exercise: Exercise, out: TextIO) -> None:
     print(f"\n  Stuck? `grader hint {exercise.number:02d}` gives a hint.", file=out)
 
 
+def render_solution(exercise: Exercise, name: str, mine: str, reference: str, out: TextIO) -> None:
+    """The reference solution, then how it differs from the student's file (a unified diff)."""
+    import difflib
+
+    style = Style(out)
+    print(style.paint(f"── the reference {name} for {exercise.label} ──", "bold"), file=out)
+    print(reference.rstrip("\n"), file=out)
+    diff = list(difflib.unified_diff(
+        mine.splitlines(), reference.splitlines(), f"yours/{name}", f"reference/{name}", lineterm=""
+    ))
+    print(style.paint(f"\n── yours → the reference ({name}) ──", "bold"), file=out)
+    if not diff:
+        print("Identical.", file=out)
+    for line in diff:
+        colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim" if line.startswith("@") else ""
+        print(style.paint(line, colour) if colour else line, file=out)
+
+
 def error(message: str) -> None:
     style = Style(sys.stderr)
     print(f"{style.paint('grader:', 'red')} {message}", file=sys.stderr)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import hello_wsgi
-from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving
+from grader.harness import CLIENT_TIMEOUT, GUNICORN_READY, HOST, gunicorn_argv, serving, subprocess_serving
 
 # The validator only *warns* about some mistakes (a status without a reason phrase, say): make them fail.
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
@@ -203,19 +203,6 @@ def recording(app: Callable[..., Any], errors: list[BaseException]) -> Callable[
     return recorded
 
 
-def gunicorn_argv(module_dir: str, target: str) -> list[str]:
-    """Run gunicorn with this Python, on a free port, one worker, the student's folder as its cwd."""
-    from gunicorn.config import KNOWN_SETTINGS
-
-    argv = python_argv("-m", "gunicorn", "--bind", f"{HOST}:0", "--workers", "1", "--graceful-timeout", "2")
-    argv += ["--chdir", module_dir]
-    if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
-        # gunicorn >= 24 opens a control socket at one fixed path per user: tests run side by side.
-        argv.append("--no-control-socket")
-    return [*argv, target]
-
-
-GUNICORN_READY = r"Listening at: http://127\.0\.0\.1:(?P<port>\d+)"
 NO_GUNICORN = "gunicorn does not run on Windows (it needs fork() and Unix signals); the wsgiref case covers the same ground"
 
 
@@ -248,7 +235,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
             yield Served(url, "wsgiref", errors)
     else:
         module_dir = os.path.dirname(os.path.abspath(hello_wsgi.__file__))
-        argv = gunicorn_argv(module_dir, "hello_wsgi:application")
+        argv = gunicorn_argv("--graceful-timeout", "2", "hello_wsgi:application", chdir=module_dir)
         with subprocess_serving(argv, ready=GUNICORN_READY, name="gunicorn") as url:
             yield Served(url, "gunicorn", errors)
 

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 import wsgi_server_http11
-from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, wait_until
+from grader.harness import CLIENT_TIMEOUT, GUNICORN_READY, HOST, gunicorn_argv, python_argv, serving, subprocess_serving, wait_until
 from wsgi_server_http11 import Request
 from wsgi_server_http11_apps import app as probe_app
 
@@ -245,13 +245,8 @@ class Conversation:
 
 @pytest.fixture(scope="module")
 def gunicorn_url() -> Iterator[str]:
-    argv = python_argv(
-        "-m", "gunicorn",
-        "--worker-class", "gthread", "--threads", "60", "--workers", "1",
-        "--bind", f"{HOST}:0", "--keep-alive", "5", "--no-control-socket",
-        "wsgi_server_http11_apps:app",
-    )  # fmt: skip
-    with subprocess_serving(argv, ready=r"Listening at: http://127\.0\.0\.1:(?P<port>\d+)", cwd=EXERCISE_DIR, name="gunicorn") as url:
+    argv = gunicorn_argv("--worker-class", "gthread", "--threads", "60", "--keep-alive", "5", "wsgi_server_http11_apps:app")
+    with subprocess_serving(argv, ready=GUNICORN_READY, cwd=EXERCISE_DIR, name="gunicorn") as url:
         # The master listens before its worker is booted: wait until a request gets an answer.
         wait_until(lambda: _answers(url), timeout=10, what="gunicorn answering a request")
         yield url

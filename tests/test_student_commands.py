@@ -1,0 +1,98 @@
+"""`grader reset`, `grader solution` and `grader new`: the student's safety net and the author's start."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from grader import checksums
+from grader.course import load_course
+
+
+def git(root, *args):
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def course(fake_course):
+    fake_course.add("01_adder")
+    checksums.record(load_course(fake_course.root))
+    git(fake_course.root, "init", "-q")
+    git(fake_course.root, "add", "-A")
+    git(fake_course.root, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "course")
+    return fake_course
+
+
+def stub(course):
+    return course.root / "exercises" / "01_adder" / "adder.py"
+
+
+def test_reset_restores_the_stub_and_keeps_a_backup(course, run_grader):
+    pristine = stub(course).read_text()
+    stub(course).write_text("def add(a, b):\n    return 42  # my work\n")
+    git(course.root, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "my work")
+    code, out, err = run_grader("reset", "1", "--yes")
+    assert code == 0, err
+    assert stub(course).read_text() == pristine
+    backups = list((course.root / ".grader" / "backups" / "01_adder").iterdir())
+    assert len(backups) == 1 and "42  # my work" in backups[0].read_text()
+    assert str(backups[0].relative_to(course.root)) in out
+
+
+def test_reset_asks_first_and_refuses_without_an_answer(course, run_grader, monkeypatch):
+    stub(course).write_text("mine\n")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    code, _, err = run_grader("reset", "1")
+    assert code == 2 and "--yes" in err
+    assert stub(course).read_text() == "mine\n"
+
+
+def test_reset_refuses_when_the_pristine_stub_cannot_be_found(course, run_grader):
+    (course.root / "exercises" / "checksums.json").write_text('{"01_adder": {"stubs": {"adder.py": "0000000000000000000000000000000000000000"}, "tests": {}}}')
+    stub(course).write_text("mine\n")
+    code, _, err = run_grader("reset", "1", "--yes")
+    assert code == 2 and "cannot find the pristine adder.py" in err
+    assert stub(course).read_text() == "mine\n"
+
+
+def test_solution_is_refused_before_a_pass(course, run_grader):
+    code, out, err = run_grader("solution", "1")
+    assert code == 1 and "does not pass yet" in err and "return a + b" not in out
+
+
+def test_solution_with_force_shows_the_reference_and_a_diff(course, run_grader):
+    code, out, _ = run_grader("solution", "1", "--force")
+    assert code == 0
+    assert "return a + b" in out
+    assert "+    return a + b" in out and '-    raise NotImplementedError("write add() in adder.py")' in out
+
+
+def test_solution_after_a_pass(course, run_grader):
+    course.solve("01_adder")
+    code, out, _ = run_grader("solution", "adder")
+    assert code == 0 and "Identical." in out
+
+
+def test_new_scaffolds_an_exercise_that_verify_then_judges(course, run_grader):
+    code, out, _ = run_grader("new", "http_caching", "--title", "HTTP caching", "--part", "2")
+    assert code == 0
+    folder = course.root / "exercises" / "02_http_caching"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "exercise.toml", "http_caching.py", "test_http_caching.py"]
+    assert (course.root / "solutions" / "02_http_caching" / "http_caching.py").is_file()
+    exercise = load_course(course.root).resolve("http_caching")
+    assert (exercise.title, exercise.part) == ("HTTP caching", 2)
+    code, out, _ = run_grader("verify", "--record", "2")
+    assert code == 1  # as scaffolded, the solution is not written yet
+    assert "fails on the solution" in out
+    (course.root / "solutions" / "02_http_caching" / "http_caching.py").write_text(
+        "def http_caching():\n    return '(what the spec says)'\n"
+    )
+    code, out, _ = run_grader("verify", "2")
+    assert code == 0, out
+
+
+def test_new_refuses_a_bad_or_taken_slug(course, run_grader):
+    assert run_grader("new", "Bad-Slug")[0] == 2
+    code, _, err = run_grader("new", "adder")
+    assert code == 2 and "already an exercise called adder" in err
