@@ -1,8 +1,13 @@
-"""The stub as shipped, and putting it back (``grader reset``) without ever losing the student's work.
+"""The files as shipped, and putting them back without ever losing the student's work.
 
-The pristine stub comes from git: the course records each stub's git blob id in
-``exercises/checksums.json``, and any clone holds that blob, whatever the student committed since.
-Before a stub is restored, the student's file is copied to ``.grader/backups/``.
+The pristine files come from git: the course records each stub's and each test file's git blob id in
+``exercises/checksums.json``, and any clone holds those blobs, whatever the student committed since.
+When a course copy was updated and the recorded stub never entered its history (the student's own
+file was kept), the version the copy started with is used instead.
+
+``grader reset`` restores stubs, copying the student's file to ``.grader/backups/`` first;
+``grader report --restore-tests`` restores edited test files before grading, so that editing a
+test cannot raise a score.
 """
 
 from __future__ import annotations
@@ -22,20 +27,56 @@ def pristine_stub(course: Course, exercise: Exercise, name: str) -> bytes:
         raise CourseError(
             f"cannot find the pristine {name}: the course records no checksum for it (exercises/checksums.json)"
         )
-    try:
-        completed = subprocess.run(
-            ["git", "cat-file", "blob", recorded], cwd=course.root, capture_output=True, timeout=30, check=False
-        )
-    except FileNotFoundError:
-        raise CourseError(f"cannot find the pristine {name}: git is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise CourseError(f"cannot find the pristine {name}: git took too long") from None
-    if completed.returncode != 0 or checksums.blob_id(completed.stdout) != recorded:
+    data = _git_blob(course, recorded) or _first_committed_version(course, exercise.path / name)
+    if data is None:
         raise CourseError(
             f"cannot find the pristine {name} in this git repository (blob {recorded[:12]}); "
             "is this a clone of the course?"
         )
+    return data
+
+
+def restore_tests(course: Course, exercise: Exercise) -> list[str]:
+    """Put back every test file that differs from the recorded one; return the names restored."""
+    recorded = checksums.load(course).get(exercise.name, {}).get("tests", {})
+    restored = []
+    for name in checksums.edited_tests(exercise, checksums.load(course)):
+        target = exercise.path / name
+        blob = recorded.get(name)
+        if blob is None:  # a test file the course never had: it must not take part in grading
+            target.unlink(missing_ok=True)
+            restored.append(name)
+            continue
+        data = _git_blob(course, blob)
+        if data is None:
+            raise CourseError(f"cannot restore {target.relative_to(course.root)}: its recorded version is not in git")
+        target.write_bytes(data)
+        restored.append(name)
+    return restored
+
+
+def _git(course: Course, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+    try:
+        return subprocess.run(["git", *args], cwd=course.root, capture_output=True, timeout=30, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+
+
+def _git_blob(course: Course, blob: str) -> bytes | None:
+    completed = _git(course, "cat-file", "blob", blob)
+    if completed is None or completed.returncode != 0 or checksums.blob_id(completed.stdout) != blob:
+        return None
     return completed.stdout
+
+
+def _first_committed_version(course: Course, path: Path) -> bytes | None:
+    relative = path.relative_to(course.root).as_posix()
+    commits = _git(course, "rev-list", "--reverse", "HEAD", "--", relative)
+    if commits is None or commits.returncode != 0 or not commits.stdout.split():
+        return None
+    first = commits.stdout.split()[0].decode()
+    shown = _git(course, "show", f"{first}:{relative}")
+    return shown.stdout if shown is not None and shown.returncode == 0 else None
 
 
 def backup(course: Course, exercise: Exercise, name: str) -> Path | None:

@@ -57,8 +57,21 @@ def _git(course: Course, *args: str) -> bytes:
         raise CourseError("git is not installed, and the solutions live on the 'solutions' branch") from None
     except subprocess.TimeoutExpired:
         raise CourseError(f"git {args[0]} took too long") from None
+    if completed.returncode != 0 and args[0] in ("archive", "show") and _no_branch(course):
+        raise CourseError(
+            f"this copy of the course has no '{BRANCH}' branch (course copies publish only main): "
+            "ask your instructor for the reference solutions"
+        )
     if completed.returncode != 0:
         detail = completed.stderr.decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else f"exit status {completed.returncode}"
         raise CourseError(f"could not read the '{BRANCH}' branch: {reason}")
     return completed.stdout
+
+
+def _no_branch(course: Course) -> bool:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{BRANCH}"],
+        cwd=course.root, capture_output=True, timeout=30, check=False,
+    )
+    return completed.returncode != 0

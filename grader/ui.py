@@ -89,6 +89,17 @@ def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult
     print(f"\nProgress {style.bar(done, len(pairs))} {done}/{len(pairs)} exercises", file=out)
 
 
+def render_edited_tests(course: Course, recorded: dict, out: TextIO) -> None:
+    """Tests are the course's, not the student's: say plainly when one was changed."""
+    from .checksums import edited_tests
+
+    edited = [f"{e.name}/{name}" for e in course.exercises for name in edited_tests(e, recorded)]
+    if edited:
+        style = Style(out)
+        print(style.paint(f"\nThese test files differ from the course's: {', '.join(edited)}.", "yellow"), file=out)
+        print("  Grading restores the originals, so edits there do not count. Change your own files instead.", file=out)
+
+
 def render_next(exercise: Exercise | None, course: Course, out: TextIO) -> None:
     style = Style(out)
     if exercise is None:

@@ -49,7 +49,9 @@ def test_reset_asks_first_and_refuses_without_an_answer(course, run_grader, monk
 
 
 def test_reset_refuses_when_the_pristine_stub_cannot_be_found(course, run_grader):
-    (course.root / "exercises" / "checksums.json").write_text('{"01_adder": {"stubs": {"adder.py": "0000000000000000000000000000000000000000"}, "tests": {}}}')
+    import shutil
+
+    shutil.rmtree(course.root / ".git")  # not a clone: no history to take the stub from
     stub(course).write_text("mine\n")
     code, _, err = run_grader("reset", "1", "--yes")
     assert code == 2 and "cannot find the pristine adder.py" in err
@@ -96,3 +98,44 @@ def test_new_refuses_a_bad_or_taken_slug(course, run_grader):
     assert run_grader("new", "Bad-Slug")[0] == 2
     code, _, err = run_grader("new", "adder")
     assert code == 2 and "already an exercise called adder" in err
+
+
+def test_reset_after_an_update_falls_back_to_the_first_committed_stub(course, run_grader):
+    pristine = stub(course).read_text()
+    # An update recorded a new stub that never entered this copy's history (the student's file was kept).
+    record = course.root / "exercises" / "checksums.json"
+    record.write_text(record.read_text().replace(checksums.file_id(stub(course)), checksums.blob_id(b"new upstream stub\n")))
+    stub(course).write_text("mine\n")
+    code, _, err = run_grader("reset", "1", "--yes")
+    assert code == 0, err
+    assert stub(course).read_text() == pristine
+
+
+def test_status_names_an_edited_test_file(course, run_grader):
+    test_file = course.root / "exercises" / "01_adder" / "test_adder.py"
+    test_file.write_text(test_file.read_text().replace("assert got == 3", "assert True or got == 3"))
+    _, out, _ = run_grader()
+    assert "These test files differ from the course's: 01_adder/test_adder.py." in out
+
+
+def test_grading_restores_edited_and_added_test_files(course, run_grader):
+    folder = course.root / "exercises" / "01_adder"
+    original = (folder / "test_adder.py").read_text()
+    (folder / "test_adder.py").write_text("def test_adds_small_numbers():\n    pass\n")
+    (folder / "test_extra.py").write_text("def test_free_points():\n    pass\n")
+    code, out, err = run_grader("report", "--format", "summary", "--restore-tests")
+    assert code == 1
+    assert "01_adder/test_adder.py differed from the course's test file: restored before grading" in err
+    assert (folder / "test_adder.py").read_text() == original
+    assert not (folder / "test_extra.py").exists()
+    assert "| 01 adder | failed | 0/2 | 0/10 |" in out
+
+
+def test_a_copy_without_the_solutions_branch_says_so(course, run_grader):
+    import shutil
+
+    shutil.rmtree(course.root / "solutions")
+    (course.root / ".copier-answers.yml").write_text("_src_path: /somewhere\n")
+    code, _, err = run_grader("solution", "1", "--force")
+    assert code == 2
+    assert "has no 'solutions' branch" in err and "ask your instructor" in err
