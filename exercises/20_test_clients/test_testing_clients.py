@@ -1,0 +1,571 @@
+"""Exercise 20 grades your test clients by making them agree with httpx's own in-process transports.
+
+For every request of a battery, the same real app (Flask for WSGI, Starlette for ASGI) answers twice:
+once through ``httpx.WSGITransport`` / ``httpx.ASGITransport``, once through your client; the status,
+the headers that matter and the body must be the same. Where httpx does not follow the spec
+(it drops ``write()`` data, decodes PATH_INFO as UTF-8, keeps only the last of repeated request
+headers, never sends lifespan or WebSocket scopes), the tests grade the spec itself: PEP 3333,
+``wsgiref.validate``, ASGI HTTP/WebSocket 2.5 and Lifespan 2.0, with ``asgi_lifespan.LifespanManager``
+and ``httpx_ws`` as the references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+from wsgiref.validate import check_environ, validator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+
+import testing_clients
+from grader.harness import CLIENT_TIMEOUT
+from testing_clients_apps import flask_app, make_starlette_app
+
+T = TypeVar("T")
+LIMIT = 5.0
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call your code in a thread, so that code which never returns fails in seconds, in plain words."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(fn(*args, **kwargs))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=what, daemon=True)
+    thread.start()
+    thread.join(LIMIT)
+    if thread.is_alive():
+        pytest.fail(
+            f"{what} was still running after {LIMIT:g} s: does your client wait for a message the app "
+            "never sends (or give http.disconnect before the response is over)?"
+        )
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def with_client(app: Any, use: Callable[[Any], T], *, what: str) -> T:
+    """Make an ASGITestClient, use it, and always close it (its event loop must not outlive the test)."""
+    client = call("ASGITestClient(app)", testing_clients.ASGITestClient, app)
+    try:
+        return call(what, use, client)
+    finally:
+        loop = getattr(client, "loop", None)
+        if not (loop is not None and loop.is_running()):
+            call("client.close()", client.close)
+
+
+# The request battery: (method, path, keyword arguments for our clients)
+BATTERY = [
+    ("GET", "/hello", {}),
+    ("GET", "/echo?q=a%20b&q=c&slash=%2F&name=caf%C3%A9", {}),
+    ("GET", "/echo", {"query": {"q": "a b", "t": "ü/&"}}),
+    ("GET", "/echo", {"query": [("tag", "x"), ("tag", "y")]}),
+    ("POST", "/echo", {"body": b"hello, body", "headers": {"Content-Type": "text/plain"}}),
+    ("PUT", "/echo", {"body": "ü".encode() * 1000, "headers": {"content-type": "application/octet-stream", "X-Custom": "yes"}}),
+    ("DELETE", "/echo", {"headers": [("X-One", "1"), ("x-two", "2")]}),
+    ("GET", "/cookies", {}),
+    ("GET", "/redirect", {}),
+    ("GET", "/missing", {}),
+    ("GET", "/stream", {}),
+]
+BATTERY_IDS = [f"{method} {path} {'+'.join(kwargs)}".strip() for method, path, kwargs in BATTERY]
+
+
+def as_httpx(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Our clients' keyword arguments, spelt the httpx way."""
+    return {"params": kwargs.get("query"), "headers": kwargs.get("headers"), "content": kwargs.get("body")}
+
+
+def check_agree(ours: Any, theirs: httpx.Response, what: str) -> None:
+    assert isinstance(ours, testing_clients.TestResponse), f"expected a TestResponse from {what}, got {type(ours).__name__}"
+    assert ours.status_code == theirs.status_code, f"{what}: expected status {theirs.status_code} (as httpx), got {ours.status_code!r}"
+    for name in ("content-type", "location", "set-cookie", "x-multi"):
+        expected, got = theirs.headers.get_list(name), ours.headers.get_list(name)
+        assert got == expected, (
+            f"{what}: expected headers.get_list({name!r}) == {expected!r} (as httpx), got {got!r}"
+            + (" (keep every repeat, in order)" if len(expected) > 1 else "")
+        )
+        if expected:
+            upper = ours.headers.get(name.title())
+            assert upper == theirs.headers.get(name), f"{what}: expected headers.get({name.title()!r}) == {theirs.headers.get(name)!r}, got {upper!r} (names are case-insensitive)"
+    assert ours.body == theirs.content, f"{what}: expected body {theirs.content[:80]!r} (as httpx), got {ours.body[:80]!r}"
+
+
+# --- make_environ ----------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables")
+def test_make_environ_passes_the_validator() -> None:
+    for args, kwargs in [
+        (("GET", "/"), {}),
+        (("POST", "/items"), {"query": "page=2", "headers": {"Content-Type": "application/json", "X-Trace": "1"}, "body": b'{"a": 1}'}),
+    ]:
+        environ = call("make_environ()", testing_clients.make_environ, *args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                check_environ(environ)
+            except (AssertionError, Warning) as exc:
+                pytest.fail(f"expected make_environ{args} to pass wsgiref.validate.check_environ, but it says: {exc}")
+        for key in ("wsgi.input", "wsgi.errors", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"):
+            assert key in environ, f"expected {key!r} in the environ (PEP 3333 §environ Variables), got keys {sorted(environ)}"
+
+
+def captured_environ(app_call: Callable[[Callable], Any]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def probe(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        seen.update(environ)
+        seen["body"] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    app_call(probe)
+    return seen
+
+
+COMPARED_KEYS = [
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL",
+    "wsgi.version", "wsgi.url_scheme", "CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_HOST", "HTTP_X_CUSTOM", "body",
+]
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables")
+def test_make_environ_agrees_with_httpx() -> None:
+    body = b"name=ada&lang=en"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Custom": "yes"}
+
+    def with_httpx(app: Callable) -> None:
+        with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+            client.post("/a%20b/c?q=1%202&r=", headers=headers, content=body)
+
+    def with_ours(app: Callable) -> None:
+        environ = testing_clients.make_environ("POST", "/a%20b/c?q=1%202&r=", headers=headers, body=body)
+        app(environ, lambda status, headers, exc_info=None: None)
+
+    theirs = captured_environ(with_httpx)
+    ours = call("make_environ()", captured_environ, with_ours)
+    for key in COMPARED_KEYS:
+        assert ours.get(key) == theirs.get(key), f"expected environ[{key!r}] == {theirs.get(key)!r} (as httpx), got {ours.get(key)!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues (PATH_INFO is latin-1 of the decoded bytes)")
+def test_make_environ_decodes_the_path_as_latin1() -> None:
+    environ = call("make_environ()", testing_clients.make_environ, "GET", "/caf%C3%A9?x=%C3%A9")
+    assert environ["PATH_INFO"] == "/caf\xc3\xa9", (
+        f"expected PATH_INFO '/caf\\xc3\\xa9' (the bytes of 'é' in UTF-8, one latin-1 character each), got {environ['PATH_INFO']!r}: "
+        "unquote(path, encoding='latin-1')"
+    )
+    assert environ["QUERY_STRING"] == "x=%C3%A9", f"expected QUERY_STRING still percent-encoded 'x=%C3%A9', got {environ['QUERY_STRING']!r}"
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables; RFC 9110 §5.3 (repeated fields combine with ', ')")
+def test_make_environ_joins_repeated_headers() -> None:
+    environ = call("make_environ()", testing_clients.make_environ, "GET", "/", headers=[("X-Tag", "a"), ("x-tag", "b")])
+    assert environ.get("HTTP_X_TAG") == "a, b", f"expected HTTP_X_TAG 'a, b' (both values, joined), got {environ.get('HTTP_X_TAG')!r}"
+
+
+# --- WSGITestClient --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), BATTERY, ids=BATTERY_IDS)
+@pytest.mark.spec("PEP 3333 §Specification Details")
+def test_wsgi_client_agrees_with_httpx_on_flask(method: str, path: str, kwargs: dict[str, Any]) -> None:
+    with httpx.Client(transport=httpx.WSGITransport(app=flask_app), base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+        theirs = client.request(method, path, **as_httpx(kwargs))
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, flask_app)
+    ours = call(f"WSGITestClient.request({method!r}, {path!r})", client.request, method, path, **kwargs)
+    check_agree(ours, theirs, f"{method} {path} on Flask")
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details")
+def test_wsgi_client_get_post_text_json() -> None:
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, flask_app)
+    hello = call("client.get('/hello')", client.get, "/hello")
+    assert hello.text == "Hello, world!", f"expected .text 'Hello, world!', got {hello.text!r}"
+    posted = call("client.post('/echo', ...)", client.post, "/echo", body="é".encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
+    got = posted.json()
+    assert (got["method"], got["body"]) == ("POST", "é"), f"expected .json() to show method POST and body 'é', got {got!r}"
+    sent = call("client.post('/echo', json=...)", client.post, "/echo", json={"n": [1, 2]})
+    assert json.loads(sent.json()["body"]) == {"n": [1, 2]} and sent.json()["content_type"] == "application/json", (
+        f"expected json= to send the JSON body with Content-Type application/json, got {sent.json()!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues")
+def test_wsgi_client_reaches_a_unicode_route() -> None:
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, flask_app)
+    response = call("client.get('/caf%C3%A9')", client.get, "/caf%C3%A9")
+    assert (response.status_code, response.text) == (200, "café"), (
+        f"expected Flask's /café route to answer 200 'café', got {response.status_code} {response.text!r}: "
+        "PATH_INFO must hold the decoded bytes as latin-1 (httpx's WSGITransport gets this one wrong)"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming (the write() callable)")
+def test_wsgi_client_collects_write_then_the_iterable() -> None:
+    def app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written, ")
+        return [b"then ", b"", b"returned"]
+
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, validator(app))
+    body = call("client.get('/')", client.get, "/").body
+    assert body == b"written, then returned", (
+        f"expected b'written, then returned', got {body!r}: start_response must return a write() that adds to the body "
+        "(httpx's WSGITransport drops it)"
+    )
+
+
+class ClosingBody:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def __iter__(self) -> Any:
+        yield b"some "
+        yield b"body"
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details (close())")
+def test_wsgi_client_closes_the_iterable_once() -> None:
+    body = ClosingBody()
+
+    def app(environ: dict[str, Any], start_response: Callable) -> ClosingBody:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, app)
+    response = call("client.get('/')", client.get, "/")
+    assert response.body == b"some body", f"expected b'some body', got {response.body!r}"
+    assert body.closed == 1, f"expected the app's iterable to be closed exactly once, got {body.closed} close() calls"
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (exc_info)")
+def test_wsgi_client_lets_exc_info_replace_the_status() -> None:
+    def app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("the body failed")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"sorry"]
+
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, validator(app))
+    response = call("client.get('/')", client.get, "/")
+    assert (response.status_code, response.body) == (500, b"sorry"), (
+        f"expected 500 b'sorry' (a second start_response with exc_info, before any body, replaces the first), got {response.status_code} {response.body!r}"
+    )
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), BATTERY[:2] + BATTERY[4:6], ids=BATTERY_IDS[:2] + BATTERY_IDS[4:6])
+@pytest.mark.spec("PEP 3333 (wsgiref.validate checks the server side too)")
+def test_wsgi_client_satisfies_the_validator(method: str, path: str, kwargs: dict[str, Any]) -> None:
+    client = call("WSGITestClient(app)", testing_clients.WSGITestClient, validator(flask_app))
+    try:
+        response = call(f"client.request({method!r}, {path!r})", client.request, method, path, **kwargs)
+    except AssertionError as exc:
+        pytest.fail(f"expected wsgiref.validate to accept your client as a server, but it says: {exc}")
+    assert response.status_code == 200, f"expected 200, got {response.status_code}"
+
+
+# --- make_scope and ASGITestClient: HTTP -----------------------------------------------------------
+
+
+async def capture_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    CAPTURED.append(scope)
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+CAPTURED: list[dict[str, Any]] = []
+
+
+@pytest.mark.spec("ASGI HTTP §HTTP Connection Scope")
+def test_make_scope_agrees_with_httpx() -> None:
+    CAPTURED.clear()
+    path = "/caf%C3%A9/a%20b?q=1%202&name=%C3%A9"
+
+    async def with_httpx() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=capture_scope), base_url="http://testserver") as client:
+            await client.put(path, headers={"X-Custom": "yes"})
+
+    asyncio.run(asyncio.wait_for(with_httpx(), CLIENT_TIMEOUT))
+    theirs = CAPTURED[0]
+    ours = call("make_scope()", testing_clients.make_scope, "PUT", path, headers={"X-Custom": "yes"})
+    for key in ("type", "http_version", "method", "scheme", "path", "raw_path", "query_string", "root_path"):
+        assert ours.get(key) == theirs.get(key), f"expected scope[{key!r}] == {theirs.get(key)!r} (as httpx), got {ours.get(key)!r}"
+    assert ours.get("asgi", {}).get("version") == "3.0", f"expected scope['asgi']['version'] == '3.0', got {ours.get('asgi')!r}"
+    headers = ours.get("headers", [])
+    assert all(isinstance(k, bytes) and isinstance(v, bytes) and k == k.lower() for k, v in headers), (
+        f"expected headers as (bytes, bytes) pairs with lower-case names, got {headers!r}"
+    )
+    assert (b"x-custom", b"yes") in headers and any(k == b"host" for k, _ in headers), f"expected x-custom and host headers, got {headers!r}"
+    for key in ("server", "client"):
+        value = ours.get(key)
+        assert isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[1], int), (
+            f"expected scope[{key!r}] as a (host, port) pair, got {value!r}"
+        )
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), BATTERY, ids=BATTERY_IDS)
+@pytest.mark.spec("ASGI HTTP §Request, §Response Start, §Response Body")
+def test_asgi_client_agrees_with_httpx_on_starlette(method: str, path: str, kwargs: dict[str, Any]) -> None:
+    app = make_starlette_app()
+
+    async def with_httpx() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+            return await client.request(method, path, **as_httpx(kwargs))
+
+    theirs = asyncio.run(asyncio.wait_for(with_httpx(), CLIENT_TIMEOUT))
+    ours = with_client(app, lambda client: client.request(method, path, **kwargs), what=f"ASGITestClient.request({method!r}, {path!r})")
+    check_agree(ours, theirs, f"{method} {path} on Starlette")
+
+
+@pytest.mark.spec("ASGI HTTP §HTTP Connection Scope (path is decoded UTF-8)")
+def test_asgi_client_get_post_and_unicode() -> None:
+    app = make_starlette_app()
+
+    def use(client: Any) -> tuple[Any, Any, Any]:
+        return client.get("/caf%C3%A9"), client.post("/echo", json={"n": 1}), client.get("/echo", headers=[("X-Tag", "a"), ("X-Tag", "b")])
+
+    cafe, posted, tags = with_client(app, use, what="ASGITestClient get/post")
+    assert (cafe.status_code, cafe.text) == (200, "café"), f"expected /caf%C3%A9 to reach the /café route, got {cafe.status_code} {cafe.text!r}"
+    assert json.loads(posted.json()["body"]) == {"n": 1} and posted.json()["content_type"] == "application/json", (
+        f"expected post(json=...) to send the JSON body with content-type application/json, got {posted.json()!r}"
+    )
+    assert tags.json()["headers"].get("x-tag") == "a, b", f"expected both X-Tag headers to reach the app, got {tags.json()['headers']!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect (only after the response)")
+def test_asgi_client_says_disconnect_after_the_response() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError("http only")
+        seen.append(await receive())
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        try:  # the response is not over: receive() must not answer yet
+            seen.append(await asyncio.wait_for(receive(), 0.1))
+        except asyncio.TimeoutError:
+            pass
+        await send({"type": "http.response.body", "body": b"b"})
+        seen.append(await receive())  # the response is over: the client has left
+
+    response = with_client(app, lambda client: client.post("/", body=b"data"), what="ASGITestClient.post('/')")
+    assert response.body == b"ab", f"expected the two body messages joined, b'ab', got {response.body!r}"
+    assert seen[0].get("type") == "http.request" and seen[0].get("body") == b"data", f"expected http.request with body b'data' first, got {seen[0]!r}"
+    assert len(seen) == 2 and seen[1].get("type") == "http.disconnect", (
+        f"expected receive() to wait while the response is still going, and to give http.disconnect only once it "
+        f"is complete; after the request the app received {seen[1:]!r}"
+    )
+
+
+@pytest.mark.spec("ASGI 3.0 §Error Handling")
+def test_asgi_client_raises_the_app_error() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise LookupError("boom from the app")
+
+    with pytest.raises(LookupError, match="boom from the app"):
+        with_client(app, lambda client: client.get("/"), what="ASGITestClient.get('/')")
+
+
+@pytest.mark.spec("ASGI 3.0 §Applications (no server in between)")
+def test_clients_need_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_socket(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("your client connected or bound a socket: a test client calls the app directly, with no server in between")
+
+    wsgi = call("WSGITestClient(app)", testing_clients.WSGITestClient, flask_app)
+    monkeypatch.setattr(socket.socket, "connect", no_socket)  # asyncio's own socketpair() still works
+    monkeypatch.setattr(socket.socket, "bind", no_socket)
+    monkeypatch.setattr(socket, "create_connection", no_socket)
+    assert call("WSGITestClient.get('/hello')", wsgi.get, "/hello").status_code == 200, "expected 200 from Flask's /hello"
+    response = with_client(make_starlette_app(), lambda client: client.get("/hello"), what="ASGITestClient.get('/hello')")
+    assert response.status_code == 200, "expected 200 from Starlette's /hello"
+    for name in ("httpx", "requests", "starlette.testclient", "werkzeug.test", "http.client"):
+        assert name not in testing_clients.__dict__, f"expected testing_clients not to use {name}: build the clients yourself"
+
+
+# --- ASGITestClient: lifespan ----------------------------------------------------------------------
+
+
+@pytest.mark.spec("ASGI Lifespan §Startup, §Shutdown, §Lifespan State")
+def test_lifespan_agrees_with_lifespan_manager() -> None:
+    reference_events: list[str] = []
+    reference_app = make_starlette_app(reference_events)
+
+    async def with_manager() -> Any:
+        async with LifespanManager(reference_app) as manager:
+            inside = list(reference_events)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+                return inside, (await client.get("/state")).json()
+
+    reference = asyncio.run(asyncio.wait_for(with_manager(), CLIENT_TIMEOUT))
+    reference += (list(reference_events),)
+
+    events: list[str] = []
+    app = make_starlette_app(events)
+    client = call("ASGITestClient(app)", testing_clients.ASGITestClient, app)
+    try:
+        entered = call("with client: (startup)", client.__enter__)
+        assert entered is client, "expected `with ASGITestClient(app) as client:` to give the client itself"
+        inside = list(events)
+        state = call("client.get('/state')", client.get, "/state").json()
+        call("leaving `with client:` (shutdown)", client.__exit__, None, None, None)
+    finally:
+        loop = getattr(client, "loop", None)
+        if loop is not None and not loop.is_closed() and not loop.is_running():
+            client.close()
+    ours = (inside, state, list(events))
+    assert ours == reference, (
+        "expected (events inside the with, /state, events after) to be what LifespanManager gives:\n"
+        f"  {reference}\ngot\n  {ours}\n(startup on __enter__, shutdown on __exit__, each request sees a copy of scope['state'])"
+    )
+
+
+@pytest.mark.spec("ASGI Lifespan §Scope (an app may not support lifespan: carry on)")
+def test_lifespan_not_supported_is_fine() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"{scope['type']} is not supported")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"still here"})
+
+    def use(client: Any) -> Any:
+        with client:
+            return client.get("/")
+
+    response = with_client(app, use, what="`with client:` around an app without lifespan")
+    assert response.body == b"still here", f"expected requests to work when the app does not support lifespan, got {response.body!r}"
+
+
+@pytest.mark.spec("ASGI Lifespan §Startup - send event (lifespan.startup.failed)")
+def test_lifespan_startup_failure_raises() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+    def use(client: Any) -> str:
+        try:
+            with client:
+                return "entered"
+        except Exception as exc:  # noqa: BLE001 - which exception is the student's choice
+            return f"raised {exc}"
+
+    got = with_client(app, use, what="`with client:` around a failing startup")
+    assert got.startswith("raised") and "no database" in got, (
+        f"expected `with client:` to raise an exception carrying the app's message 'no database', got: {got}"
+    )
+
+
+# --- ASGITestClient: WebSocket ---------------------------------------------------------------------
+
+
+@pytest.mark.spec("ASGI WebSocket §Connect, §Accept, §Receive, §Send, §Disconnect")
+def test_websocket_agrees_with_httpx_ws() -> None:
+    texts = ["one", "two", "ünï"]
+
+    async def with_httpx_ws() -> list[str]:
+        async with httpx.AsyncClient(transport=ASGIWebSocketTransport(make_starlette_app()), base_url="http://testserver") as client:
+            async with aconnect_ws("/ws", client) as ws:
+                got = []
+                for text in texts:
+                    await ws.send_text(text)
+                    got.append(await ws.receive_text(timeout=CLIENT_TIMEOUT))
+                return got
+
+    reference = asyncio.run(asyncio.wait_for(with_httpx_ws(), CLIENT_TIMEOUT))
+
+    def use(client: Any) -> list[str]:
+        ws = client.websocket_connect("/ws")
+        got = []
+        for text in texts:
+            ws.send_text(text)
+            got.append(ws.receive_text())
+        ws.close()
+        return got
+
+    ours = with_client(make_starlette_app(), use, what="a WebSocket echo through websocket_connect('/ws')")
+    assert ours == reference, f"expected the echoes {reference!r} (as httpx_ws), got {ours!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - send event")
+def test_websocket_close_from_the_app() -> None:
+    def use(client: Any) -> Any:
+        ws = client.websocket_connect("/ws")
+        ws.send_text("bye")
+        try:
+            ws.receive_text()
+        except testing_clients.WebSocketDisconnected as exc:
+            return exc.code
+        finally:
+            ws.close()
+        return "no exception"
+
+    got = with_client(make_starlette_app(), use, what="receive_text() after the app closed")
+    assert got == 1000, f"expected receive_text() to raise WebSocketDisconnected with code 1000 once the app closed, got {got!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - send event (close before accept refuses the handshake)")
+def test_websocket_refused_before_accept() -> None:
+    def use(client: Any) -> Any:
+        try:
+            client.websocket_connect("/private")
+        except testing_clients.WebSocketDisconnected as exc:
+            return exc.code
+        return "connected"
+
+    got = with_client(make_starlette_app(), use, what="websocket_connect('/private')")
+    assert got == 1008, f"expected websocket_connect() to raise WebSocketDisconnected with code 1008 (the app closed before accepting), got {got!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive - receive event (bytes)")
+def test_websocket_bytes_and_context_manager() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket", f"expected a websocket scope, got {scope['type']!r}"
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await send({"type": "websocket.send", "bytes": message.get("bytes", b"")[::-1]})
+        message = await receive()
+        APP_SAW.append(message)
+
+    APP_SAW.clear()
+
+    def use(client: Any) -> bytes:
+        with client.websocket_connect("/raw") as ws:
+            ws.send_bytes(b"\x00\x01\x02")
+            return ws.receive_bytes()
+
+    got = with_client(app, use, what="a bytes WebSocket")
+    assert got == b"\x02\x01\x00", f"expected the app's answer b'\\x02\\x01\\x00', got {got!r}"
+    assert APP_SAW and APP_SAW[0].get("type") == "websocket.disconnect", (
+        f"expected the app to receive websocket.disconnect when the `with` block ends, got {APP_SAW!r}"
+    )
+
+
+APP_SAW: list[dict[str, Any]] = []
