@@ -29,6 +29,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(USAGE)
 
 
+def _bounded(low: int, high: int):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grader", description="Your progress through callable-katas, and the checks that grade it.")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
@@ -63,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("slug", help="lower_case_name, e.g. http_caching")
     new.add_argument("--title", help="the exercise's title")
     new.add_argument("--part", type=int, default=4, choices=[1, 2, 3, 4], help="the book's part (default 4)")
+
+    bench = commands.add_parser("bench", help="your server against wsgiref or uvicorn, side by side (07, 08, 15)")
+    bench.add_argument("exercise", metavar="EX")
+    bench.add_argument("--requests", type=_bounded(1, 100_000), default=2000, help="requests per server (default 2000)")
+    bench.add_argument("--concurrency", type=_bounded(1, 64), default=4, help="client threads (default 4)")
+    bench.add_argument("--seconds", type=_bounded(1, 60), default=10, help="time cap per server (default 10)")
 
     report = commands.add_parser("report", help="machine-readable results for CI and learning platforms")
     report.add_argument("exercises", nargs="*", metavar="EX")
@@ -303,6 +322,16 @@ def cmd_solution(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+
+    course = load_course()
+    exercise = course.resolve(args.exercise)
+    return bench(
+        course, exercise, sys.stdout, requests=args.requests, concurrency=args.concurrency, seconds=args.seconds
+    )
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     from .authoring import scaffold
 
@@ -324,4 +353,5 @@ COMMANDS = {
     "reset": cmd_reset,
     "solution": cmd_solution,
     "new": cmd_new,
+    "bench": cmd_bench,
 }
