@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""How fast is the grader? Prints figures measured in one run, on a scratch copy of the course.
+
+- `grader` status with nothing changed (target: at most 0.15 s) and its peak memory (under 40 MiB);
+- `grader check 02` against a bare `python -m pytest` on the same exercise (at most 1.5×);
+- watch mode, from a save to the verdict on screen, for a simple exercise (at most 0.5 s).
+
+Run it from the repository: `python scripts/bench_grader.py [--runs N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SIMPLE = "02_http_parse"
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False)
+    return time.perf_counter() - started
+
+
+def peak_memory_mib(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Peak resident memory of one child run, read back with wait4() (Linux reports KiB)."""
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    return usage.ru_maxrss / 1024
+
+
+def watch_latency(root: Path, env: dict[str, str], runs: int) -> list[float]:
+    exercise = root / "exercises" / SIMPLE
+    stub = exercise / f"{SIMPLE.split('_', 1)[1]}.py"
+    solution = (root / "solutions" / SIMPLE / stub.name).read_text()
+    broken = solution.replace("def parse_request", "def _not_parse_request", 1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "watch", SIMPLE[:2]],
+        env=env, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if text in lines.get(timeout=1):
+                    return
+            except queue.Empty:
+                pass
+        raise SystemExit(f"watch never printed {text!r}")
+
+    wait_for("watching for saves")
+    latencies = []
+    for index in range(runs):
+        text, verdict = (solution, "tests pass") if index % 2 == 0 else (broken, "does not run")
+        while not lines.empty():
+            lines.get()
+        started = time.perf_counter()
+        stub.write_text(text)
+        wait_for(verdict)
+        latencies.append(time.perf_counter() - started)
+        wait_for("watching for saves")
+        # Passing moves watch on to the next exercise: jump back for the next round.
+        process.stdin.write(f"j {SIMPLE[:2]}\n")
+        process.stdin.flush()
+        wait_for("watching for saves")
+    process.stdin.write("q\n")
+    process.stdin.flush()
+    process.wait(timeout=30)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-grader-") as scratch:
+        root = Path(scratch) / "course"
+        root.mkdir()
+        for name in ("exercises", "solutions"):
+            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".grader"))
+        shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+        env = {**os.environ, "KATA_COURSE_ROOT": str(root), "NO_COLOR": "1"}
+        env.pop("KATA_SOLUTIONS", None)
+        grader = [sys.executable, "-m", "grader"]
+        if not (root / "exercises" / "checksums.json").exists():
+            subprocess.run([*grader, "verify", "--record", "01"], env=env, cwd=root, capture_output=True, check=False)
+
+        timed(grader, env, root)  # the first status fills the cache
+        status = [timed(grader, env, root) for _ in range(args.runs)]
+        memory = peak_memory_mib(grader, env, root)
+        print(f"grader status, nothing changed: median {statistics.median(status):.3f} s over {args.runs} runs (target ≤ 0.15 s)")
+        print(f"grader status, peak memory: {memory:.1f} MiB (target < 40 MiB)")
+
+        shutil.copy(root / "solutions" / SIMPLE / f"{SIMPLE.split('_', 1)[1]}.py", root / "exercises" / SIMPLE)
+        bare_argv = [sys.executable, "-m", "pytest", f"exercises/{SIMPLE}", "-q", "-p", "no:cacheprovider"]
+        bare, check = [], []
+        for _ in range(args.runs):
+            bare.append(timed(bare_argv, env, root))
+            shutil.rmtree(root / ".grader", ignore_errors=True)  # no cache: a real run each time
+            check.append(timed([*grader, "check", SIMPLE[:2]], env, root))
+        ratio = statistics.median(check) / statistics.median(bare)
+        print(
+            f"grader check {SIMPLE[:2]}: median {statistics.median(check):.3f} s; bare pytest: median "
+            f"{statistics.median(bare):.3f} s; ratio {ratio:.2f}× (target ≤ 1.5×)"
+        )
+
+        latencies = watch_latency(root, env, args.runs)
+        print(
+            f"watch, save to verdict ({SIMPLE}): median {statistics.median(latencies):.3f} s, "
+            f"max {max(latencies):.3f} s over {len(latencies)} saves (target ≤ 0.5 s)"
+        )
+
+
+if __name__ == "__main__":
+    main()
