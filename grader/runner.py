@@ -32,6 +32,8 @@ def pytest_argv(course: Course, exercise: Exercise) -> list[str]:
         "pytest",
         str(exercise.path),
         "-p",
+        "pytest_timeout",
+        "-p",
         "grader.plugin",
         "-p",
         "no:cacheprovider",
@@ -49,6 +51,9 @@ def run_exercise(course: Course, exercise: Exercise, *, solutions: Path | None =
         output_file = Path(scratch) / "output.txt"
         env = {k: v for k, v in os.environ.items() if k != "KATA_SOLUTIONS"}
         env["KATA_RESULTS"] = str(events_file)
+        # Only the plugins grading needs: whatever else is installed (hypothesis, say) adds start-up
+        # time to every run and may change how tests behave.
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         if solutions is not None:
             env["KATA_SOLUTIONS"] = str(solutions)
         started = time.monotonic()
