@@ -72,10 +72,21 @@ async def next_message(communicator: ApplicationCommunicator, what: str, timeout
 
 
 async def finished(communicator: ApplicationCommunicator, after: str) -> None:
-    try:
-        await communicator.wait(timeout=2)
-    except TimeoutError:
+    """Wait up to 2 s for app() to return; fail in plain words if it is still running or raised.
+
+    (Not ``communicator.wait()``: on a timeout it cancels the app and returns as if all went well.)
+    """
+    app = communicator.future
+    done, _ = await asyncio.wait({app}, timeout=2)
+    if not done:
+        app.cancel()
+        await asyncio.wait({app}, timeout=1)
         pytest.fail(f"expected app() to return {after}, but it was still running 2 s later")
+    if app.cancelled():
+        pytest.fail(f"expected app() to return {after}, but it was cancelled")
+    exc = app.exception()
+    if exc is not None:
+        raise exc
 
 
 def sent_after(communicator: ApplicationCommunicator) -> list[dict[str, Any]]:
@@ -224,7 +235,7 @@ def test_read_body_joins_the_pieces() -> None:
 def test_read_body_raises_when_the_client_disconnects() -> None:
     receive = scripted_receive([{"type": "http.request", "body": b"half a bo", "more_body": True}, {"type": "http.disconnect"}])
     with pytest.raises(hello_asgi.ClientDisconnected):
-        run(hello_asgi.read_body(receive))
+        run(hello_asgi.read_body(receive), timeout=2, what="read_body(), given http.disconnect (it should raise ClientDisconnected),")
 
 
 # --- POST /echo ------------------------------------------------------------------------------------
@@ -271,9 +282,7 @@ def test_echo_stops_when_the_client_disconnects() -> None:
         await communicator.send_input({"type": "http.request", "body": b"half a bo", "more_body": True})
         await communicator.send_input({"type": "http.disconnect"})
         try:
-            await communicator.wait(timeout=2)
-        except TimeoutError:
-            pytest.fail("expected app() to return once receive() said http.disconnect, but it was still running 2 s later")
+            await finished(communicator, after="once receive() said http.disconnect")
         except Exception as exc:
             pytest.fail(
                 f"expected app() to return quietly after http.disconnect, but it raised {exc!r}: "
