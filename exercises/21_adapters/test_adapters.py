@@ -1,0 +1,842 @@
+"""Exercise 21 is graded three ways, from the inside out.
+
+- ``build_environ`` directly: the PEP 3333 environ for hand-made ASGI scopes, checked by
+  ``wsgiref.validate``'s own environ checks.
+- the adapter message by message, with ``asgiref.testing.ApplicationCommunicator`` playing the ASGI
+  server and probe WSGI apps (``adapters_apps.py``) holding threading events the tests control: this
+  is how the tests see that the request body is fed as it arrives and the response leaves chunk by
+  chunk, that ``write()``, ``exc_info`` and ``close()`` follow PEP 3333.
+- a real Flask app, wrapped in ``wsgiref.validate.validator`` inside your adapter, served over TCP by
+  uvicorn and by *your own* ASGI server from exercise 15, driven by httpx: every answer must match
+  what asgiref's ``WsgiToAsgi`` gives for the same request under uvicorn (the ``reference`` test proves
+  that asgiref itself answers like Flask does without any adapter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+from wsgiref.validate import check_environ, validator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from asgiref.testing import ApplicationCommunicator
+from asgiref.wsgi import WsgiToAsgi as AsgirefWsgiToAsgi
+
+import adapters
+import adapters_apps as apps
+from grader.harness import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, serving, uvicorn_serving, wait_until
+
+T = TypeVar("T")
+WAIT = 3.0
+"""Seconds a test waits for one message from the adapter (the probe apps wait 5 s for a gate)."""
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def run(coroutine: Coroutine[Any, Any, T], *, what: str, timeout: float = 10) -> T:
+    """Run ``coroutine`` on a fresh event loop; one that never finishes fails in seconds, in words."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    try:
+        return asyncio.run(bounded())
+    except TimeoutError:
+        pytest.fail(f"{what} had not finished after {timeout:g} s")
+
+
+def http_scope(
+    method: str = "GET",
+    path: str = "/",
+    *,
+    raw_path: bytes | None = None,
+    query_string: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    root_path: str = "",
+) -> dict[str, Any]:
+    """A complete ASGI HTTP connection scope (ASGI HTTP §HTTP Connection Scope)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8") if raw_path is None else raw_path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": [(b"host", b"testserver:8000"), *(headers or [])],
+        "client": ("127.0.0.1", 51000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+@pytest.fixture
+def probe() -> Iterator[apps.Probe]:
+    yield apps.Probe()
+
+
+@pytest.fixture
+def make_adapter(probe: apps.Probe) -> Iterator[Callable[..., Any]]:
+    """Build your ``WsgiToAsgi``; afterwards open every gate, ``close()`` it, and check no thread is left."""
+    before = set(threading.enumerate())
+    made: list[Any] = []
+
+    def make(app: Any, **options: Any) -> Any:
+        adapter = adapters.WsgiToAsgi(app, **options)
+        made.append(adapter)
+        return adapter
+
+    yield make
+    probe.gate.set()  # let any probe app still waiting finish at once
+    apps.STREAM_GATE.release.set()
+    for adapter in made:
+        closer = threading.Thread(target=adapter.close, daemon=True)
+        closer.start()
+        closer.join(STOP_TIMEOUT)
+        assert not closer.is_alive(), f"close() did not return within {STOP_TIMEOUT:g} s"
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()],
+        timeout=STOP_TIMEOUT,
+        what="every thread your adapter started ending once close() was called (close() shuts the pool down)",
+    )
+    apps.STREAM_GATE.reset()
+
+
+class Talk:
+    """One request through an adapter, message by message, with ApplicationCommunicator as the server."""
+
+    def __init__(self, adapter: Any, scope: dict[str, Any]) -> None:
+        self.communicator = ApplicationCommunicator(adapter, scope)
+        self.messages: list[dict[str, Any]] = []
+
+    async def send(self, body: bytes = b"", more_body: bool = False) -> None:
+        await self.communicator.send_input({"type": "http.request", "body": body, "more_body": more_body})
+
+    async def next(self, waiting_for: str) -> dict[str, Any]:
+        try:
+            message = await self.communicator.receive_output(WAIT)
+        except (TimeoutError, asyncio.TimeoutError):
+            pytest.fail(f"expected {waiting_for} from the adapter; nothing came within {WAIT:g} s (so far: {self.messages!r})")
+        self.messages.append(message)
+        return message
+
+    async def rest(self) -> tuple[list[dict[str, Any]], BaseException | None]:
+        """Every message until the response is complete, and the exception the adapter raised, if any."""
+        try:
+            while not (self.messages and self.messages[-1].get("type") == "http.response.body"
+                       and not self.messages[-1].get("more_body", False)):
+                await self.next("the rest of the response")
+        except Exception as exc:  # (pytest.fail is a BaseException: it passes through)  # the adapter (the app) raised: ApplicationCommunicator re-raises it
+            return self.messages, exc
+        return self.messages, None
+
+    def start(self) -> dict[str, Any]:
+        starts = [m for m in self.messages if m.get("type") == "http.response.start"]
+        assert starts, f"expected an http.response.start message, got {self.messages!r}"
+        return starts[0]
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.messages if m.get("type") == "http.response.body")
+
+
+async def wait_event(event: threading.Event, timeout: float = WAIT) -> bool:
+    """Wait for a threading.Event without blocking the event loop (the adapter needs it running)."""
+    return await asyncio.to_thread(event.wait, timeout)
+
+
+def is_body_chunk(message: dict[str, Any], body: bytes) -> bool:
+    return message.get("type") == "http.response.body" and message.get("body") == body
+
+
+# ============================================================================ build_environ
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables")
+def test_build_environ_has_every_required_key() -> None:
+    scope = http_scope(
+        "POST",
+        "/tasks/7",
+        query_string=b"verbose=1&q=a%20b",
+        headers=[(b"content-type", b"application/json"), (b"content-length", b"2"), (b"x-request-id", b"abc")],
+    )
+    environ = adapters.build_environ(scope, apps_input())
+    expected = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/tasks/7",
+        "QUERY_STRING": "verbose=1&q=a%20b",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "testserver:8000",
+        "HTTP_X_REQUEST_ID": "abc",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": True,
+        "wsgi.run_once": False,
+    }
+    wrong = {key: environ.get(key, "(missing)") for key, value in expected.items() if environ.get(key, "(missing)") != value}
+    assert not wrong, f"expected {{{', '.join(f'{k!r}: {expected[k]!r}' for k in wrong)}}}, got {wrong!r}"
+    for key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        assert key not in environ, f"{key} must not be in the environ: Content-Type and Content-Length become CONTENT_TYPE and CONTENT_LENGTH"
+    for key in ("wsgi.input", "wsgi.errors", "wsgi.multiprocess"):
+        assert key in environ, f"expected {key!r} in the environ, it is missing"
+    try:
+        check_environ(environ)
+    except AssertionError as exc:
+        pytest.fail(f"wsgiref.validate rejects the environ: {exc}")
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues, §URL Reconstruction; ASGI HTTP §HTTP Connection Scope (raw_path)")
+@pytest.mark.parametrize(
+    ("path", "raw_path", "expected"),
+    [
+        ("/café", b"/caf%C3%A9", "/caf\xc3\xa9"),
+        ("/café", None, "/caf\xc3\xa9"),
+        ("/a b/c", b"/a%20b/c", "/a b/c"),
+    ],
+    ids=["from-raw_path", "from-path", "percent-decoded"],
+)
+def test_build_environ_path_info_is_bytes_as_latin1(path: str, raw_path: bytes | None, expected: str) -> None:
+    scope = http_scope("GET", path, raw_path=raw_path)
+    if raw_path is None:
+        del scope["raw_path"]  # raw_path is optional in ASGI: then path is all there is
+    environ = adapters.build_environ(scope, apps_input())
+    got = environ.get("PATH_INFO")
+    assert got == expected, (
+        f"expected PATH_INFO {expected!r}, got {got!r}: WSGI strings carry bytes as latin-1, so the path's "
+        "UTF-8 bytes each become one character (path.encode('utf-8').decode('latin-1'))"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (SCRIPT_NAME, PATH_INFO); ASGI HTTP §HTTP Connection Scope (root_path)")
+def test_build_environ_splits_root_path_into_script_name() -> None:
+    environ = adapters.build_environ(http_scope("GET", "/api/hello/ada", root_path="/api"), apps_input())
+    got = (environ.get("SCRIPT_NAME"), environ.get("PATH_INFO"))
+    assert got == ("/api", "/hello/ada"), (
+        f"expected SCRIPT_NAME '/api' and PATH_INFO '/hello/ada', got {got!r}: ASGI's path includes "
+        "root_path; WSGI's SCRIPT_NAME is root_path and PATH_INFO the rest"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (HTTP_ Variables); RFC 9110 §5.3 (field order)")
+def test_build_environ_joins_repeated_headers() -> None:
+    scope = http_scope("GET", "/", headers=[(b"x-tag", b"a"), (b"accept", b"text/html"), (b"x-tag", b"b")])
+    environ = adapters.build_environ(scope, apps_input())
+    got = environ.get("HTTP_X_TAG")
+    assert isinstance(got, str) and [v.strip() for v in got.split(",")] == ["a", "b"], (
+        f"expected both X-Tag values in one comma-separated HTTP_X_TAG, in order ('a, b'), got {got!r}"
+    )
+    assert environ.get("HTTP_ACCEPT") == "text/html", f"expected HTTP_ACCEPT 'text/html', got {environ.get('HTTP_ACCEPT')!r}"
+
+
+def apps_input() -> Any:
+    """A stand-in for wsgi.input: build_environ only puts it in the environ."""
+    import io
+
+    return io.BytesIO(b"{}")
+
+
+# ============================================================================ the adapter, message by message
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start, §Response Body; PEP 3333 §Specification Details")
+def test_adapter_answers_one_request(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.environ_app(probe))
+
+    async def go() -> Talk:
+        talk = Talk(adapter, http_scope("GET", "/hello", query_string=b"x=1"))
+        await talk.send()
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return talk
+
+    talk = run(go(), what="one GET through your adapter")
+    start = talk.start()
+    assert start.get("status") == 200, f"expected status 200 (an int), got {start.get('status')!r}"
+    headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
+    assert (b"content-type", b"text/plain") in headers, (
+        f"expected the header (b'content-type', b'text/plain') (ASGI header names are lower-case bytes), got {headers!r}"
+    )
+    assert talk.body() == b"ok", f"expected the body b'ok', got {talk.body()!r}"
+    assert probe.environ is not None and probe.environ.get("PATH_INFO") == "/hello", (
+        f"expected the app to see PATH_INFO '/hello', got {probe.environ and probe.environ.get('PATH_INFO')!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams; ASGI HTTP §Request")
+def test_request_body_reaches_wsgi_input_as_it_arrives(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.reader_app(probe, [("read", 5), ("read", 5)]))
+    scope = http_scope("POST", "/upload", headers=[(b"content-length", b"10")])
+
+    async def go() -> tuple[bool, list[bytes], bytes]:
+        talk = Talk(adapter, scope)
+        await talk.send(b"hello", more_body=True)
+        reached = await wait_event(probe.reached)
+        seen_then = list(probe.reads)
+        await talk.send(b"world", more_body=False)
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return reached, seen_then, talk.body()
+
+    reached, seen_then, body = run(go(), what="a POST whose body comes in two messages")
+    assert reached and seen_then == [b"hello"], (
+        f"expected wsgi.input.read(5) to return b'hello' as soon as the first http.request message arrived, "
+        f"while the second was still to come; after {WAIT:g} s the app had read {seen_then!r}. Feed wsgi.input "
+        "from receive() as the messages arrive: do not wait for the whole body before calling the app"
+    )
+    assert json.loads(body) == ["hello", "world"], f"expected the app to read 'hello' then 'world', got {body!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (read, readline, __iter__)")
+@pytest.mark.parametrize(
+    ("pieces", "plan", "expected"),
+    [
+        ([b"ab", b"cdef", b"g"], [("read", 3), ("read", 3), ("read", 3), ("read", 3)], ["abc", "def", "g", ""]),
+        ([b"first li", b"ne\nsecond", b" line\nlast"], [("readline",), ("readline",), ("read",)], ["first line\n", "second line\n", "last"]),
+        ([b"a\nb", b"\nc"], [("iter",)], ["a\n", "b\n", "c"]),
+    ],
+    ids=["read-size", "readline-then-read-all", "iterate-lines"],
+)
+def test_wsgi_input_reads_across_messages(
+    make_adapter: Callable[..., Any], probe: apps.Probe, pieces: list[bytes], plan: list[Any], expected: list[str]
+) -> None:
+    adapter = make_adapter(apps.reader_app(probe, plan))
+    total = sum(len(p) for p in pieces)
+    scope = http_scope("POST", "/", headers=[(b"content-length", str(total).encode())])
+
+    async def go() -> bytes:
+        talk = Talk(adapter, scope)
+        for index, piece in enumerate(pieces):
+            await talk.send(piece, more_body=index < len(pieces) - 1)
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return talk.body()
+
+    body = run(go(), what="a body sent in several http.request messages")
+    got = json.loads(body)
+    calls = ", ".join(f"{step[0]}({', '.join(map(str, step[1:]))})" for step in plan)
+    assert got == expected, (
+        f"the app called {calls} on wsgi.input while the body came as {pieces!r}: expected {expected!r}, "
+        f"got {got!r}. A read must gather bytes across messages until it can answer (or the body ends)"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming; ASGI HTTP §Response Body (more_body)")
+def test_response_streams_chunk_by_chunk(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.gated_app(probe))
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        start = await talk.next("http.response.start")
+        first = await talk.next(
+            "the first chunk while the app still holds back the last one (send each chunk as its own "
+            "http.response.body with more_body=True as soon as the app yields it: do not collect the body)"
+        )
+        probe.gate.set()
+        messages, error = await talk.rest()
+        if error:
+            raise error
+        return start, first, messages
+
+    start, first, messages = run(go(), what="a streamed response")
+    assert start.get("type") == "http.response.start" and start.get("status") == 200, f"expected http.response.start with status 200 first, got {start!r}"
+    assert is_body_chunk(first, b"before the gate\n") and first.get("more_body") is True, (
+        f"expected {{'type': 'http.response.body', 'body': b'before the gate\\n', 'more_body': True}}, got {first!r}"
+    )
+    body = b"".join(m.get("body", b"") for m in messages if m.get("type") == "http.response.body")
+    assert body == b"before the gate\nafter the gate\n", f"expected the whole body in order, got {body!r}"
+    assert messages[-1].get("more_body", False) is False, f"expected the last message to end the body (more_body false), got {messages[-1]!r}"
+
+
+@pytest.mark.spec("PEP 3333 §The write() Callable, §Buffering and Streaming")
+def test_write_sends_at_once(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.write_app(probe))
+
+    async def go() -> tuple[dict[str, Any], bytes]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        await talk.next("http.response.start, sent by the first write()")
+        first = await talk.next("the bytes of the first write(), before the app has gone on (write() sends at once)")
+        probe.gate.set()
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return first, talk.body()
+
+    first, body = run(go(), what="an app that uses write()")
+    assert is_body_chunk(first, b"written "), f"expected the first write()'s bytes b'written ' in their own message, got {first!r}"
+    assert body == b"written twice, then returned", (
+        f"expected b'written twice, then returned' (write() output, then the returned iterable), got {body!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling, §Buffering and Streaming (headers wait for the first non-empty chunk)")
+def test_exc_info_replaces_headers_not_yet_sent(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.late_error_app(probe))
+
+    async def go() -> Talk:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return talk
+
+    talk = run(go(), what="an app that replaces its headers with exc_info")
+    start = talk.start()
+    names = [bytes(k).lower() for k, _ in start.get("headers", [])]
+    assert start.get("status") == 500 and b"x-first" not in names, (
+        f"expected the replacement status 500 without the first call's X-First header, got status "
+        f"{start.get('status')!r} with headers {names!r}: the headers must wait for the first non-empty "
+        "chunk (b'' does not count), so that start_response(..., exc_info) can still replace them"
+    )
+    assert talk.body() == b"replaced by an error page", f"expected the error page body, got {talk.body()!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling (exc_info after the headers were sent)")
+def test_exc_info_after_the_body_began_reraises(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.too_late_error_app(probe))
+
+    async def go() -> Talk:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        await talk.rest()  # the adapter may end the body or raise: either is fine here
+        return talk
+
+    talk = run(go(), what="an app that fails in the middle of its body")
+    assert probe.errors, "the app never got to call start_response(..., exc_info): did the adapter stop iterating early?"
+    error = probe.errors[0]
+    assert isinstance(error, ValueError) and "middle of the body" in str(error), (
+        f"expected start_response(..., exc_info) to re-raise the app's own ValueError once the headers were "
+        f"sent (PEP 3333: raise exc_info[1].with_traceback(exc_info[2])), got {error!r}"
+    )
+    statuses = [m.get("status") for m in talk.messages if m.get("type") == "http.response.start"]
+    assert statuses == [200], f"expected exactly one http.response.start (200), got statuses {statuses!r}"
+    assert b"never be sent" not in talk.body(), f"expected nothing after the error, got the body {talk.body()!r}"
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (a second call without exc_info is a fatal error)")
+def test_second_start_response_without_exc_info_fails(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.twice_app(probe))
+
+    async def go() -> Talk:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        await talk.rest()
+        return talk
+
+    talk = run(go(), what="an app that calls start_response twice")
+    assert probe.errors, (
+        "expected the second start_response() without exc_info to raise (PEP 3333 calls it a fatal error); "
+        f"it returned, and the adapter sent {talk.messages!r}"
+    )
+    assert b"was accepted" not in talk.body(), f"expected no 200 answer, got the body {talk.body()!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details (close() must be called)")
+@pytest.mark.parametrize("fail_after", [None, 1], ids=["complete", "iterable-raises"])
+def test_close_is_always_called(make_adapter: Callable[..., Any], probe: apps.Probe, fail_after: int | None) -> None:
+    adapter = make_adapter(apps.tracking_app(probe, fail_after=fail_after))
+
+    async def go() -> tuple[Talk, BaseException | None, bool]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        _, error = await talk.rest()
+        return talk, error, await wait_event(probe.closed)
+
+    talk, error, closed = run(go(), what="a response whose iterable has close()")
+    if fail_after is None:
+        assert error is None, f"expected the response to complete, the adapter raised {error!r}"
+        assert talk.body() == b"one two three", f"expected b'one two three', got {talk.body()!r}"
+        assert closed, "expected the iterable's close() to be called once the body was sent; it never was"
+    else:
+        assert closed, (
+            "expected close() to be called even though iterating the body raised; it never was "
+            "(call it in a finally: block)"
+        )
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect; PEP 3333 §Specification Details (close())")
+def test_client_disconnect_stops_an_endless_stream(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.endless_app(probe))
+
+    async def go() -> tuple[bool, int]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        await talk.next("http.response.start")
+        await talk.next("the first chunk of an endless stream")
+        await talk.communicator.send_input({"type": "http.disconnect"})
+        closed = await wait_event(probe.closed)
+        count = probe.yielded
+        probe.gate.set()
+        return closed, count
+
+    closed, count = run(go(), what="a stream the client leaves")
+    assert closed, (
+        f"expected the endless iterable to be closed within {WAIT:g} s of http.disconnect; it was still "
+        f"producing ({count} chunks so far). Once the body is received, wait for http.disconnect on the "
+        "event loop and stop iterating when it comes (uvicorn silently drops what is sent after it)"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Thread Support (wsgi.multithread); ASGI §Applications (never block the loop)")
+def test_requests_run_side_by_side_in_worker_threads(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    barrier = threading.Barrier(4, timeout=WAIT)
+    adapter = make_adapter(apps.barrier_app(probe, barrier), max_workers=4)
+
+    async def go() -> list[str]:
+        transport = httpx.ASGITransport(app=adapter)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+            answers = await asyncio.gather(*(client.get(f"/{i}") for i in range(4)))
+        return [a.text for a in answers]
+
+    texts = run(go(), what="four requests at once")
+    assert texts == ["together"] * 4, (
+        f"expected four requests to be inside the WSGI app at the same time, got {texts!r}: run each call in "
+        "a worker thread (loop.run_in_executor with a pool of max_workers) and never block the event loop"
+    )
+    assert threading.main_thread().name not in probe.threads, "the WSGI app ran in the event loop's thread"
+
+
+@pytest.mark.spec("PEP 3333 §Thread Support; the pool's size is max_workers")
+def test_max_workers_limits_the_pool(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    peak = 0
+    inside = 0
+    lock = threading.Lock()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        nonlocal peak, inside
+        with lock:
+            inside += 1
+            peak = max(peak, inside)
+        time.sleep(0.1)
+        with lock:
+            inside -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    adapter = make_adapter(app, max_workers=2)
+
+    async def go() -> list[int]:
+        transport = httpx.ASGITransport(app=adapter)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+            answers = await asyncio.gather(*(client.get("/") for _ in range(6)))
+        return [a.status_code for a in answers]
+
+    statuses = run(go(), what="six requests at once with max_workers=2")
+    assert statuses == [200] * 6, f"expected six 200 answers, got {statuses!r}"
+    assert peak == 2, f"expected at most (and, with six waiting, exactly) 2 calls in the app at once with max_workers=2, got {peak}"
+
+
+@pytest.mark.spec("ASGI Lifespan §Startup, §Shutdown")
+def test_lifespan_is_answered(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.environ_app(probe))
+
+    async def go() -> None:
+        async with LifespanManager(adapter, startup_timeout=WAIT, shutdown_timeout=WAIT):
+            pass
+
+    try:
+        run(go(), what="a lifespan startup and shutdown")
+    except Exception as exc:
+        if isinstance(exc, NotImplementedError):
+            raise
+        pytest.fail(
+            f"expected lifespan.startup.complete and lifespan.shutdown.complete, got {exc!r}: a WSGI app has "
+            "nothing to start, but the adapter must still answer the lifespan scope (and may shut its pool down)"
+        )
+
+
+# ============================================================================ Flask over TCP
+
+
+class ValidatorErrors(list):  # type: ignore[type-arg]
+    """What wsgiref.validate found wrong with what the adapter gave the app (or did with its answer)."""
+
+
+def checked(app: Any, errors: ValidatorErrors) -> Any:
+    """``validator(app)``, with every assertion it raises kept for the test to show in words."""
+    validated = validator(app)
+
+    def wrapper(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            result = validated(environ, start_response)
+        except AssertionError as exc:
+            errors.append(exc)
+            raise
+        return CheckedIterable(result, errors)
+
+    return wrapper
+
+
+class CheckedIterable:
+    def __init__(self, result: Any, errors: ValidatorErrors) -> None:
+        self.result = result
+        self.errors = errors
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.result
+        except AssertionError as exc:
+            self.errors.append(exc)
+            raise
+
+    def close(self) -> None:
+        try:
+            self.result.close()
+        except AssertionError as exc:
+            self.errors.append(exc)
+            raise
+
+
+UPLOAD = bytes(range(256)) * 1024  # 256 KiB: more than one http.request message from uvicorn
+
+REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/", {}),
+    ("GET", "/hello/Ada?greeting=Hi", {}),
+    ("GET", "/caf%C3%A9", {}),
+    ("POST", "/echo?x=1", {"content": b'{"tasks": [1, 2], "name": "Ada"}', "headers": {"content-type": "application/json"}}),
+    ("POST", "/echo", {"content": UPLOAD, "headers": {"content-type": "application/octet-stream"}}),
+    ("POST", "/form", {"data": {"name": "Ada Lovelace", "tag": ["x", "y"]}}),
+    ("GET", "/headers", {"headers": {"X-Custom": "kept", "Cookie": "a=1; b=2", "User-Agent": "katas"}}),
+    ("GET", "/cookies", {}),
+    ("GET", "/go", {}),
+    ("POST", "/only-get", {}),
+    ("GET", "/missing", {}),
+    ("GET", "/boom", {}),
+    ("HEAD", "/", {}),
+    ("GET", "/stream", {}),
+]
+ROOT_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [("GET", "/where", {}), ("GET", "/hello/grace", {})]
+SERVER_HEADERS = {"date", "server", "connection", "transfer-encoding", "keep-alive"}
+"""Headers the server owns (framing, its name, the time): only the app's own headers are compared."""
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+def ask_all(base_url: str, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Answer]:
+    apps.STREAM_GATE.release.set()  # no holding back here: /stream is compared whole
+    answers = []
+    with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT, follow_redirects=False) as client:
+        for method, path, options in requests:
+            response = client.request(method, path, **options)
+            headers = sorted((k.lower(), v) for k, v in response.headers.multi_items() if k.lower() not in SERVER_HEADERS)
+            answers.append((response.status_code, headers, response.content))
+    return answers
+
+
+def first_difference(
+    requests: list[tuple[str, str, dict[str, Any]]],
+    got: list[Answer],
+    expected: list[Answer],
+    *,
+    yardstick: str = "asgiref's adapter",
+) -> str | None:
+    for (method, path, _), mine, theirs in zip(requests, got, expected):
+        if mine == theirs:
+            continue
+        if mine[0] != theirs[0]:
+            return f"{method} {path}: expected status {theirs[0]} (as {yardstick} answers), got {mine[0]}; body {mine[2][:200]!r}"
+        if mine[1] != theirs[1]:
+            missing = [h for h in theirs[1] if h not in mine[1]]
+            extra = [h for h in mine[1] if h not in theirs[1]]
+            return f"{method} {path}: the headers differ from {yardstick}'s: missing {missing!r}, unexpected {extra!r}"
+        return f"{method} {path}: expected the body {theirs[2][:200]!r}, got {mine[2][:200]!r}"
+    return None
+
+
+def in_fresh_context(app: Any) -> Any:
+    """Run each call of ``app`` in an empty ``contextvars`` context.
+
+    asgiref 3.9+ keeps its thread executor in a context variable that leaks from one request to the
+    next on a keep-alive connection under uvicorn, and then fails every other request with
+    "CurrentThreadExecutor already quit or is broken" (django/asgiref#491, #526). A fresh context per
+    call sidesteps that bug; it changes nothing else.
+    """
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        task = asyncio.get_running_loop().create_task(app(scope, receive, send), context=contextvars.Context())
+        await task
+
+    return wrapped
+
+
+@pytest.fixture(scope="module")
+def asgiref_answers() -> dict[str, list[Answer]]:
+    """What asgiref's WsgiToAsgi answers under uvicorn: the yardstick for your adapter."""
+    reference = in_fresh_context(AsgirefWsgiToAsgi(apps.flask_app))
+    with uvicorn_serving(reference, lifespan="off") as url:
+        plain = ask_all(url, REQUESTS)
+    with uvicorn_serving(reference, lifespan="off", root_path="/api") as url:
+        rooted = ask_all(url, ROOT_REQUESTS)
+    apps.STREAM_GATE.reset()
+    return {"plain": plain, "rooted": rooted}
+
+
+@pytest.mark.reference
+def test_asgiref_answers_like_flask_itself(asgiref_answers: dict[str, list[Answer]]) -> None:
+    """Proves the yardstick: asgiref's adapter under uvicorn gives what Flask's own test client gives.
+
+    (Not httpx.WSGITransport: it puts the path in PATH_INFO as decoded text, not latin-1 bytes, so
+    ``/caf%C3%A9`` misses Flask's ``/café`` route there.)
+    """
+    client = apps.flask_app.test_client(use_cookies=False)  # keep the Cookie header as sent
+    apps.STREAM_GATE.release.set()
+    direct = []
+    for method, path, options in REQUESTS:
+        werkzeug_options = {"headers": options.get("headers", {})}
+        if "json" in options:
+            werkzeug_options["json"] = options["json"]
+        elif "content" in options:
+            werkzeug_options["data"] = options["content"]
+        elif "data" in options:
+            werkzeug_options["data"] = options["data"]
+        response = client.open(path, method=method, **werkzeug_options)
+        headers = sorted((k.lower(), v) for k, v in response.headers.items() if k.lower() not in SERVER_HEADERS)
+        direct.append((response.status_code, headers, response.get_data()))
+    apps.STREAM_GATE.reset()
+    difference = first_difference(REQUESTS, asgiref_answers["plain"], direct, yardstick="Flask's test client")
+    assert difference is None, difference
+
+
+@pytest.mark.spec("PEP 3333 (the whole protocol, checked by wsgiref.validate); ASGI HTTP 2.4")
+def test_flask_under_uvicorn_matches_asgiref(
+    make_adapter: Callable[..., Any], asgiref_answers: dict[str, list[Answer]]
+) -> None:
+    errors = ValidatorErrors()
+    adapter = make_adapter(checked(apps.flask_app, errors))
+    with uvicorn_serving(adapter, lifespan="off") as url:
+        plain = ask_all(url, REQUESTS)
+    with uvicorn_serving(adapter, lifespan="off", root_path="/api") as url:
+        rooted = ask_all(url, ROOT_REQUESTS)
+    assert not errors, f"wsgiref.validate, wrapped around Flask inside your adapter, found: {errors[0]}"
+    difference = first_difference(REQUESTS, plain, asgiref_answers["plain"])
+    assert difference is None, difference
+    difference = first_difference(ROOT_REQUESTS, rooted, asgiref_answers["rooted"])
+    assert difference is None, f"under root_path '/api': {difference} (SCRIPT_NAME comes from root_path)"
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming, over TCP")
+def test_flask_stream_reaches_the_client_before_it_ends(make_adapter: Callable[..., Any]) -> None:
+    errors = ValidatorErrors()
+    adapter = make_adapter(checked(apps.flask_app, errors))
+    apps.STREAM_GATE.reset()
+    with uvicorn_serving(adapter, lifespan="off") as url:
+        with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
+            with client.stream("GET", "/stream") as response:
+                pieces = response.iter_raw()
+                try:
+                    first = next(pieces)
+                except httpx.ReadTimeout:
+                    pytest.fail(f"no body byte arrived within {CLIENT_TIMEOUT:g} s while Flask held back its last chunks")
+                finished_early = apps.STREAM_GATE.finished.is_set()
+                apps.STREAM_GATE.release.set()
+                rest = b"".join(pieces)
+    assert not finished_early, (
+        "the first bytes reached the client only after Flask's generator had finished: the adapter buffered "
+        "the body. Send each chunk as the app yields it"
+    )
+    assert first.startswith(b"first chunk\n"), f"expected the stream to begin with b'first chunk\\n', got {first!r}"
+    assert first + rest == b"first chunk\nchunk 0\nchunk 1\nchunk 2\n", f"expected the whole stream, got {first + rest!r}"
+    assert not errors, f"wsgiref.validate found: {errors[0]}"
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams; wsgi.input_terminated (the server ends the stream)")
+def test_flask_reads_a_chunked_upload(make_adapter: Callable[..., Any]) -> None:
+    errors = ValidatorErrors()
+    adapter = make_adapter(checked(apps.flask_app, errors))
+    pieces = [bytes([i]) * 10_000 for i in range(20)]
+    with uvicorn_serving(adapter, lifespan="off") as url:
+        with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
+            # A generator body: httpx sends it chunked, without Content-Length.
+            response = client.post("/echo", content=iter(pieces), headers={"content-type": "application/octet-stream"})
+    assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.text[:200]!r}"
+    length = response.json().get("length")
+    assert length == 200_000, (
+        f"expected Flask to read all 200000 bytes of a chunked upload, it read {length}: without CONTENT_LENGTH "
+        "werkzeug reads wsgi.input only if environ['wsgi.input_terminated'] is true (your stream ends by itself)"
+    )
+    assert not errors, f"wsgiref.validate found: {errors[0]}"
+
+
+# ============================================================================ on your own server (exercise 15)
+
+
+class Watched:
+    """Your exercise-15 ``Server``, with a note of whether ``serve_forever()`` is still a stub."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.server_address = server.server_address
+        self.unfinished: NotImplementedError | None = None
+
+    def serve_forever(self) -> None:
+        try:
+            self.server.serve_forever()
+        except NotImplementedError as exc:
+            self.unfinished = exc
+            raise
+
+    def shutdown(self) -> None:
+        if self.unfinished is None:
+            self.server.shutdown()
+
+    def server_close(self) -> None:
+        close = getattr(self.server, "server_close", None)
+        if close is not None:
+            close()
+
+
+FINISH_15 = "this test runs your adapter on your own server from exercise 15: finish 15 first"
+
+
+def own_server(app: Any) -> Watched:
+    try:
+        import asgi_server
+    except ImportError:
+        pytest.skip("exercise 15 (asgi_server) is not part of this course copy: no server of your own to run on")
+    try:
+        return Watched(asgi_server.Server(app, HOST, 0))
+    except NotImplementedError:
+        pytest.fail(FINISH_15)
+
+
+@pytest.mark.spec("ASGI HTTP 2.4 on both sides: your server (15) and your adapter (21)")
+def test_flask_on_your_asgi_server_matches_asgiref(
+    make_adapter: Callable[..., Any], asgiref_answers: dict[str, list[Answer]]
+) -> None:
+    errors = ValidatorErrors()
+    adapter = make_adapter(checked(apps.flask_app, errors))
+    server = own_server(adapter)
+    try:
+        with serving(server, name="your asgi_server.Server") as url:
+            try:
+                answers = ask_all(url, REQUESTS)
+            except httpx.HTTPError:
+                if server.unfinished is not None:
+                    pytest.fail(FINISH_15)
+                raise
+    except AssertionError as exc:
+        if isinstance(exc.__cause__, NotImplementedError):
+            pytest.fail(FINISH_15)
+        raise
+    assert not errors, f"wsgiref.validate, wrapped around Flask inside your adapter, found: {errors[0]}"
+    difference = first_difference(REQUESTS, answers, asgiref_answers["plain"])
+    assert difference is None, f"on your exercise-15 server: {difference}"
