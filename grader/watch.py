@@ -95,7 +95,7 @@ class Watcher:
             if now != self.seen:
                 # Remember the files as they were when the check starts: a save during it shows up next turn.
                 self.seen = self.wait_until_quiet(now)
-                self.show(self.current)
+                self.show(self.current, move_on=True)
             time.sleep(POLL_INTERVAL)
         self.state.save()
         return 0
@@ -109,14 +109,18 @@ class Watcher:
                 return now
             now = later
 
-    def show(self, exercise: Exercise) -> None:
-        """Check ``exercise`` and show the verdict; when it passes, move on to the next one."""
+    def show(self, exercise: Exercise, *, move_on: bool = False) -> None:
+        """Check ``exercise`` and show the verdict; with ``move_on``, a pass moves on to the next one.
+
+        Only a save that makes the exercise pass moves on: a student who jumps back to a finished
+        exercise to look at it again stays there.
+        """
         if self.clear_screen:
             self.out.write("\033[2J\033[H")
         self.say(f"checking {exercise.label} …")
         result = self.check(exercise)
         ui.render_check(exercise, result, self.out)
-        if result.status == PASSED:
+        if result.status == PASSED and move_on:
             following = self.after(exercise)
             if following is None:
                 self.say("\nThat was the last exercise: the whole course passes. (q to quit)")
@@ -167,10 +171,10 @@ class Watcher:
             self.say(f"unknown command '{command}'. {HELP}")
         return True
 
-    def switch(self, exercise: Exercise) -> None:
+    def switch(self, exercise: Exercise, *, move_on: bool = False) -> None:
         self.current = exercise
         self.seen = snapshot(exercise)  # before the check: a save during it must not be missed
-        self.show(exercise)
+        self.show(exercise, move_on=move_on)
 
     def hint(self) -> None:
         exercise = self.current

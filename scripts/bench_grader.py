@@ -73,10 +73,10 @@ def watch_latency(root: Path, env: dict[str, str], runs: int) -> list[float]:
         wait_for(verdict)
         latencies.append(time.perf_counter() - started)
         wait_for("watching for saves")
-        # Passing moves watch on to the next exercise: jump back for the next round.
-        process.stdin.write(f"j {SIMPLE[:2]}\n")
-        process.stdin.flush()
-        wait_for("watching for saves")
+        if verdict == "tests pass":  # a pass moves watch on: come back for the next round
+            process.stdin.write(f"j {SIMPLE[:2]}\n")
+            process.stdin.flush()
+            wait_for("watching for saves")
     process.stdin.write("q\n")
     process.stdin.flush()
     process.wait(timeout=30)
@@ -86,13 +86,14 @@ def watch_latency(root: Path, env: dict[str, str], runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--source", type=Path, default=REPO, help="the course to copy (default: this repository)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-grader-") as scratch:
         root = Path(scratch) / "course"
         root.mkdir()
         for name in ("exercises", "solutions"):
-            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".grader"))
-        shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+            shutil.copytree(args.source / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".grader"))
+        shutil.copy(args.source / "pyproject.toml", root / "pyproject.toml")
         env = {**os.environ, "KATA_COURSE_ROOT": str(root), "NO_COLOR": "1"}
         env.pop("KATA_SOLUTIONS", None)
         grader = [sys.executable, "-m", "grader"]

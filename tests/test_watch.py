@@ -107,6 +107,12 @@ def test_watch_takes_commands_without_a_terminal(course):
         watch.wait_for("no exercise 'nope'")
         watch.type("dance")
         watch.wait_for("unknown command 'dance'")
+        course.solve("01_adder")
+        watch.type("j 1")
+        watch.wait_for("01 adder — Exercise adder: 2 of 2 tests pass")
+        watch.wait_for("watching for saves")
+        watch.type("r")  # still on 01: looking back at a finished exercise does not move on
+        watch.wait_for("01 adder — Exercise adder: 2 of 2 tests pass")
     finally:
         assert watch.stop() == 0
 
