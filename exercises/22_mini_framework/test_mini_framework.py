@@ -1,0 +1,537 @@
+"""Exercise 22, part one: the framework itself, in-process and fast.
+
+Each test builds a small app with your ``App`` and talks to it the way a server would:
+``httpx.ASGITransport`` for HTTP (it buffers whole responses, which is fine here), a pretend server
+of the tests' own where the exact ASGI messages matter (streaming, a body in pieces, WebSocket), and
+``asgi_lifespan.LifespanManager`` for startup and shutdown. The capstone app, over TCP under uvicorn
+and your own server, is in ``test_mini_framework_capstone.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+import mini_framework as mf
+from grader.harness import CLIENT_TIMEOUT
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T], *, what: str, timeout: float = 5) -> T:
+    """Run ``coroutine`` on a fresh event loop; one that never finishes fails in seconds, in words."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    try:
+        return asyncio.run(bounded())
+    except TimeoutError:
+        pytest.fail(f"{what} had not finished after {timeout:g} s")
+
+
+def request(app: Any, method: str, path: str, **options: Any) -> httpx.Response:
+    """One request through ``httpx.ASGITransport``."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+            return await client.request(method, path, **options)
+
+    return run(go(), what=f"{method} {path} through httpx.ASGITransport")
+
+
+def http_scope(method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *(headers or [])],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+def raw_call(app: Any, scope: dict[str, Any], inbox: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Play the server: hand ``inbox`` to the app one ``receive()`` at a time; keep every message it sends."""
+    sent: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for message in inbox:
+            queue.put_nowait(message)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, queue.get, send)
+
+    run(go(), what=f"your app answering a {scope['type']} {scope.get('path')} call")
+    return sent
+
+
+def content_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "(none)")
+
+
+# ============================================================================ responses
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start, §Response Body; RFC 9110 §8.3 (Content-Type), §8.6 (Content-Length)")
+def test_a_route_answers_with_a_plain_text_response() -> None:
+    app = mf.App()
+
+    @app.get("/")
+    async def home(request: mf.Request) -> mf.Response:
+        return mf.PlainTextResponse("Hello, world!")
+
+    response = request(app, "GET", "/")
+    assert response.status_code == 200, f"expected 200, got {response.status_code}"
+    assert response.text == "Hello, world!", f"expected the body 'Hello, world!', got {response.text!r}"
+    assert content_type(response) == "text/plain; charset=utf-8", f"expected 'text/plain; charset=utf-8', got {content_type(response)!r}"
+    assert response.headers.get("content-length") == "13", f"expected Content-Length 13, got {response.headers.get('content-length')!r}"
+
+
+@pytest.mark.spec("RFC 9110 §8.3 (Content-Type), §15.4 (redirects)")
+@pytest.mark.parametrize(
+    ("make", "status", "expected_type", "body", "header"),
+    [
+        (lambda: mf.JSONResponse({"tasks": [1, 2], "name": "Zoë"}), 200, "application/json", b'{"tasks":[1,2],"name":"Zo\xc3\xab"}', None),
+        (lambda: mf.HTMLResponse("<h1>Hi</h1>", status_code=201), 201, "text/html; charset=utf-8", b"<h1>Hi</h1>", None),
+        (lambda: mf.Response(b"\x00\x01", media_type="application/octet-stream", headers={"X-Extra": "yes"}), 200, "application/octet-stream", b"\x00\x01", ("x-extra", "yes")),
+        (lambda: mf.RedirectResponse("/elsewhere"), 307, None, b"", ("location", "/elsewhere")),
+        (lambda: mf.RedirectResponse("/moved", status_code=301), 301, None, b"", ("location", "/moved")),
+    ],
+    ids=["json", "html-201", "bytes-with-header", "redirect-307", "redirect-301"],
+)
+def test_the_response_family(make: Any, status: int, expected_type: str | None, body: bytes, header: tuple[str, str] | None) -> None:
+    app = mf.App()
+
+    @app.get("/r")
+    async def answer(request: mf.Request) -> mf.Response:
+        return make()
+
+    response = request(app, "GET", "/r")
+    assert response.status_code == status, f"expected status {status}, got {response.status_code}"
+    if expected_type is not None:
+        got = content_type(response).replace(" ", "")
+        assert got == expected_type.replace(" ", ""), f"expected Content-Type {expected_type!r}, got {content_type(response)!r}"
+    if expected_type == "application/json":
+        assert response.json() == {"tasks": [1, 2], "name": "Zoë"}, f"expected the JSON back, got {response.content!r}"
+    else:
+        assert response.content == body, f"expected the body {body!r}, got {response.content!r}"
+    assert response.headers.get("content-length") == str(len(response.content)), (
+        f"expected Content-Length {len(response.content)}, got {response.headers.get('content-length')!r}"
+    )
+    if header is not None:
+        assert response.headers.get(header[0]) == header[1], f"expected the header {header[0]}: {header[1]}, got {response.headers.get(header[0])!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Body (more_body)")
+def test_streaming_response_sends_piece_by_piece() -> None:
+    app = mf.App()
+
+    @app.get("/count")
+    async def count(request: mf.Request) -> mf.Response:
+        async def numbers() -> Any:
+            for i in range(3):
+                yield f"{i}\n"
+
+        return mf.StreamingResponse(numbers(), media_type="text/plain")
+
+    sent = raw_call(app, http_scope("GET", "/count"), [{"type": "http.request", "body": b"", "more_body": False}])
+    start = sent[0] if sent else {}
+    assert start.get("type") == "http.response.start" and start.get("status") == 200, f"expected http.response.start 200 first, got {sent!r}"
+    names = [bytes(k).lower() for k, _ in start.get("headers", [])]
+    assert b"content-length" not in names, "expected no Content-Length on a stream (its length is unknown when the head goes out)"
+    bodies = [m for m in sent if m.get("type") == "http.response.body"]
+    pieces = [m.get("body") for m in bodies if m.get("body")]
+    assert pieces == [b"0\n", b"1\n", b"2\n"], (
+        f"expected each piece in its own http.response.body message, got {pieces!r}: send as you iterate, do not join"
+    )
+    assert all(m.get("more_body") for m in bodies[:-1]) and not bodies[-1].get("more_body", False), (
+        f"expected more_body=True on every message but the last, got {[m.get('more_body') for m in bodies]!r}"
+    )
+
+
+# ============================================================================ routing
+
+
+@pytest.mark.spec("Routing: typed path parameters (int, str, path); ASGI HTTP §HTTP Connection Scope (path is decoded)")
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/tasks/42", {"route": "task", "id": 42}),
+        ("/users/J%C3%BCrgen", {"route": "user", "name": "Jürgen"}),
+        ("/files/docs/2024/report.txt", {"route": "file", "rest": "docs/2024/report.txt"}),
+    ],
+    ids=["int", "str-decoded", "path"],
+)
+def test_typed_path_parameters(path: str, expected: dict[str, Any]) -> None:
+    app = mf.App()
+
+    @app.get("/tasks/{id:int}")
+    async def task(request: mf.Request) -> Any:
+        value = request.path_params["id"]
+        return {"route": "task", "id": value, "is_int": isinstance(value, int)}
+
+    @app.get("/users/{name}")
+    async def user(request: mf.Request) -> Any:
+        return {"route": "user", "name": request.path_params["name"]}
+
+    @app.get("/files/{rest:path}")
+    async def file(request: mf.Request) -> Any:
+        return {"route": "file", "rest": request.path_params["rest"]}
+
+    response = request(app, "GET", path)
+    assert response.status_code == 200, f"expected 200 for {path}, got {response.status_code}: {response.text[:200]!r}"
+    got = response.json()
+    assert got.pop("is_int", True) is True, f"expected {{id:int}} to give the handler an int, got {response.json()!r}"
+    assert got == expected, f"expected {expected!r} for {path}, got {response.json()!r}"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.5 (404 Not Found)")
+@pytest.mark.parametrize("path", ["/nowhere", "/tasks/abc", "/tasks/1/extra"], ids=["unknown", "int-mismatch", "too-long"])
+def test_no_matching_route_is_a_404(path: str) -> None:
+    app = mf.App()
+
+    @app.get("/tasks/{id:int}")
+    async def task(request: mf.Request) -> Any:
+        return {"id": request.path_params["id"]}
+
+    response = request(app, "GET", path)
+    assert response.status_code == 404, f"expected 404 for {path}, got {response.status_code}"
+    assert response.json() == {"detail": "Not Found"}, f"expected the JSON body {{'detail': 'Not Found'}}, got {response.text!r}"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.6 (405 Method Not Allowed), §10.2.1 (Allow)")
+def test_wrong_method_is_a_405_with_allow() -> None:
+    app = mf.App()
+
+    @app.get("/tasks")
+    async def list_tasks(request: mf.Request) -> Any:
+        return []
+
+    @app.post("/tasks")
+    async def create(request: mf.Request) -> Any:
+        return {}
+
+    @app.route("/tasks/{id:int}", methods=["PUT", "DELETE"])
+    async def change(request: mf.Request) -> Any:
+        return {"method": request.method}
+
+    response = request(app, "DELETE", "/tasks")
+    assert response.status_code == 405, f"expected 405 for DELETE /tasks, got {response.status_code}"
+    allow = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
+    assert {"GET", "POST"} <= allow and "DELETE" not in allow, (
+        f"expected an Allow header listing GET and POST (both routes of /tasks), got {response.headers.get('allow')!r}"
+    )
+    assert response.json() == {"detail": "Method Not Allowed"}, f"expected {{'detail': 'Method Not Allowed'}}, got {response.text!r}"
+    put = request(app, "PUT", "/tasks/3")
+    assert put.status_code == 200 and put.json() == {"method": "PUT"}, f"expected .route(methods=['PUT', 'DELETE']) to answer PUT, got {put.status_code} {put.text!r}"
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD)")
+def test_head_answers_like_get_without_a_body() -> None:
+    app = mf.App()
+
+    @app.get("/page")
+    async def page(request: mf.Request) -> mf.Response:
+        return mf.HTMLResponse("<p>some page</p>")
+
+    sent = raw_call(app, http_scope("HEAD", "/page"), [{"type": "http.request", "body": b"", "more_body": False}])
+    start = sent[0] if sent else {}
+    assert start.get("status") == 200, f"expected HEAD on a GET route to answer 200, got {sent!r}"
+    headers = {bytes(k).lower(): bytes(v) for k, v in start.get("headers", [])}
+    assert headers.get(b"content-length") == b"16", f"expected the GET's Content-Length (16) on HEAD, got {headers.get(b'content-length')!r}"
+    body = b"".join(m.get("body", b"") for m in sent if m.get("type") == "http.response.body")
+    assert body == b"", f"expected no body bytes on HEAD, got {body!r}"
+
+
+# ============================================================================ Request
+
+
+@pytest.mark.spec("ASGI HTTP §HTTP Connection Scope (method, path, query_string, headers), §Request")
+def test_request_exposes_the_scope_and_the_body() -> None:
+    app = mf.App()
+
+    @app.post("/inspect/{kind}")
+    async def inspect_it(request: mf.Request) -> Any:
+        return {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_params,
+            "custom": request.headers.get("x-custom"),
+            "type": request.headers.get("content-type"),
+            "json": await request.json(),
+            "body": (await request.body()).decode(),
+            "params": request.path_params,
+        }
+
+    response = request(app, "POST", "/inspect/things?page=2&q=a%20b", content=b'{"a": 1}', headers={"X-Custom": "yes", "Content-Type": "application/json"})
+    assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.text[:300]!r}"
+    expected = {
+        "method": "POST",
+        "path": "/inspect/things",
+        "query": {"page": "2", "q": "a b"},
+        "custom": "yes",
+        "type": "application/json",
+        "json": {"a": 1},
+        "body": '{"a": 1}',
+        "params": {"kind": "things"},
+    }
+    got = response.json()
+    wrong = {k: got.get(k) for k in expected if got.get(k) != expected[k]}
+    assert not wrong, f"expected {', '.join(f'{k}={expected[k]!r}' for k in wrong)}; got {wrong!r} (headers: lower-case names; body() cached, so json() and body() both work)"
+
+
+@pytest.mark.spec("ASGI HTTP §Request (more_body)")
+def test_request_body_joins_every_message() -> None:
+    app = mf.App()
+
+    @app.post("/upload")
+    async def upload(request: mf.Request) -> mf.Response:
+        return mf.PlainTextResponse(f"{len(await request.body())} bytes")
+
+    inbox = [
+        {"type": "http.request", "body": b"abc", "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": b"defg", "more_body": False},
+    ]
+    sent = raw_call(app, http_scope("POST", "/upload"), inbox)
+    body = b"".join(m.get("body", b"") for m in sent if m.get("type") == "http.response.body")
+    assert body == b"7 bytes", f"expected the handler to see all 7 bytes sent in three messages, got {body!r}: loop on receive() until more_body is false"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.1 (400 Bad Request)")
+def test_bad_json_is_a_400() -> None:
+    app = mf.App()
+
+    @app.post("/data")
+    async def data(request: mf.Request) -> Any:
+        return {"got": await request.json()}
+
+    response = request(app, "POST", "/data", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400, (
+        f"expected 400 when the body is not JSON, got {response.status_code}: request.json() should raise HTTPException(400)"
+    )
+    assert "detail" in response.json(), f"expected a JSON body with 'detail', got {response.text!r}"
+
+
+# ============================================================================ errors
+
+
+@pytest.mark.spec("RFC 9110 §15 (status codes): HTTPException")
+def test_http_exception_becomes_a_response() -> None:
+    app = mf.App()
+
+    @app.get("/teapot")
+    async def teapot(request: mf.Request) -> Any:
+        raise mf.HTTPException(418, "short and stout", headers={"X-Why": "tea"})
+
+    response = request(app, "GET", "/teapot")
+    assert response.status_code == 418, f"expected 418, got {response.status_code}"
+    assert response.json() == {"detail": "short and stout"}, f"expected {{'detail': 'short and stout'}}, got {response.text!r}"
+    assert response.headers.get("x-why") == "tea", f"expected the exception's header X-Why: tea, got {response.headers.get('x-why')!r}"
+
+
+@pytest.mark.spec("RFC 9110 §15.6.1 (500 Internal Server Error)")
+def test_a_handler_that_raises_is_a_500_and_a_dict_is_json() -> None:
+    app = mf.App()
+
+    @app.get("/bug")
+    async def bug(request: mf.Request) -> Any:
+        raise RuntimeError("a bug in the handler")
+
+    @app.get("/plain")
+    def plain(request: mf.Request) -> Any:  # a sync handler returning a dict: also allowed
+        return {"sync": True}
+
+    response = request(app, "GET", "/bug")
+    assert response.status_code == 500, f"expected 500 when a handler raises, got {response.status_code}"
+    assert response.json() == {"detail": "Internal Server Error"}, f"expected {{'detail': 'Internal Server Error'}}, got {response.text!r}"
+    other = request(app, "GET", "/plain")
+    assert other.status_code == 200 and other.json() == {"sync": True}, (
+        f"expected a sync handler's dict to become a JSONResponse, got {other.status_code} {other.text!r}"
+    )
+
+
+# ============================================================================ WebSocket
+
+
+def ws_scope(path: str) -> dict[str, Any]:
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "subprotocols": [],
+    }
+
+
+@pytest.mark.spec("ASGI WebSocket §Connect, §Accept, §Receive, §Send, §Disconnect")
+def test_websocket_route_echoes() -> None:
+    app = mf.App()
+
+    @app.websocket("/ws/{room}")
+    async def echo(websocket: mf.WebSocket) -> None:
+        await websocket.accept()
+        room = websocket.path_params["room"]
+        try:
+            while True:
+                text = await websocket.receive_text()
+                await websocket.send_text(f"{room}: {text}")
+        except mf.WebSocketDisconnect:
+            pass
+
+    inbox = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hello"},
+        {"type": "websocket.receive", "text": "again"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent = raw_call(app, ws_scope("/ws/lobby"), inbox)
+    kinds = [m.get("type") for m in sent]
+    assert kinds[:1] == ["websocket.accept"], f"expected websocket.accept first, got {sent!r}"
+    texts = [m.get("text") for m in sent if m.get("type") == "websocket.send"]
+    assert texts == ["lobby: hello", "lobby: again"], f"expected the two echoes, got {texts!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Close (a close before accept refuses the handshake: 403)")
+def test_websocket_without_a_route_is_refused() -> None:
+    app = mf.App()
+    sent = raw_call(app, ws_scope("/nowhere"), [{"type": "websocket.connect"}])
+    kinds = [m.get("type") for m in sent]
+    assert kinds == ["websocket.close"], (
+        f"expected a single websocket.close (the server turns it into a 403 handshake answer), got {sent!r}"
+    )
+
+
+# ============================================================================ lifespan and middleware
+
+
+@pytest.mark.spec("ASGI Lifespan §Startup, §Shutdown")
+def test_startup_and_shutdown_hooks() -> None:
+    app = mf.App()
+    log: list[str] = []
+
+    @app.on_startup
+    async def connect() -> None:
+        log.append("startup: async")
+
+    @app.on_startup
+    def warm() -> None:
+        log.append("startup: sync")
+
+    @app.on_shutdown
+    async def disconnect() -> None:
+        log.append("shutdown")
+
+    async def go() -> list[str]:
+        async with LifespanManager(app, startup_timeout=3, shutdown_timeout=3):
+            during = list(log)
+        return during
+
+    during = run(go(), what="a lifespan startup and shutdown")
+    assert during == ["startup: async", "startup: sync"], f"expected both startup hooks, in order, by startup.complete; got {during!r}"
+    assert log == ["startup: async", "startup: sync", "shutdown"], f"expected the shutdown hook after, got {log!r}"
+
+
+@pytest.mark.spec("ASGI Lifespan §Startup - send event (lifespan.startup.failed)")
+def test_a_failing_startup_hook_fails_the_startup() -> None:
+    app = mf.App()
+
+    @app.on_startup
+    def broken() -> None:
+        raise RuntimeError("the database is down")
+
+    async def go() -> dict[str, Any] | BaseException:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        inbox.put_nowait({"type": "lifespan.startup"})
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        task = asyncio.ensure_future(app(scope, inbox.get, outbox.put))
+        answer = asyncio.ensure_future(outbox.get())
+        await asyncio.wait([task, answer], timeout=3, return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+        if answer.done():
+            return answer.result()
+        answer.cancel()
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            return task.exception()  # type: ignore[return-value]
+        pytest.fail("your app sent nothing within 3 s of lifespan.startup although its startup hook raised")
+
+    got = run(go(), what="a lifespan startup whose hook raises")
+    if isinstance(got, NotImplementedError):
+        raise got
+    assert isinstance(got, dict) and got.get("type") == "lifespan.startup.failed", (
+        f"expected the message lifespan.startup.failed when a startup hook raises, got {got!r}"
+    )
+    assert "database is down" in str(got.get("message", "")), (
+        f"expected the hook's error in the message, so the server can show why, got {got.get('message')!r}"
+    )
+
+
+class Trace:
+    """Pure ASGI middleware: records its name on the way in and adds it to the response headers."""
+
+    def __init__(self, app: Any, name: str, log: list[str]) -> None:
+        self.app = app
+        self.name = name
+        self.log = log
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.log.append(self.name)
+        scope.setdefault("state", {}).setdefault("trace", []).append(self.name)
+
+        async def traced(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-trace", self.name.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, traced)
+
+
+@pytest.mark.spec("Middleware: pure ASGI, the last added is the outermost (as Starlette)")
+def test_middleware_order_options_and_state() -> None:
+    app = mf.App()
+    log: list[str] = []
+
+    @app.get("/")
+    async def home(request: mf.Request) -> Any:
+        return {"trace": request.state.trace}
+
+    app.add_middleware(Trace, name="first", log=log)
+    app.add_middleware(Trace, name="second", log=log)
+    response = request(app, "GET", "/")
+    assert log == ["second", "first"], (
+        f"expected the last middleware added to run first (outermost), got the order {log!r}"
+    )
+    traces = [v for k, v in response.headers.multi_items() if k == "x-trace"]
+    assert traces == ["first", "second"], (
+        f"expected the inner middleware's header first, then the outer's, got {traces!r}"
+    )
+    assert response.json() == {"trace": ["second", "first"]}, (
+        f"expected request.state.trace (scope['state'] set by the middleware) in the handler, got {response.text!r}"
+    )
