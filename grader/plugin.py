@@ -7,13 +7,22 @@ for taking too long, the lines already written still say which tests ran and whi
 For each test it records the outcome and a message in plain words: the assertion's own message
 ("expected …, got …"), or what the student's code raised, with the file and line in the student's code
 where it happened (not deep inside pytest or httpx).
+
+Under the grader (``$KATA_MEMORY_LIMIT`` set) it also caps the process's data size before any of the
+student's code is imported, so that an allocation without end fails the test with a ``MemoryError``
+instead of eating the machine, and turns core dumps off, so that a segfault leaves no core file behind.
+Its last event names the non-daemon threads still running when the tests finished: those keep the
+process from exiting, and the grader stops it and says why.
 """
 
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import os
+import re
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -51,6 +60,33 @@ def pytest_configure(config: pytest.Config) -> None:
     if path and _recorder is None:
         _recorder = _Recorder(path, Path(str(config.rootpath)).resolve())
         _recorder.write({"event": "begin", "pid": os.getpid()})
+    _limit_resources(os.environ.get("KATA_MEMORY_LIMIT"))
+
+
+def _limit_resources(memory_limit: str | None) -> None:
+    """Cap the data size (heap and private mappings, thread stacks included) and turn core dumps off.
+
+    RLIMIT_DATA rather than RLIMIT_AS: the address space counts what malloc merely reserves (an arena
+    per thread, 64 MiB each), which would fail threaded servers long before they use real memory.
+    Soft and hard limits both, so the student's code cannot lift them. Best effort: not on Windows.
+    """
+    if not memory_limit:
+        return
+    try:
+        import resource
+    except ImportError:
+        return
+    for name, wanted in (("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_CORE", 0)):
+        limit = getattr(resource, name, None)
+        if limit is None:
+            continue
+        try:
+            _, hard = resource.getrlimit(limit)
+            if hard != resource.RLIM_INFINITY:
+                wanted = min(wanted, hard)
+            resource.setrlimit(limit, (wanted, wanted))
+        except (OSError, ValueError):
+            continue
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,6 +116,14 @@ def pytest_exception_interact(node: pytest.Item | pytest.Collector, call: pytest
     _recorder.collect_errors.add(report.nodeid)
     message, location = _explain_import_error(error)
     _recorder.write({"event": "collect_error", "nodeid": report.nodeid, "message": message, "location": location})
+
+
+def pytest_internalerror(excrepr: Any, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """pytest does not catch a SystemExit while it imports a test file: it gives up on the whole run."""
+    if _recorder is None or not isinstance(excinfo.value, SystemExit):
+        return
+    message, location = _explain_import_error(excinfo.value)
+    _recorder.write({"event": "collect_error", "nodeid": "", "message": message, "location": location})
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -145,7 +189,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _recorder is not None:
-        _recorder.write({"event": "finish", "exitstatus": int(exitstatus)})
+        # Non-daemon threads still running now keep the interpreter from exiting: the grader waits a
+        # little, then stops the process, and names them to the student.
+        lingering = [
+            t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+        ]
+        _recorder.write({"event": "finish", "exitstatus": int(exitstatus), "threads": lingering})
         _recorder.file.close()
 
 
@@ -182,6 +231,18 @@ def _sentence(exc: BaseException) -> str:
         return text.strip()
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(exc, SystemExit):
+        code = "" if exc.code is None else repr(exc.code)
+        return f"your code called sys.exit({code}), which ends a program: a function under test must return or raise instead"
+    if isinstance(exc, RecursionError):
+        return f"your code recursed without end ({name}: {text})"
+    if isinstance(exc, MemoryError):
+        return "your code ran out of memory (MemoryError): it may allocate without end"
+    if isinstance(exc, EOFError) or (isinstance(exc, OSError) and "reading from stdin" in text):
+        # pytest's stand-in for stdin raises that OSError; a closed stdin gives input() an EOFError.
+        return "your code read from standard input (input() or sys.stdin), but no one types during a test: take the data as an argument"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return "a port the test needs is already in use (Address already in use): is a server your code started still holding it?"
     return f"your code raised {name}: {text}" if text else f"your code raised {name}"
 
 
@@ -213,8 +274,19 @@ def _test_location(tb: Any, test_path: Path) -> str:
 def _explain_import_error(error: BaseException) -> tuple[str, str]:
     if isinstance(error, SyntaxError):
         location = f"{_recorder.relative(error.filename)}:{error.lineno}" if _recorder and error.filename else ""
-        return f"your file has a syntax error: {type(error).__name__}: {error.msg}", location
+        name = Path(error.filename).name if error.filename else "your file"
+        kind = "an indentation error" if isinstance(error, IndentationError) else "a syntax error"
+        return f"{name} has {kind} on line {error.lineno}: {error.msg}", location
     location = _student_location(error.__traceback__)
     if isinstance(error, ImportError):
-        return f"the tests could not import your code: {error}", location
+        # "cannot import name 'add' from 'adder' (/home/…/adder.py)": the folder only adds noise.
+        text = re.sub(r" \([^()]*\.py\)$", "", str(error))
+        missing = re.match(r"cannot import name '(\w+)' from '(\w+)'", text)
+        if missing:
+            name, module = missing.groups()
+            return f"the tests could not import your code: {text}: does {module}.py define {name}?", location
+        return f"the tests could not import your code: {text}", location
+    if isinstance(error, SystemExit):
+        code = "" if error.code is None else repr(error.code)
+        return f"your code called sys.exit({code}) when the tests imported it: keep that under `if __name__ == \"__main__\":`", location
     return f"importing your code raised {type(error).__name__}: {error}", location
