@@ -157,7 +157,10 @@ def line_of(fake_course, text: str) -> str:
             True, FAILED, ["recursed without end", "RecursionError"], id="endless-recursion",
         ),
         pytest.param(
-            # Through a C call (f(*args)) every level takes C stack: past the raised limit, a segfault.
+            # Through a C call (f(*args)) every level takes C stack: past the raised limit, a segfault
+            # (on the usual 8 MiB stack; where it is unlimited, the grader's memory limit ends it).
+            "import resource\n"
+            "resource.setrlimit(resource.RLIMIT_STACK, (8 * 2**20, resource.getrlimit(resource.RLIMIT_STACK)[1]))\n"
             "sys.setrecursionlimit(10**7)\n\ndef add(a, b):\n    return add(*[a, b])\n",
             True, CRASHED, ["SIGSEGV", "recursed so deep", f"while running {FIRST}"], id="recursion-segfault",
         ),
