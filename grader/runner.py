@@ -259,17 +259,21 @@ def _faulthandler_dump(output: str) -> str:
     return output[start:] if start >= 0 else ""
 
 
-_FRAME = re.compile(r'^\s*File "(?P<path>.+)", line (?P<line>\d+)', re.MULTILINE)
+_FRAME = re.compile(r'^\s*File "(?P<path>.+)", line (?P<line>\d+) in (?P<function>\S+)', re.MULTILINE)
 
 
 def _crash_location(course: Course, exercise: Exercise, dump: str) -> tuple[str, int]:
-    """The innermost line of the student's code in a faulthandler dump, and how often it appears."""
-    frames = [(Path(m["path"]), m["line"]) for m in _FRAME.finditer(dump)]
-    for path, line in frames:  # most recent call first
+    """The innermost line of the student's code in a faulthandler dump, and how many frames its function has.
+
+    Frames are counted by function, not by line: the innermost call of a recursion may stand on its
+    ``def`` line while the others stand on the line that recurses.
+    """
+    frames = [(Path(m["path"]), m["line"], m["function"]) for m in _FRAME.finditer(dump)]
+    for path, line, function in frames:  # most recent call first
         if _is_student_file(exercise, path):
             with contextlib.suppress(ValueError):
                 where = f"{path.resolve().relative_to(course.root.resolve())}:{line}"
-                return where, sum(1 for p, n in frames if p == path and n == line)
+                return where, sum(1 for p, _, f in frames if p == path and f == function)
     return "", 0
 
 
