@@ -122,6 +122,9 @@ def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO) -> Non
     if result.status in (PASSED, FAILED):
         summary = f"{result.passed_count} of {result.total_count} tests pass"
     print(f"{mark} {style.paint(exercise.label, 'bold')} {style.dash()} {exercise.title}: {style.paint(summary, colour)}", file=out)
+    if result.status in (PASSED, FAILED) and result.message:
+        # A note from the runner: the tests finished, but the code left a thread or process behind.
+        print(style.paint(f"  note: {result.message}", "yellow"), file=out)
     if result.status == PASSED:
         return
     failure = result.first_failure()

@@ -85,6 +85,8 @@ def check_runs(verdict: Verdict) -> None:
     for test in stub.tests:
         if test.reference and not test.passed:
             verdict.problems.append(f"reference test {test.name} fails on the stub run: {test.message}")
+    if solution.status == PASSED and solution.message:
+        verdict.problems.append(f"the solution passes, but: {solution.message}")
     if solution.status != PASSED:
         reason = solution.message or solution.status.replace("_", " ")
         failing = [t for t in solution.tests if t.outcome in ("failed", "error")]

@@ -193,3 +193,16 @@ def test_status_imports_neither_pytest_nor_httpx(two_exercises):
 def test_python_dash_m_grader_works(two_exercises):
     completed = subprocess.run([sys.executable, "-m", "grader", "--version"], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0 and completed.stdout.startswith("grader ")
+
+
+def test_check_shows_the_runners_note_beside_a_pass(fake_course, run_grader):
+    leaves_a_thread = (
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(600,)).start()\n"
+        "def add(a, b):\n    return a + b\n"
+    )
+    fake_course.add("01_adder", stub=leaves_a_thread)
+    code, out, _ = run_grader("check", "1")
+    assert code == 0
+    assert "2 of 2 tests pass" in out
+    assert "note: your code left a thread running after the tests finished" in out
