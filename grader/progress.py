@@ -15,6 +15,7 @@ from .course import Course, Exercise
 from .runner import run_exercise
 from .results import PASSED, ExerciseResult, not_started
 from .state import State, fingerprint
+from .warm import WarmStarter
 
 
 def results_for(
@@ -24,6 +25,7 @@ def results_for(
     *,
     run_pristine: bool = False,
     on_run: Callable[[Exercise], None] | None = None,
+    starter: WarmStarter | None = None,
 ) -> list[tuple[Exercise, ExerciseResult]]:
     recorded = checksums.load(course)
     pairs = []
@@ -36,7 +38,7 @@ def results_for(
         if result is None:
             if on_run is not None:
                 on_run(exercise)
-            result = run_exercise(course, exercise)
+            result = run_exercise(course, exercise, starter=starter)
             state.remember(exercise, key, result)
         pairs.append((exercise, result))
     return pairs

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .course import Course, Exercise
 from .results import CRASHED, ERROR, FAILED, PASSED, TIMED_OUT, ExerciseResult, TestResult
+from .warm import WarmProcess, WarmStarter
 
 OUTPUT_TAIL = 3000
 CRASH_TAIL = 32_000  # enough of the output to hold a faulthandler dump (100 frames at most)
@@ -89,8 +90,14 @@ class _Run:
     events: list[dict] = field(default_factory=list)
 
 
-def run_exercise(course: Course, exercise: Exercise, *, solutions: Path | None = None) -> ExerciseResult:
-    """Run ``exercise``'s tests against the student's files, or against ``solutions`` when given."""
+def run_exercise(
+    course: Course, exercise: Exercise, *, solutions: Path | None = None, starter: WarmStarter | None = None
+) -> ExerciseResult:
+    """Run ``exercise``'s tests against the student's files, or against ``solutions`` when given.
+
+    With a ``starter`` (watch mode), the child is forked from a warm process that has imported
+    pytest already; it is a process group of its own all the same, and is treated like any other.
+    """
     with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
         events_file = Path(scratch) / "events.jsonl"
         output_file = Path(scratch) / "output.txt"
@@ -107,19 +114,28 @@ def run_exercise(course: Course, exercise: Exercise, *, solutions: Path | None =
         started = time.monotonic()
         survivors = 0
         with open(output_file, "wb") as output:
-            process = subprocess.Popen(
-                pytest_argv(course, exercise),
-                cwd=course.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            process: subprocess.Popen[bytes] | WarmProcess
+            if starter is not None:
+                argv = pytest_argv(course, exercise)[3:]  # what follows `python -m pytest`
+                process = starter.launch(argv, env, str(course.root), str(output_file))
+            else:
+                process = subprocess.Popen(
+                    pytest_argv(course, exercise),
+                    cwd=course.root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             try:
                 ending = _wait(process, events_file, exercise.time_limit)
                 if ending == EXITED:
-                    survivors = len(_processes_of_run(run_id)) or _group_alive(process.pid)
+                    survivors = (
+                        len(_processes_of_run(run_id))
+                        or _group_alive(process.pid)
+                        or getattr(process, "leftovers", 0)  # a warm run's orphans, already stopped
+                    )
             finally:
                 # On every path, Ctrl-C included: what the tests left behind goes with the child.
                 _kill_everything(process, run_id)

@@ -6,6 +6,9 @@ events do not arrive: WSL, network drives, Docker bind mounts, editors that save
 file over the original. A change starts a check once the files have been quiet for a moment
 (debounced), and a save during a check is picked up right after it, never as a second run at once.
 
+Each check is forked from a warm process that has imported pytest already (see :mod:`grader.warm`),
+which takes most of the start-up time out of the loop from a save to its verdict.
+
 Commands are read a line at a time, so they work with or without a terminal:
 ``n`` next, ``p`` previous, ``j NN`` jump, ``h`` hint, ``r`` run again, ``q`` quit.
 """
@@ -20,11 +23,12 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from . import ui
+from . import ui, warm
 from .course import Course, CourseError, Exercise
 from .progress import next_exercise, results_for
 from .results import PASSED, ExerciseResult
 from .state import State
+from .warm import WarmStarter
 
 POLL_INTERVAL = 0.05
 QUIET_PERIOD = 0.05
@@ -71,6 +75,7 @@ class Watcher:
         self.commands: queue.Queue[str | None] = queue.Queue()
         self.input_open = True
         self.seen: Snapshot = {}
+        self.starter: WarmStarter | None = None
         self.current = start or self._first_unfinished()
 
     def _first_unfinished(self) -> Exercise:
@@ -78,9 +83,25 @@ class Watcher:
         return next_exercise(pairs) or self.course.exercises[-1]
 
     def _check(self, exercise: Exercise) -> ExerciseResult:
-        [(_, result)] = results_for(self.course, [exercise], self.state, run_pristine=True)
+        [(_, result)] = results_for(self.course, [exercise], self.state, run_pristine=True, starter=self._starter())
         self.state.save()
         return result
+
+    def _starter(self) -> WarmStarter | None:
+        """A warm process to fork test runs from (see grader.warm); a cold start where there is none."""
+        if not warm.available():
+            return None
+        if self.starter is None or not self.starter.alive():
+            try:
+                self.starter = WarmStarter()
+            except OSError:
+                self.starter = None
+        return self.starter
+
+    def close(self) -> None:
+        if self.starter is not None:
+            self.starter.close()
+            self.starter = None
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -197,3 +218,5 @@ def watch(course: Course, state: State, start: Exercise | None, out: TextIO = sy
         state.save()
         print("\nstopped watching; your files and the grader's state are saved.", file=out)
         return 0
+    finally:
+        watcher.close()

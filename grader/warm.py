@@ -1,0 +1,241 @@
+"""A warm start for watch mode: a process that has imported pytest already forks each test run.
+
+Starting ``python -m pytest`` costs a few hundred milliseconds before the first test runs, mostly
+imports: pytest itself, httpx, h11, Flask, Starlette. Watch mode re-runs one exercise on every save,
+so it keeps one *warm* process that has done those imports once. For each run the warm process
+forks; the fork starts a session of its own (a new process group, so the runner can kill it and all
+it started, exactly as it kills a cold child), points its output at the run's file and calls
+``pytest.main()``. The student's code and the course's tests are imported only in the fork, so every
+run sees the files as they are now, and nothing a run does reaches the next one.
+
+A run's processes are cleaned up as thoroughly as a cold run's: the runner kills the fork's process
+group, and the warm process makes itself a *child subreaper* (Linux), so that anything the run started
+that left the group is re-parented to it once orphaned, and is killed before the next run begins.
+
+The warm process speaks JSON lines on its standard input and output, one run at a time:
+``{"args", "env", "cwd", "output"}`` in; ``{"pid"}`` when the fork started, ``{"status"}`` when it ended
+(a negative status is the signal that ended it, as with ``subprocess``).
+
+Only where ``os.fork`` exists (not Windows); elsewhere the runner starts cold processes as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from typing import Any
+
+# Imported once in the warm process: what nearly every exercise's tests need. Not the plugins named
+# with -p: pytest wants to import those itself (to rewrite their asserts) and warns otherwise.
+PRELOAD = ("pytest", "_pytest.python", "grader.harness", "httpx", "h11")
+STARTUP_TIMEOUT = 60.0
+
+
+def available() -> bool:
+    return hasattr(os, "fork")
+
+
+class WarmStarter:
+    """The grader's side: start the warm process, ask it for runs, hear how they ended."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader.warm"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read_replies, name="warm replies", daemon=True).start()
+        ready = self._reply(STARTUP_TIMEOUT)
+        if ready is None or "ready" not in ready:
+            self.close()
+            raise OSError("the warm test process did not start")
+
+    def _read_replies(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with contextlib.suppress(json.JSONDecodeError):
+                self.replies.put(json.loads(line))
+        self.replies.put(None)
+
+    def _reply(self, timeout: float | None) -> dict[str, Any] | None:
+        try:
+            return self.replies.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def launch(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> WarmProcess:
+        """Fork a run of ``pytest.main(args)``: a handle shaped like ``subprocess.Popen`` for the runner."""
+        return WarmProcess(self, self.start(args, env, cwd, output))
+
+    def start(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> int:
+        """Fork a run of ``pytest.main(args)``; return its pid (which is also its process group)."""
+        assert self.process.stdin is not None
+        job = {"args": args, "env": env, "cwd": cwd, "output": output}
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        reply = self._reply(STARTUP_TIMEOUT)
+        if reply is None or "pid" not in reply:
+            raise OSError("the warm test process did not start the run")
+        return int(reply["pid"])
+
+    def wait(self, timeout: float | None) -> tuple[int, int] | None:
+        """(exit status, processes it left behind), or None while it runs after ``timeout`` seconds."""
+        reply = self._reply(timeout)
+        if reply is None:
+            return None
+        return int(reply["status"]), int(reply.get("leftovers", 0))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+class WarmProcess:
+    """The parts of ``subprocess.Popen`` the runner uses, for a run forked by the warm process."""
+
+    def __init__(self, starter: WarmStarter, pid: int) -> None:
+        self.starter = starter
+        self.pid = pid
+        self.returncode: int | None = None
+        self.leftovers = 0  # processes of the run that outlived it (the warm process stopped them)
+
+    def poll(self) -> int | None:
+        return self.returncode if self.returncode is not None else self._collect(0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        status = self.returncode if self.returncode is not None else self._collect(timeout)
+        if status is None:
+            raise subprocess.TimeoutExpired(["pytest"], timeout or 0)
+        return status
+
+    def _collect(self, timeout: float | None) -> int | None:
+        ended = self.starter.wait(timeout)
+        if ended is None and not self.starter.alive():
+            ended = (-9, 0)  # the warm process itself is gone, and its run with it
+        if ended is not None:
+            self.returncode, self.leftovers = ended
+        return self.returncode
+
+
+# --- the warm process itself ----------------------------------------------------------------------
+
+
+def _run_in_fork(job: dict[str, Any]) -> None:
+    """In the fork: become a new session, take the job's world, run pytest, and never return."""
+    code = 3
+    try:
+        os.setsid()
+        output = os.open(job["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 (it lives as long as the process)
+        sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        sys.argv = ["pytest", *job["args"]]
+        import pytest
+
+        code = int(pytest.main(job["args"]))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # report it the way a cold pytest would: on stderr, with a failing status
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _become_subreaper() -> None:
+    """Orphans of our forks come to us, not to init: so we can find and stop them (Linux only)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        PR_SET_CHILD_SUBREAPER = 36
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _children() -> list[int]:
+    """Our live children, from /proc (what a run left behind, once its fork has ended)."""
+    me = os.getpid()
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                if int(fields[1]) == me and fields[0] != b"Z":
+                    found.append(int(entry))
+    return found
+
+
+def _kill_leftovers() -> int:
+    """Stop every process the last run left behind; return how many there were."""
+    import signal
+
+    killed: set[int] = set()
+    for _ in range(100):
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:  # reap what has already ended
+                pass
+        left = _children()
+        if not left:
+            break
+        killed.update(left)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, 0)
+    return len(killed)
+
+
+def serve() -> None:
+    import importlib
+
+    _become_subreaper()
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    reply = sys.stdout
+    print(json.dumps({"ready": True}), file=reply, flush=True)
+    for line in sys.stdin:
+        job = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _run_in_fork(job)
+        print(json.dumps({"pid": pid}), file=reply, flush=True)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        leftovers = _kill_leftovers()
+        print(json.dumps({"status": code, "leftovers": leftovers}), file=reply, flush=True)
+
+
+if __name__ == "__main__":
+    serve()
