@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from .course import Course, CourseError, Exercise
@@ -61,6 +60,8 @@ def current(exercise: Exercise) -> dict[str, dict[str, str]]:
 
 
 def record(course: Course) -> Path:
+    import tempfile  # only course authors record: keep it off the status path
+
     data = {exercise.name: current(exercise) for exercise in course.exercises}
     target = path_for(course)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".checksums-", suffix=".json")

@@ -7,7 +7,6 @@ student types into exercises, with a "did you mean …?" when a name matches not
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -95,6 +94,8 @@ class Course:
         if len(matches) > 1:
             names = ", ".join(e.name for e in matches)
             raise UnknownExercise(f"'{text}' could mean several exercises: {names} — say which one")
+        import difflib  # only a name that matches nothing needs it
+
         by_name = {e.name: e for e in self.exercises} | {e.slug: e for e in self.exercises}
         close = difflib.get_close_matches(wanted, list(by_name), n=6, cutoff=0.5)
         slugs = list(dict.fromkeys(by_name[c].slug for c in close))[:3]
@@ -160,6 +161,8 @@ _KNOWN_KEYS = {"title", "part", "chapter", "files", "points", "timeout", "time_l
 def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Path) -> Exercise:
     unknown = sorted(set(data) - _KNOWN_KEYS)
     if unknown:
+        import difflib
+
         close = difflib.get_close_matches(unknown[0], sorted(_KNOWN_KEYS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise CourseError(f"{source}: unknown key '{unknown[0]}'{hint}")

@@ -92,13 +92,16 @@ def _limit_resources(memory_limit: str | None) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if _recorder is None:
         return
+    sources: dict[object, str] = {}  # parametrized tests share one function: read its source once
     for order, item in enumerate(items):
         spec = item.get_closest_marker("spec")
         function = getattr(item, "function", None)
-        try:
-            code = inspect.getsource(function) if function is not None else ""
-        except (OSError, TypeError):
-            code = ""
+        if function not in sources:
+            try:
+                sources[function] = inspect.getsource(function) if function is not None else ""
+            except (OSError, TypeError):
+                sources[function] = ""
+        code = sources[function]
         _recorder.items[item.nodeid] = {
             "order": order,
             "spec": str(spec.args[0]) if spec and spec.args else "",

@@ -50,7 +50,7 @@ CRASH_TAIL = 32_000  # enough of the output to hold a faulthandler dump (100 fra
 FINISH_GRACE = 3.0  # seconds a finished run with a thread still going gets to exit on its own
 MEMORY_LIMIT = 2 * 2**30  # bytes of data the child may allocate (RLIMIT_DATA); see grader.plugin
 RUN_ID_VARIABLE = "KATA_RUN_ID"
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.05  # the longest wait between two looks at the child; the first looks come sooner
 
 # How the child process ended, as the runner saw it.
 EXITED = "exited"  # on its own, with or without the plugin's finish event
@@ -155,10 +155,12 @@ def _wait(process: subprocess.Popen[bytes], events_file: Path, time_limit: float
     deadline = time.monotonic() + time_limit
     finish: dict | None = None
     finished_at = 0.0
+    interval = 0.005  # a short run should not wait out a long poll interval
     while True:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=POLL_INTERVAL)
+            process.wait(timeout=interval)
             return EXITED
+        interval = min(interval * 1.5, POLL_INTERVAL)
         now = time.monotonic()
         if finish is None:
             finish = _finish_event(events_file)

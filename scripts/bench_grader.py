@@ -5,7 +5,9 @@
 - `grader check 02` against a bare `python -m pytest` on the same exercise (at most 1.5×);
 - watch mode, from a save to the verdict on screen, for a simple exercise (at most 0.5 s).
 
-Run it from the repository: `python scripts/bench_grader.py [--runs N]`.
+Run it from the repository: `python scripts/bench_grader.py [--runs N]`, with the Python of a fresh
+virtual environment that has only the course installed (`pip install -e .`): a bare pytest loads
+every pytest plugin installed beside it, so extra packages make the comparison meaningless.
 """
 
 from __future__ import annotations
