@@ -206,3 +206,21 @@ def test_check_shows_the_runners_note_beside_a_pass(fake_course, run_grader):
     assert code == 0
     assert "2 of 2 tests pass" in out
     assert "note: your code left a thread running after the tests finished" in out
+
+
+def test_an_unknown_option_is_a_usage_error(two_exercises, run_grader):
+    code, _, err = run_grader("check", "--bogus")
+    assert code == 2 and "unrecognized arguments: --bogus" in err
+
+
+def test_a_missing_course_folder_is_a_clear_usage_error(run_grader, monkeypatch, tmp_path):
+    monkeypatch.setenv("KATA_COURSE_ROOT", str(tmp_path / "nowhere"))
+    code, out, err = run_grader()
+    assert code == 2
+    assert "has no exercises/ folder" in err and "Traceback" not in out + err
+
+
+def test_an_exercise_folder_without_metadata_is_named(two_exercises, run_grader):
+    (two_exercises.root / "exercises" / "03_half_done").mkdir()
+    code, _, err = run_grader("check", "1")
+    assert code == 2 and "03_half_done/exercise.toml is missing" in err

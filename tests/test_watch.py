@@ -127,3 +127,22 @@ def test_watch_survives_a_test_that_prints_megabytes(course):
     finally:
         assert watch.stop() == 0
     assert sum(len(line) for line in watch.seen) < 20_000
+
+
+def test_ctrl_c_stops_watch_cleanly_and_keeps_the_state(course):
+    import json
+    import signal
+
+    watch = WatchProcess(course.root, "01")
+    try:
+        watch.wait_for("watching for saves")
+        watch.type("h")
+        watch.wait_for("hint 1/2")
+        watch.process.send_signal(signal.SIGINT)
+        assert watch.process.wait(timeout=20) == 0
+        watch.wait_for("stopped watching")
+    finally:
+        watch.stop()
+    state = json.loads((course.root / ".grader" / "state.json").read_text())
+    assert state["hints"] == {"01_adder": 1}
+    assert "Traceback" not in "".join(watch.seen)
