@@ -74,7 +74,7 @@ def describe(result: ExerciseResult) -> str:
 def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]], out: TextIO) -> None:
     style = Style(out)
     width = max((len(e.label) for e, _ in pairs), default=10)
-    title_width = max((len(e.title) for e, _ in pairs), default=10)
+    state_width = max((len(describe(r)) for _, r in pairs), default=10)
     for part in sorted({e.part for e, _ in pairs}):
         in_part = [(e, r) for e, r in pairs if e.part == part]
         done = sum(r.status == PASSED for _, r in in_part)
@@ -83,8 +83,9 @@ def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult
         for exercise, result in in_part:
             word, colour = STATUS_WORDS[result.status]
             mark = style.paint(style.symbol(result.status), colour)
-            state = style.paint(describe(result), colour)
-            print(f"  {mark} {exercise.label:<{width}}  {exercise.title:<{title_width}}  {state}", file=out)
+            # The title goes last: a long one runs on to the right without pushing the states apart.
+            state = style.paint(f"{describe(result):<{state_width}}", colour)
+            print(f"  {mark} {exercise.label:<{width}}  {state}  {exercise.title}", file=out)
     done = sum(r.status == PASSED for _, r in pairs)
     print(f"\nProgress {style.bar(done, len(pairs))} {done}/{len(pairs)} exercises", file=out)
 
