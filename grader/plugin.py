@@ -160,11 +160,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry = _recorder.pending.setdefault(report.nodeid, {"outcome": "passed", "duration": 0.0})
     entry.setdefault("outcome", "passed")
     entry["duration"] = entry.get("duration", 0.0) + report.duration
-    if report.failed:
-        # A failure in setup or teardown is an error of the test's machinery, not of the assertion.
+    if report.failed and entry["outcome"] in ("passed", "skipped"):
+        # The first failure decides. One in setup or teardown is the test's machinery, not its assertion.
         entry["outcome"] = "failed" if report.when == "call" else "error"
-        if entry.get("outcome") == "error" and report.when == "teardown" and entry.get("when") == "call":
-            entry["outcome"] = "failed"
     elif report.skipped and entry["outcome"] == "passed":
         entry["outcome"] = "skipped"
         entry.setdefault("message", _skip_reason(report))

@@ -73,7 +73,6 @@ class Watcher:
         self.clear_screen = clear_screen
         self.check = check or self._check
         self.commands: queue.Queue[str | None] = queue.Queue()
-        self.input_open = True
         self.seen: Snapshot = {}
         self.starter: WarmStarter | None = None
         self.current = start or self._first_unfinished()
@@ -163,8 +162,7 @@ class Watcher:
                 command = self.commands.get_nowait()
             except queue.Empty:
                 return True
-            if command is None:
-                self.input_open = False  # no more input (no terminal): keep watching until Ctrl-C
+            if command is None:  # no more input (no terminal): keep watching until Ctrl-C
                 continue
             if not self.do(command):
                 return False
