@@ -60,14 +60,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if path and _recorder is None:
         _recorder = _Recorder(path, Path(str(config.rootpath)).resolve())
         _recorder.write({"event": "begin", "pid": os.getpid()})
-    _limit_resources(os.environ.get("KATA_MEMORY_LIMIT"))
+    _limit_resources(os.environ.get("KATA_MEMORY_LIMIT"), os.environ.get("KATA_FILE_LIMIT"))
 
 
-def _limit_resources(memory_limit: str | None) -> None:
-    """Cap the data size (heap and private mappings, thread stacks included) and turn core dumps off.
+def _limit_resources(memory_limit: str | None, file_limit: str | None = None) -> None:
+    """Cap the data size (heap and private mappings, thread stacks included) and the size of any file
+    written, and turn core dumps off.
 
     RLIMIT_DATA rather than RLIMIT_AS: the address space counts what malloc merely reserves (an arena
     per thread, 64 MiB each), which would fail threaded servers long before they use real memory.
+    A write past the file size limit would kill the process with SIGXFSZ; ignored, it fails with EFBIG
+    (``OSError: File too large``) in the code that wrote, which then fails its test in plain words.
     Soft and hard limits both, so the student's code cannot lift them. Best effort: not on Windows.
     """
     if not memory_limit:
@@ -76,7 +79,14 @@ def _limit_resources(memory_limit: str | None) -> None:
         import resource
     except ImportError:
         return
-    for name, wanted in (("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_CORE", 0)):
+    limits = [("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_CORE", 0)]
+    if file_limit:
+        import signal
+
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        limits.append(("RLIMIT_FSIZE", int(file_limit)))
+    for name, wanted in limits:
         limit = getattr(resource, name, None)
         if limit is None:
             continue
@@ -242,6 +252,8 @@ def _sentence(exc: BaseException) -> str:
     if isinstance(exc, EOFError) or (isinstance(exc, OSError) and "reading from stdin" in text):
         # pytest's stand-in for stdin raises that OSError; a closed stdin gives input() an EOFError.
         return "your code read from standard input (input() or sys.stdin), but no one types during a test: take the data as an argument"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "your code wrote more than the grader allows to one file or to its output: it may print or write without end"
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
         return "a port the test needs is already in use (Address already in use): is a server your code started still holding it?"
     return f"your code raised {name}: {text}" if text else f"your code raised {name}"

@@ -19,6 +19,9 @@ What the student's code may leave behind, and how it is stopped:
   its environment, and on Linux the runner kills every process whose ``/proc/PID/environ`` holds this
   run's id. (Elsewhere only the process group is killed. A child that both leaves the group and clears
   its environment escapes; the course never needs either.)
+- output or files without end: the plugin caps the size of any file the child writes at ``FILE_LIMIT``
+  (``RLIMIT_FSIZE``), so printing forever fails the test instead of filling the disk before the time
+  limit comes; pytest is told not to echo captured output into the run's log (the plugin keeps a tail).
 - runaway memory: the plugin caps the child's data size at ``MEMORY_LIMIT`` (``RLIMIT_DATA``), so an
   allocation without end becomes a ``MemoryError`` in the test, not a swapping machine.
 
@@ -49,6 +52,7 @@ OUTPUT_TAIL = 3000
 CRASH_TAIL = 32_000  # enough of the output to hold a faulthandler dump (100 frames at most)
 FINISH_GRACE = 3.0  # seconds a finished run with a thread still going gets to exit on its own
 MEMORY_LIMIT = 2 * 2**30  # bytes of data the child may allocate (RLIMIT_DATA); see grader.plugin
+FILE_LIMIT = 2**30  # bytes any one file the child writes may reach (RLIMIT_FSIZE); see grader.plugin
 RUN_ID_VARIABLE = "KATA_RUN_ID"
 POLL_INTERVAL = 0.05  # the longest wait between two looks at the child; the first looks come sooner
 
@@ -73,6 +77,7 @@ def pytest_argv(course: Course, exercise: Exercise) -> list[str]:
         "--import-mode=importlib",
         f"--rootdir={course.root}",
         "--color=no",
+        "--show-capture=no",  # the plugin keeps a tail of it; the whole of it could be gigabytes
         "-q",
     ]
 
@@ -109,6 +114,7 @@ def run_exercise(
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         env[RUN_ID_VARIABLE] = run_id
         env["KATA_MEMORY_LIMIT"] = str(MEMORY_LIMIT)
+        env["KATA_FILE_LIMIT"] = str(FILE_LIMIT)
         if solutions is not None:
             env["KATA_SOLUTIONS"] = str(solutions)
         started = time.monotonic()

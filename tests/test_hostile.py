@@ -216,6 +216,20 @@ def test_ten_megabytes_of_output_stay_out_of_the_report(fake_course):
     assert elapsed < 30
 
 
+def test_output_without_end_fails_the_test_instead_of_filling_the_disk(fake_course, monkeypatch):
+    monkeypatch.setattr(runner, "FILE_LIMIT", 20 * 2**20)  # 20 MiB: the mechanism, at a smaller size
+    stub = """
+        def add(a, b):
+            while True:
+                print("x" * 999)
+    """
+    result, elapsed = grade(fake_course, stub)
+    assert result.status == FAILED, result
+    assert_one_sentence(said(result), "wrote more than the grader allows")
+    assert len(json.dumps(result.to_dict())) < 20_000
+    assert elapsed < 30
+
+
 def test_memory_without_end_is_a_memory_error_not_a_swapping_machine(fake_course, monkeypatch):
     monkeypatch.setattr(runner, "MEMORY_LIMIT", 2**30)  # 1 GiB: the mechanism, at a smaller size
     stub = """
