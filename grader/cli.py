@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__, checksums, ui
 from .course import Course, CourseError, Exercise, load_course
-from .progress import next_exercise, results_for
+from .progress import default_jobs, next_exercise, results_for
 from .results import PASSED, dumps, to_exercism, to_gradescope, to_junit, to_summary
 from .state import State
 
@@ -148,7 +148,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not course.exercises:
         print("This course has no exercises yet.")
         return OK
-    pairs = results_for(course, course.exercises, state, on_run=_announce)
+    pairs = results_for(course, course.exercises, state, on_run=_announce, jobs=default_jobs())
     state.save()
     ui.render_status(course, pairs, sys.stdout)
     ui.render_edited_tests(course, checksums.load(course), sys.stdout)
@@ -169,7 +169,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print("Every exercise passes. Name one to check it again: grader check 01")
             return OK
         chosen = [current]
-    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce)
+    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce, jobs=default_jobs())
     state.save()
     for index, (exercise, result) in enumerate(pairs):
         if index:
@@ -252,7 +252,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             for name in restore_tests(course, exercise):
                 ui.error(f"{exercise.name}/{name} differed from the course's test file: restored before grading")
     started = time.monotonic()
-    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce)
+    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce, jobs=default_jobs())
     state.save()
     if args.format == "json":
         text = dumps(to_exercism(pairs))

@@ -8,7 +8,6 @@ marked ``reference`` prove a black-box test against a real server and must pass 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from . import checksums
 from .course import Course, Exercise
 from .results import PASSED, ExerciseResult
+from .progress import default_jobs
 from .runner import run_exercise
 
 
@@ -126,6 +126,6 @@ def verify(
             on_done(verdict)
         return verdict
 
-    workers = jobs or min(2, os.cpu_count() or 1)
+    workers = jobs or default_jobs()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(run_both, exercises))
