@@ -9,6 +9,7 @@ recomputed, never the student's work.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -24,10 +25,20 @@ STATE_VERSION = 1
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
 
 
-def fingerprint(course: Course, exercise: Exercise) -> str:
-    """A hash of everything that decides an exercise's result: its folder, the switch, the plugin."""
+@functools.cache
+def _grader_digest() -> bytes:
+    """The grader's own code: a new grader may judge the same files differently."""
     digest = hashlib.sha256(__version__.encode())
-    inputs = [course.exercises_dir / "conftest.py", Path(__file__).with_name("plugin.py")]
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.digest()
+
+
+def fingerprint(course: Course, exercise: Exercise) -> str:
+    """A hash of everything that decides an exercise's result: its folder, the switch, the grader."""
+    digest = hashlib.sha256(_grader_digest())
+    inputs = [course.exercises_dir / "conftest.py"]
     inputs += sorted(p for p in exercise.path.rglob("*") if p.is_file() and not _SKIPPED_PARTS & set(p.parts))
     for path in inputs:
         digest.update(str(path.relative_to(path.anchor)).encode())
