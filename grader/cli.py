@@ -126,7 +126,7 @@ def _announce(exercise: Exercise) -> None:
         print(f"checking {exercise.label} …", file=sys.stderr, flush=True)
 
 
-def _open(args: argparse.Namespace) -> tuple[Course, State]:
+def _open() -> tuple[Course, State]:
     course = load_course()
     state = State.for_course(course)
     if state.notice:
@@ -144,7 +144,7 @@ def _chosen(course: Course, names: Sequence[str]) -> list[Exercise]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    course, state = _open(args)
+    course, state = _open()
     if not course.exercises:
         print("This course has no exercises yet.")
         return OK
@@ -157,7 +157,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    course, state = _open(args)
+    course, state = _open()
     if args.all:
         chosen = list(course.exercises)
     elif args.exercises:
@@ -181,7 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from .watch import watch
 
-    course, state = _open(args)
+    course, state = _open()
     if not course.exercises:
         print("This course has no exercises yet.")
         return OK
@@ -190,7 +190,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
-    course, state = _open(args)
+    course, state = _open()
     exercise = course.resolve(args.exercise)
     if not exercise.hints:
         print(f"{exercise.label} has no hints. Its README.md explains the goal step by step.")
@@ -243,7 +243,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    course, state = _open(args)
+    course, state = _open()
     chosen = _chosen(course, args.exercises) if args.exercises and not args.all else list(course.exercises)
     if args.restore_tests:
         from .pristine import restore_tests
@@ -277,7 +277,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_reset(args: argparse.Namespace) -> int:
     from .pristine import pristine_stub, reset
 
-    course, _ = _open(args)
+    course, _ = _open()
     exercise = course.resolve(args.exercise)
     for name in exercise.files:  # refuse before asking when the pristine stub cannot be found
         pristine_stub(course, exercise, name)
@@ -301,7 +301,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 def cmd_solution(args: argparse.Namespace) -> int:
     from .solutions import read_solution
 
-    course, state = _open(args)
+    course, state = _open()
     exercise = course.resolve(args.exercise)
     if not args.force:
         [(_, result)] = results_for(course, [exercise], state, on_run=_announce)
