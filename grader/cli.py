@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--jobs", type=int, default=None, help="exercises to run at once (default: 2)")
     verify.add_argument("--record", action="store_true", help="record the stubs' and tests' checksums first")
 
+    mutants = commands.add_parser(
+        "mutants", help="for course authors: how many mutants of the reference solution the tests kill"
+    )
+    mutants.add_argument("exercises", nargs="*", metavar="EX")
+    mutants.add_argument("--all", action="store_true", help="every exercise")
+    mutants.add_argument("--max", type=_bounded(1, 100_000), default=None, metavar="N", help="run a seeded sample of N mutants per exercise")
+    mutants.add_argument("--seed", type=_bounded(0, 2**31), default=0, metavar="S", help="the sample's seed (default 0)")
+    mutants.add_argument("--jobs", type=_bounded(1, 64), default=None, metavar="J", help="mutants to run at once (default: 2)")
+
     reset = commands.add_parser("reset", help="put an exercise's stub back as shipped (keeps a backup of yours)")
     reset.add_argument("exercise", metavar="EX")
     reset.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -242,6 +251,42 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from . import mutants
+    from .solutions import solutions_folder
+
+    course = load_course()
+    if args.all:
+        chosen = list(course.exercises)
+    elif args.exercises:
+        chosen = _chosen(course, args.exercises)
+    else:
+        ui.error("name the exercises whose tests to measure (grader mutants 02), or use --all")
+        return USAGE
+    started = time.monotonic()
+    with solutions_folder(course) as solutions:
+        reports = [mutants.plan(e, solutions, max_count=args.max, seed=args.seed) for e in chosen]
+        shown = 0
+
+        def show_finished(*_: object) -> None:
+            nonlocal shown  # reports print in course order, each once all its mutants have run
+            while shown < len(reports) and len(reports[shown].outcomes) == len(reports[shown].chosen):
+                report = reports[shown]
+                if shown:
+                    print()
+                sampled = args.max is not None and len(report.chosen) < report.total - len(report.acknowledged)
+                mutants.render_report(report, sys.stdout, sampled=sampled, seed=args.seed)
+                shown += 1
+
+        show_finished()
+        mutants.run_mutants(course, reports, solutions, jobs=args.jobs or default_jobs(), on_outcome=show_finished)
+        show_finished()
+    if len(reports) > 1:
+        mutants.render_total(reports, sys.stdout)
+    print(f"({time.monotonic() - started:.0f} s)")
+    return OK if all(r.ok for r in reports) else FAILED
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     course, state = _open()
     chosen = _chosen(course, args.exercises) if args.exercises and not args.all else list(course.exercises)
@@ -349,6 +394,7 @@ COMMANDS = {
     "hint": cmd_hint,
     "watch": cmd_watch,
     "verify": cmd_verify,
+    "mutants": cmd_mutants,
     "report": cmd_report,
     "reset": cmd_reset,
     "solution": cmd_solution,

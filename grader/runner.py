@@ -39,8 +39,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,11 @@ POLL_INTERVAL = 0.05  # the longest wait between two looks at the child; the fir
 EXITED = "exited"  # on its own, with or without the plugin's finish event
 TIMED_OUT_RUN = "timed_out"  # still running at the exercise's time limit, before its tests finished
 LINGERED = "lingered"  # the tests finished but the process did not exit: the runner stopped it
+CANCELLED_RUN = "cancelled"  # the caller asked the run to stop (Ctrl-C in a pool of runs)
+
+
+class Cancelled(Exception):
+    """The run was stopped because its ``cancel`` event was set; everything it started is dead."""
 
 
 def pytest_argv(course: Course, exercise: Exercise) -> list[str]:
@@ -96,12 +103,21 @@ class _Run:
 
 
 def run_exercise(
-    course: Course, exercise: Exercise, *, solutions: Path | None = None, starter: WarmStarter | None = None
+    course: Course,
+    exercise: Exercise,
+    *,
+    solutions: Path | None = None,
+    starter: WarmStarter | None = None,
+    pytest_args: Sequence[str] = (),
+    cancel: threading.Event | None = None,
 ) -> ExerciseResult:
     """Run ``exercise``'s tests against the student's files, or against ``solutions`` when given.
 
     With a ``starter`` (watch mode), the child is forked from a warm process that has imported
     pytest already; it is a process group of its own all the same, and is treated like any other.
+    ``pytest_args`` go on pytest's command line (``grader mutants`` passes ``-x``). When ``cancel`` is
+    set while the child runs, the child and all it started are killed and :class:`Cancelled` is raised:
+    a thread in a pool cannot be interrupted by Ctrl-C, so the main thread sets the event instead.
     """
     with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
         events_file = Path(scratch) / "events.jsonl"
@@ -122,11 +138,11 @@ def run_exercise(
         with open(output_file, "wb") as output:
             process: subprocess.Popen[bytes] | WarmProcess
             if starter is not None:
-                argv = pytest_argv(course, exercise)[3:]  # what follows `python -m pytest`
+                argv = pytest_argv(course, exercise)[3:] + list(pytest_args)  # what follows `python -m pytest`
                 process = starter.launch(argv, env, str(course.root), str(output_file))
             else:
                 process = subprocess.Popen(
-                    pytest_argv(course, exercise),
+                    pytest_argv(course, exercise) + list(pytest_args),
                     cwd=course.root,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -135,7 +151,7 @@ def run_exercise(
                     start_new_session=True,
                 )
             try:
-                ending = _wait(process, events_file, exercise.time_limit)
+                ending = _wait(process, events_file, exercise.time_limit, cancel)
                 if ending == EXITED:
                     survivors = (
                         len(_processes_of_run(run_id))
@@ -145,6 +161,8 @@ def run_exercise(
             finally:
                 # On every path, Ctrl-C included: what the tests left behind goes with the child.
                 _kill_everything(process, run_id)
+        if ending == CANCELLED_RUN:
+            raise Cancelled(exercise.name)
         run = _Run(ending, process.returncode, time.monotonic() - started, survivors=survivors)
         run.events = _read_events(events_file)
         run.output = _tail(output_file, OUTPUT_TAIL)
@@ -156,8 +174,10 @@ def run_exercise(
 # --- waiting for the child, and stopping everything it started --------------------------------------
 
 
-def _wait(process: subprocess.Popen[bytes], events_file: Path, time_limit: float) -> str:
-    """Wait for the child to exit, to run out of time, or to hang after its tests finished."""
+def _wait(
+    process: subprocess.Popen[bytes], events_file: Path, time_limit: float, cancel: threading.Event | None = None
+) -> str:
+    """Wait for the child to exit, to run out of time, to hang after its tests finished, or to be cancelled."""
     deadline = time.monotonic() + time_limit
     finish: dict | None = None
     finished_at = 0.0
@@ -167,6 +187,8 @@ def _wait(process: subprocess.Popen[bytes], events_file: Path, time_limit: float
             process.wait(timeout=interval)
             return EXITED
         interval = min(interval * 1.5, POLL_INTERVAL)
+        if cancel is not None and cancel.is_set():
+            return CANCELLED_RUN
         now = time.monotonic()
         if finish is None:
             finish = _finish_event(events_file)
