@@ -46,6 +46,7 @@ THRESHOLD = 90.0  # percent of the run mutants an exercise's tests must kill
 COURSE_TARGET = 95.0  # percent over the whole course
 ACKNOWLEDGEMENTS = "mutants.toml"
 PYTEST_ARGS = ("-x", "-m", "not reference")
+TEST_TIMED_OUT = "the test ran out of time"  # how grader.plugin words a pytest-timeout failure
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ def run_mutants(
             result = run_exercise(course, report.exercise, solutions=folder, pytest_args=PYTEST_ARGS, cancel=cancel)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return Outcome(mutant, killed=result.status != PASSED, hung=result.status == TIMED_OUT)
+        hung = result.status == TIMED_OUT or any(t.message.startswith(TEST_TIMED_OUT) for t in result.tests)
+        return Outcome(mutant, killed=result.status != PASSED, hung=hung)
 
     work = iter([(report, mutant) for report in reports for mutant in report.chosen])
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -294,8 +296,8 @@ def render_report(report: ExerciseReport, out: TextIO, *, sampled: bool, seed: i
         if not outcome.killed:
             print(f"  {style.paint('survived', 'red')}      {plain(where)}", file=out)
         elif id(mutant) in hung:
-            limit = f"{exercise.time_limit:g} s"
-            print(f"  {style.paint('hung', 'yellow')}          {plain(where)}  (killed by the time limit, {limit})", file=out)
+            limit = f"{exercise.timeout:g} s a test, {exercise.time_limit:g} s in all"
+            print(f"  {style.paint('hung', 'yellow')}          {plain(where)}  (killed by the time limit: {limit})", file=out)
     for mutant, acknowledgement in report.acknowledged:
         where = f"{mutant.file}:{mutant.line}  {mutant.description}"
         print(f"  {style.paint('acknowledged', 'dim')}  {plain(where)} {style.dash()} {acknowledgement.reason}", file=out)
