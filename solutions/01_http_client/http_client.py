@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class RawResponse:
+class RawResponse:  # mutants: skip (given in the stub)
     """What came back: the status line taken apart, the headers in order, and the body bytes."""
 
     status: int

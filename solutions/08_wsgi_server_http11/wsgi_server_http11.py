@@ -54,12 +54,12 @@ TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 HTTP_VERSION = re.compile(r"HTTP/1\.[0-9]")
 
 
-class BadRequest(ValueError):
+class BadRequest(ValueError):  # mutants: skip (given in the stub)
     """The bytes on the wire are not an HTTP/1.x request: the server answers 400 and closes."""
 
 
 @dataclass
-class Request:
+class Request:  # mutants: skip (given in the stub)
     """The head of one HTTP request, taken apart (the body stays on the connection)."""
 
     method: str
@@ -78,7 +78,7 @@ class Request:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_request(rfile: BinaryIO) -> Request | None:
+def parse_request(rfile: BinaryIO) -> Request | None:  # mutants: skip (given in the stub)
     """Read one request head from ``rfile``; None if the connection closed first (exercise 07)."""
     line = _read_line(rfile)
     if line is None:
@@ -96,7 +96,7 @@ def parse_request(rfile: BinaryIO) -> Request | None:
     return Request(method, target, version, headers)
 
 
-def _read_fields(rfile: BinaryIO) -> list[tuple[str, str]]:
+def _read_fields(rfile: BinaryIO) -> list[tuple[str, str]]:  # mutants: skip (given in the stub)
     """Header lines up to the empty line (also used for a chunked body's trailer section)."""
     fields: list[tuple[str, str]] = []
     while True:
@@ -113,7 +113,7 @@ def _read_fields(rfile: BinaryIO) -> list[tuple[str, str]]:
             raise BadRequest("too many headers")
 
 
-def _read_line(rfile: BinaryIO) -> str | None:
+def _read_line(rfile: BinaryIO) -> str | None:  # mutants: skip (given in the stub)
     """One line without its line end, decoded as latin-1; None at end of file."""
     raw = rfile.readline(MAX_LINE + 1)
     if not raw:
@@ -125,7 +125,7 @@ def _read_line(rfile: BinaryIO) -> str | None:
     return raw.rstrip(b"\r\n").decode("latin-1")
 
 
-class RequestBody:
+class RequestBody:  # mutants: skip (given in the stub)
     """A body of ``length`` bytes read from ``rfile``, and not a byte more (exercise 07)."""
 
     def __init__(self, rfile: BinaryIO, length: int) -> None:
@@ -151,7 +151,7 @@ class RequestBody:
         return line
 
 
-def build_environ(request: Request, wsgi_input: Any, server_address: tuple[str, int]) -> dict[str, Any]:
+def build_environ(request: Request, wsgi_input: Any, server_address: tuple[str, int]) -> dict[str, Any]:  # mutants: skip (given in the stub)
     """The PEP 3333 environ for ``request`` (exercise 07), with ``wsgi_input`` as wsgi.input."""
     path, _, query = request.target.partition("?")
     headers: dict[str, str] = {}
@@ -557,14 +557,14 @@ def make_server(host: str, port: int, app: WSGIApp) -> ThreadedWSGIServer:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_app(spec: str) -> WSGIApp:
+def load_app(spec: str) -> WSGIApp:  # mutants: skip (given in the stub)
     """Import ``"module:callable"`` from the current folder."""
     module_name, _, attr = spec.partition(":")
     sys.path.insert(0, ".")
     return getattr(importlib.import_module(module_name), attr or "application")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # mutants: skip (given in the stub)
     parser = argparse.ArgumentParser(prog="python -m wsgi_server_http11", description="Serve a WSGI app over HTTP/1.1.")
     parser.add_argument("app", help="the app to serve, as module:callable (e.g. wsgi_server_http11_apps:app)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -581,5 +581,5 @@ def main(argv: list[str] | None = None) -> None:
         server.server_close()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # mutants: skip (given in the stub)
     main()

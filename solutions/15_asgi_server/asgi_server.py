@@ -52,16 +52,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
 
-class BadRequest(ValueError):
+class BadRequest(ValueError):  # mutants: skip (given in the stub)
     """The bytes on the wire are not an HTTP/1.1 request: the server answers ``400`` and closes."""
 
 
-class ClientDisconnected(OSError):
+class ClientDisconnected(OSError):  # mutants: skip (given in the stub)
     """Raised by ``send()`` when the client has gone (ASGI HTTP 2.4 §Disconnected Client)."""
 
 
 @dataclass
-class HTTPRequest:
+class HTTPRequest:  # mutants: skip (given in the stub)
     """One request as it came off the wire, before it becomes a scope."""
 
     method: str
@@ -198,7 +198,7 @@ def build_scope(
 
 
 @dataclass
-class ResponseState:
+class ResponseState:  # mutants: skip (given in the stub)
     """What ``send()`` has done so far; the connection loop reads it after the app returns."""
 
     started: bool = False
@@ -530,7 +530,7 @@ class Server:
 # ---------------------------------------------------------------------------------------------------
 
 
-def import_app(spec: str) -> ASGIApp:
+def import_app(spec: str) -> ASGIApp:  # mutants: skip (given in the stub)
     """``"package.module:attribute"`` -> the object, the way uvicorn and gunicorn name an app."""
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
@@ -555,7 +555,7 @@ def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
     print("asgi_server: stopped", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # mutants: skip (given in the stub)
     parser = argparse.ArgumentParser(prog="python -m asgi_server", description="Serve an ASGI app over HTTP/1.1.")
     parser.add_argument("app", help="the app to serve, as module:attribute (e.g. myapp:app)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -565,5 +565,5 @@ def main(argv: list[str] | None = None) -> None:
     run(import_app(args.app), args.host, args.port)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # mutants: skip (given in the stub)
     main()

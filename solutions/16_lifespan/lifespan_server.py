@@ -38,7 +38,7 @@ from lifespan_http import ASGIApp, Message, serve_connection
 LIFESPAN_ASGI = {"version": "3.0", "spec_version": "2.0"}
 
 
-class LifespanStartupFailed(RuntimeError):
+class LifespanStartupFailed(RuntimeError):  # mutants: skip (given in the stub)
     """The app answered ``lifespan.startup.failed``: the server must not serve. ``str()`` is its message."""
 
 
@@ -58,7 +58,7 @@ class Lifespan:
         self._answers: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
-    def scope(self) -> dict[str, Any]:
+    def scope(self) -> dict[str, Any]:  # mutants: skip (given in the stub)
         """The lifespan scope (§Scope): type, asgi, and the ``state`` dict that requests get copies of."""
         return {"type": "lifespan", "asgi": dict(LIFESPAN_ASGI), "state": self.state}
 
@@ -131,7 +131,7 @@ class Server:
     ``started`` is set once the server accepts connections (after the lifespan startup).
     """
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:  # mutants: skip (given in the stub)
         self.app = app
         self.socket = socket.create_server((host, port))
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
@@ -145,7 +145,7 @@ class Server:
         self._stopped = threading.Event()
         self._connections: set[asyncio.Task[Any]] = set()
 
-    def serve_forever(self) -> None:
+    def serve_forever(self) -> None:  # mutants: skip (given in the stub)
         """Serve until ``shutdown()``; raises ``LifespanStartupFailed`` if the app's startup failed."""
         asyncio.run(self.serve())
 
@@ -173,7 +173,7 @@ class Server:
 
     # -------- given: the machinery of exercise 15's Server --------------------------------------------
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # mutants: skip (given in the stub)
         """Remember the loop and thread, so that ``shutdown()`` can reach them from any thread."""
         with self._lock:
             self._loop = asyncio.get_running_loop()
@@ -183,17 +183,17 @@ class Server:
             if self._stop_requested:
                 self._stopping.set()
 
-    async def accept_connections(self) -> asyncio.AbstractServer:
+    async def accept_connections(self) -> asyncio.AbstractServer:  # mutants: skip (given in the stub)
         """Start accepting on the bound socket; sets ``started``. Close the result to stop accepting."""
         listener = await asyncio.start_server(self._on_connection, sock=self.socket)
         self.started.set()
         return listener
 
-    async def wait_until_stopping(self) -> None:
+    async def wait_until_stopping(self) -> None:  # mutants: skip (given in the stub)
         assert self._stopping is not None
         await self._stopping.wait()
 
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # mutants: skip (given in the stub)
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -202,7 +202,7 @@ class Server:
         finally:
             self._connections.discard(task)
 
-    async def close_connections(self, grace: float = 3.0) -> None:
+    async def close_connections(self, grace: float = 3.0) -> None:  # mutants: skip (given in the stub)
         """Idle connections close at once; busy ones get ``grace`` seconds to finish, then are cancelled."""
         if self._connections:
             await asyncio.wait(list(self._connections), timeout=grace)
@@ -211,7 +211,7 @@ class Server:
         if self._connections:
             await asyncio.wait(list(self._connections), timeout=grace)
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # mutants: skip (given in the stub)
         """Ask ``serve_forever()`` to stop; from another thread, also wait until it has."""
         with self._lock:
             self._stop_requested = True
@@ -223,7 +223,7 @@ class Server:
         if threading.current_thread() is not thread:
             self._stopped.wait(10)
 
-    def server_close(self) -> None:
+    def server_close(self) -> None:  # mutants: skip (given in the stub)
         self.socket.close()
 
 
@@ -232,7 +232,7 @@ class Server:
 # ---------------------------------------------------------------------------------------------------
 
 
-def import_app(spec: str) -> ASGIApp:
+def import_app(spec: str) -> ASGIApp:  # mutants: skip (given in the stub)
     """``"package.module:attribute"`` -> the object, the way uvicorn and gunicorn name an app."""
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
@@ -243,7 +243,7 @@ def import_app(spec: str) -> ASGIApp:
     return app
 
 
-def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:  # mutants: skip (given in the stub)
     """Serve ``app`` until Ctrl-C or SIGTERM; exit with status 3 (as uvicorn does) if startup fails."""
     server = Server(app, host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -260,7 +260,7 @@ def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
     print("lifespan_server: stopped", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # mutants: skip (given in the stub)
     parser = argparse.ArgumentParser(prog="python -m lifespan_server", description="Serve an ASGI app, with lifespan.")
     parser.add_argument("app", help="the app to serve, as module:attribute (e.g. myapp:app)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -270,5 +270,5 @@ def main(argv: list[str] | None = None) -> None:
     run(import_app(args.app), args.host, args.port)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # mutants: skip (given in the stub)
     main()

