@@ -25,7 +25,7 @@ The score is ``killed / run``; an exercise passes at :data:`THRESHOLD` percent.
 
 from __future__ import annotations
 
-import random
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -179,11 +179,24 @@ def plan(
     matched = {a.key for _, a in report.acknowledged}
     report.stale = [a for a in acknowledgements if a.key not in matched]
     if max_count is not None and max_count < len(runnable):
-        # Seeded by the exercise too, so one exercise's sample does not change when others are added.
-        picked = random.Random(f"{seed}:{exercise.name}").sample(range(len(runnable)), max_count)
-        runnable = [runnable[i] for i in sorted(picked)]
+        runnable = sample(runnable, max_count, seed=seed, salt=exercise.name)
     report.chosen = runnable
     return report
+
+
+def sample(mutants: list[Mutant], count: int, *, seed: int, salt: str) -> list[Mutant]:
+    """``count`` of ``mutants``, the same for the same seed, in source order.
+
+    Each mutant draws a number from its own identity and the seed, and the lowest numbers win. So the
+    sample is stable while an author works: acknowledging a sampled survivor brings in one new mutant
+    and keeps the others; a new test changes nothing; an edited line redraws only its own mutants.
+    """
+
+    def draw(mutant: Mutant) -> bytes:
+        return hashlib.sha256("\0".join((str(seed), salt, *mutant.key)).encode()).digest()
+
+    chosen = {id(m) for m in sorted(mutants, key=draw)[:count]}
+    return [m for m in mutants if id(m) in chosen]
 
 
 # --- running them ---------------------------------------------------------------------------------
