@@ -6,7 +6,10 @@ so the grader can be tested on passing, failing, hanging and crashing student co
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -105,3 +108,18 @@ def run_grader(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, s
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def grader_on_the_course() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m grader ARGS`` on this repository's own course, in a child, without colours."""
+    return _grader_on_the_course
+
+
+def _grader_on_the_course(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KATA_COURSE_ROOT", "KATA_SOLUTIONS")}
+    env["NO_COLOR"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+    )
