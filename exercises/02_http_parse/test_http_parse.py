@@ -93,6 +93,7 @@ HEADERS_AS_SENT = (
     b"X-Tag:   first  \t\r\n"
     b"x-tag: second\r\n"
     b"X-Empty:\r\n"
+    b"X-Size: XL\r\n"
     b"\r\n"
 )
 BARE_LF = b"POST /lf HTTP/1.1\nHost: example.com\nContent-Length: 4\n\nab\r\n"
@@ -123,6 +124,8 @@ def test_parses_the_request_line() -> None:
         pytest.param("/a?b?c", "/a", "b?c", id="second-question-mark"),
         pytest.param("/caf%C3%A9?q=a%20b", "/caf%C3%A9", "q=a%20b", id="not-decoded"),
         pytest.param("http://example.com/a/b?c=d", "/a/b", "c=d", id="absolute-form"),
+        pytest.param("http://example.com", "/", "", id="absolute-form-without-path"),
+        pytest.param("http://example.com?c=d", "/", "c=d", id="absolute-form-query-only"),
         pytest.param("*", "*", "", id="asterisk-form"),
     ],
 )
@@ -134,7 +137,7 @@ def test_splits_the_target_into_path_and_query(target: str, path: str, query: st
     got = (request.path, request.query)
     assert got == (path, query), (
         f"for target {target!r}, expected path {path!r} and query {query!r}, got {got!r} "
-        "(split at the first '?'; decode nothing; absolute-form drops 'scheme://host')"
+        "(split at the first '?'; decode nothing; absolute-form drops 'scheme://host', and an empty path is '/')"
     )
 
 
@@ -147,6 +150,7 @@ def test_keeps_every_header_as_sent() -> None:
         ("X-Tag", "first"),
         ("x-tag", "second"),
         ("X-Empty", ""),
+        ("X-Size", "XL"),
     ]
     assert request.headers == expected, (
         f"expected {expected!r}, got {request.headers!r}: keep a list of (name, value) in order, names "
@@ -192,6 +196,28 @@ def test_stops_at_content_length() -> None:
     assert request.body == b"hello", (
         f"expected body b'hello' (Content-Length: 5), got {request.body!r}: the bytes after the body "
         "are the next request on the same connection, not part of this one"
+    )
+    request = parse_request(b"GET /first HTTP/1.1\r\nHost: example.com\r\n\r\nGET /second HTTP/1.1\r\n")
+    assert request.body == b"", (
+        f"expected no body for a GET without Content-Length, got {request.body!r}: the bytes after its head "
+        "are the next request"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (identical Content-Length values); RFC 9110 §8.6")
+@pytest.mark.parametrize(
+    "lengths",
+    [pytest.param([b"5, 5"], id="a-list"), pytest.param([b"5", b"5"], id="two-lines")],
+)
+def test_accepts_content_length_copies_that_agree(lengths: list[bytes]) -> None:
+    head = b"".join(b"Content-Length: %s\r\n" % length for length in lengths)
+    raw = b"POST /twice HTTP/1.1\r\nHost: example.com\r\n" + head + b"\r\nhello"
+    try:
+        request = parse_request(raw)
+    except BadRequest as exc:
+        pytest.fail(f"expected {b' and '.join(lengths)!r} to be read as one length, 5 (the copies agree), got BadRequest: {exc}")
+    assert request.body == b"hello", (
+        f"expected the body b'hello', got {request.body!r}: split the Content-Length values at ',' and strip each"
     )
 
 
@@ -284,9 +310,11 @@ def test_parses_requests_that_h11_writes(method: str, target: str, headers: list
 
 MALFORMED = [
     pytest.param(b"", "empty input has no request line", id="empty"),
+    pytest.param(b"\r\n\r\n", "empty lines only: there is no request line", id="only-empty-lines"),
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n", "the head never ends (no empty line)", id="unfinished-head"),
     pytest.param(b"GET /\r\n\r\n", "a request line has three parts", id="two-parts"),
     pytest.param(b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", "a target cannot contain a space", id="four-parts"),
+    pytest.param(b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", "a target cannot hold a control character", id="control-in-target"),
     pytest.param(b"GET / HTTP/1\r\nHost: x\r\n\r\n", "the version is HTTP/<digit>.<digit>", id="version-HTTP/1"),
     pytest.param(b"GET / HTTX/1.1\r\nHost: x\r\n\r\n", "the version starts with 'HTTP/'", id="version-HTTX"),
     pytest.param(b"GET / http/1.1\r\nHost: x\r\n\r\n", "'HTTP' is case-sensitive (RFC 9112 §2.3)", id="version-lowercase"),
@@ -305,6 +333,7 @@ MALFORMED = [
         id="obs-fold",
     ),
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", "a bare CR is not a line end (RFC 9112 §2.2)", id="bare-cr"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", "a NUL in a field value (RFC 9110 §5.5)", id="nul-in-value"),
     pytest.param(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "an HTTP/1.1 request without Host (RFC 9112 §3.2)", id="missing-host"),
     pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "two Host headers (RFC 9112 §3.2)", id="two-hosts"),
     pytest.param(
@@ -317,6 +346,9 @@ MALFORMED = [
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
         "'+5' is not 1*DIGIT (int() accepts it; the spec does not)",
         id="length-with-plus",
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5X\r\n\r\nhello", "'5X' is not 1*DIGIT", id="length-with-a-letter"
     ),
     pytest.param(
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
@@ -399,6 +431,21 @@ BYTE_FOR_BYTE = [
         id="repeats-and-utf8-body",
     ),
     pytest.param(
+        (103, [("Link", "</style.css>; rel=preload")], b""),
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+        id="1xx-has-no-length",
+    ),
+    pytest.param(
+        (199, [], b""),
+        b"HTTP/1.1 199 \r\n\r\n",
+        id="199-is-still-1xx",
+    ),
+    pytest.param(
+        (200, [("Vary", "X-Requested-With")], b"ok"),
+        b"HTTP/1.1 200 OK\r\nVary: X-Requested-With\r\nContent-Length: 2\r\n\r\nok",
+        id="any-letter-in-a-value",
+    ),
+    pytest.param(
         (204, [("X-Kata", "02")], b""),
         b"HTTP/1.1 204 No Content\r\nX-Kata: 02\r\n\r\n",
         id="204-has-no-length",
@@ -419,7 +466,7 @@ def test_builds_responses_byte_for_byte(args: tuple[int, list[tuple[str, str]], 
     got = build_response(status, headers, body)
     assert got == expected, (
         f"expected {expected!r}, got {got!r}. Content-Length is the body's length in bytes, added after "
-        "the given headers unless one is there already (any case); 204 and 304 never get one"
+        "the given headers unless one is there already (any case); 1xx, 204 and 304 never get one"
     )
     assert headers == given, f"build_response changed the caller's header list: it is now {headers!r}"
 

@@ -7,10 +7,13 @@ Every server test runs twice: against your ``make_server`` and against a referen
 from __future__ import annotations
 
 import contextlib
+import errno
+import gc
 import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -21,7 +24,7 @@ import httpx
 import pytest
 
 import socket_server
-from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving
+from grader.harness import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, serving, subprocess_serving
 from socket_server import hello_app, make_server
 
 SILENT_TIMEOUT = 1.0
@@ -43,10 +46,15 @@ def reference_hello(method: str, path: str) -> Response:
 
 class ReferenceHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # so that a 400 for a request line without a version has a status line
     server: ReferenceServer
 
     def answer(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = self.headers.get("Content-Length", "0").strip(" \t")
+        if not re.fullmatch(r"[0-9]+", length):  # int() would take '-1' and '+0'; RFC 9112 §6.3 asks for a 400
+            self.send_error(400, "invalid Content-Length")
+            return
+        self.rfile.read(int(length))
         try:
             status, headers, body = self.server.app(self.command, self.path.partition("?")[0])
         except Exception:
@@ -108,16 +116,16 @@ def in_thread(function: Callable[[], Any], what: str, *, limit: float = 5.0) -> 
     return result[0]
 
 
-def new_server(kind: str, handler: Any = None, **kwargs: Any) -> Any:
+def new_server(kind: str, handler: Any = None, *, port: int = 0, **kwargs: Any) -> Any:
     if kind == "reference":
-        return ReferenceServer(HOST, 0, handler, **kwargs)
-    return in_thread(lambda: make_server(HOST, 0, handler, **kwargs), "make_server(...)")
+        return ReferenceServer(HOST, port, handler, **kwargs)
+    return in_thread(lambda: make_server(HOST, port, handler, **kwargs), "make_server(...)")
 
 
 @contextlib.contextmanager
-def running(kind: str, handler: Any = None, **kwargs: Any) -> Iterator[str]:
+def running(kind: str, handler: Any = None, *, port: int = 0, **kwargs: Any) -> Iterator[str]:
     """Serve in a thread; yield the base URL; then shutdown() and check the server stopped."""
-    server = new_server(kind, handler, **kwargs)
+    server = new_server(kind, handler, port=port, **kwargs)
     poll_interval = 0.01 if kind == "reference" else None
     with serving(server, name="http.server" if kind == "reference" else "your server", poll_interval=poll_interval) as url:
         yield url
@@ -191,8 +199,10 @@ def test_hello_app_says_hello_world() -> None:
     assert (status, body) == (200, b"Hello, world"), f"expected 200 and b'Hello, world' for '/', got {status!r} {body!r}"
     content_type = header(headers, "Content-Type") or ""
     assert content_type.startswith("text/plain"), f"expected Content-Type text/plain, got {content_type!r}"
-    status, _, _ = hello_app("GET", "/nowhere")
+    status, headers, _ = hello_app("GET", "/nowhere")
     assert status == 404, f"expected 404 for '/nowhere', got {status!r}"
+    content_type = header(headers, "Content-Type") or ""
+    assert content_type.startswith("text/plain"), f"expected the 404 to be text/plain too, got {content_type!r}"
 
 
 @pytest.mark.parametrize("kind", SERVERS)
@@ -307,15 +317,117 @@ def test_reads_the_request_body_before_answering(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize(
+    ("request_line", "why"),
+    [
+        pytest.param(b"GET /a b HTTP/1.1", "four parts", id="four-parts"),
+        pytest.param(b"POST /", "two parts, no version", id="two-parts"),
+        pytest.param(b"GET / FTP/1.0", "the version does not start with 'HTTP/'", id="not-http"),
+    ],
+)
 @pytest.mark.spec("RFC 9112 §3 (request line), RFC 9110 §15.5.1 (400 Bad Request)")
-def test_answers_400_to_a_broken_request_line(kind: str) -> None:
+def test_answers_400_to_a_broken_request_line(kind: str, request_line: bytes, why: str) -> None:
     with running(kind) as url:
-        raw = exchange(url, [b"GET /a b HTTP/1.1\r\nHost: test\r\n\r\n"])
+        raw = exchange(url, [request_line + b"\r\nHost: test\r\n\r\n"])
         after = get(url + "/")
-    assert raw, "expected a 400 response, the server closed the connection without one"
+    assert raw, f"expected a 400 response to the request line {request_line!r}, the server closed the connection without one"
     status, _, _ = split_response(raw)
-    assert status == 400, f"expected 400 for the request line 'GET /a b HTTP/1.1' (four parts), got {status}"
+    assert status == 400, (
+        f"expected 400 for the request line {request_line!r} ({why}), got {status}: a request line is exactly "
+        "METHOD SP /target SP HTTP/x.y"
+    )
     assert after.status_code == 200, f"expected the server to keep serving after a bad request, got {after.status_code}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize("length", ["-1", "+0", "5X"])
+@pytest.mark.spec("RFC 9112 §6.3 (an invalid Content-Length: MUST answer 400), RFC 9110 §8.6 (1*DIGIT)")
+def test_answers_400_to_an_invalid_content_length(kind: str, length: str) -> None:
+    with running(kind, timeout=SILENT_TIMEOUT) as url:
+        raw = exchange(url, [b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: %s\r\n\r\n" % length.encode()])
+        after = get(url + "/")
+    assert raw, f"expected a 400 response to 'Content-Length: {length}', the server closed the connection without one"
+    status, _, _ = split_response(raw)
+    assert status == 400, (
+        f"expected 400 for 'Content-Length: {length}', got {status}: Content-Length is digits only, and int() "
+        "also accepts a sign (and '_'), so check the digits before you convert"
+    )
+    assert after.status_code == 200, f"expected the server to keep serving after a bad request, got {after.status_code}"
+
+
+def endless_head(size: int) -> bytes:
+    """``size`` bytes of a request head that has not ended: a request line and 101 header lines, no empty line.
+
+    101 header lines, because http.server (the reference) answers 431 after 100 of them, having read
+    every byte: so neither server closes with unread bytes (which would reset the connection).
+    """
+    lines = [b"GET / HTTP/1.1\r\n", b"Host: test\r\n"]
+    fillers = 100
+    room = size - sum(map(len, lines)) - fillers * len(b"X-Filler-000: \r\n")
+    for i in range(fillers):
+        value = b"a" * (room // fillers + (1 if i < room % fillers else 0))
+        lines.append(b"X-Filler-%03d: %s\r\n" % (i, value))
+    head = b"".join(lines)
+    assert len(head) == size and b"\r\n\r\n" not in head
+    return head
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9110 §5.4 (field limits: a 4xx), RFC 6585 §5 (431 Request Header Fields Too Large)")
+def test_answers_431_to_a_head_that_never_ends(kind: str) -> None:
+    head = endless_head(socket_server.MAX_HEAD + 1)
+    with running(kind) as url:
+        try:
+            raw = exchange(url, [head])
+        except ConnectionResetError:
+            pytest.fail("the server reset the connection: answer 431 once the head passes MAX_HEAD bytes, then close")
+        after = get(url + "/")
+    assert raw, (
+        f"expected a 431 response to a head of {len(head)} bytes without its empty line (MAX_HEAD is "
+        f"{socket_server.MAX_HEAD}), the server closed the connection without one"
+    )
+    status, _, _ = split_response(raw)
+    assert status == 431, f"expected 431 Request Header Fields Too Large for a head past MAX_HEAD bytes, got {status}"
+    assert after.status_code == 200, f"expected the server to keep serving after a too-large head, got {after.status_code}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §9.6 (read what the client sent before answering)")
+def test_waits_for_the_whole_body_before_answering(kind: str) -> None:
+    with running(kind) as url:
+        with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhell")
+            sock.settimeout(0.3)
+            try:
+                early = sock.recv(65536)
+            except TimeoutError:
+                early = None  # good: the server is still waiting for the fifth body byte
+            sock.settimeout(CLIENT_TIMEOUT)
+            if early is None:
+                sock.sendall(b"o")
+            raw = read_until_closed(sock)
+    assert early is None, (
+        f"expected no answer while one of the 5 body bytes was still missing, got {early[:80]!r}: read all "
+        "Content-Length bytes before answering (the last one may come in its own recv())"
+    )
+    status, _, body = split_response(raw)
+    assert (status, body) == (200, b"Hello, world"), f"expected 200 b'Hello, world' once the body was complete, got {status} {body!r}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9110 §15 (status codes are extensible), RFC 9112 §4 (the reason phrase may be empty)")
+def test_sends_a_status_http_status_does_not_know(kind: str) -> None:
+    def handler(method: str, path: str) -> Response:
+        return 299, [("Content-Type", "text/plain")], b"an unregistered code"
+
+    with running(kind, handler) as url:
+        response = get(url + "/")
+        after = get(url + "/")
+    assert (response.status_code, response.content) == (299, b"an unregistered code"), (
+        f"expected status 299 and the handler's body, got {response.status_code} {response.content!r}: "
+        "http.HTTPStatus(299) raises ValueError, and then the reason is empty ('HTTP/1.1 299 ')"
+    )
+    assert after.status_code == 299, f"expected the server to keep serving, got {after.status_code}"
 
 
 @pytest.mark.parametrize("kind", SERVERS)
@@ -387,6 +499,120 @@ def test_shutdown_stops_the_server(kind: str) -> None:
     except ConnectionRefusedError:
         return
     pytest.fail("expected connections to be refused after server_close(): close the listening socket")
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("socket: SO_REUSEADDR (RFC 9293 §3.6: the side that closes first keeps TIME-WAIT)")
+def test_restarts_on_the_same_port_at_once(kind: str) -> None:
+    with running(kind) as url:
+        # The server closes first after answering, so its end of this connection lingers in TIME_WAIT.
+        first = exchange(url, [b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"])
+    assert first, "expected a response from the first server"
+    port = port_of(url)
+    try:
+        with running(kind, port=port) as again:
+            response = get(again + "/")
+    except OSError as exc:
+        pytest.fail(
+            f"expected a new server to bind port {port} right after the old one stopped, got {exc}: set "
+            "SO_REUSEADDR on the listening socket before bind() (the old connection is still in TIME_WAIT)"
+        )
+    assert response.status_code == 200, f"expected the restarted server to answer 200, got {response.status_code}"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("socketserver-style serve_forever(poll_interval): accept() times out, the loop goes on")
+def test_serves_a_client_that_comes_after_a_quiet_spell(kind: str) -> None:
+    server = new_server(kind)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.serve_forever(poll_interval=0.01)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.2)  # not a wait for readiness: twenty poll intervals pass with nobody connecting
+        assert not failure, (
+            f"serve_forever() raised {failure[0]!r} before any client came: when accept() times out, "
+            "go back to the top of the loop (there is no connection to handle)"
+        )
+        response = get(f"http://{HOST}:{server.server_address[1]}/")
+    finally:
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(STOP_TIMEOUT)
+        thread.join(STOP_TIMEOUT)
+        server.server_close()
+    assert (response.status_code, response.content) == (200, b"Hello, world"), (
+        f"expected 200 b'Hello, world' after a quiet spell, got {response.status_code} {response.content!r}"
+    )
+    assert not thread.is_alive(), "expected serve_forever() to return after shutdown()"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("socketserver-style shutdown(): wait until serve_forever() has returned")
+def test_shutdown_waits_for_the_request_in_progress(kind: str) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(method: str, path: str) -> Response:
+        entered.set()
+        release.wait(CLIENT_TIMEOUT)
+        return reference_hello(method, path)
+
+    server = new_server(kind, slow)
+    responses: list[httpx.Response] = []
+    name, poll_interval = ("http.server", 0.01) if kind == "reference" else ("your server", None)
+    with serving(server, name=name, poll_interval=poll_interval) as url:
+        client = threading.Thread(target=lambda: responses.append(get(url + "/")), daemon=True)
+        client.start()
+        assert entered.wait(CLIENT_TIMEOUT), "expected the server to call the handler for GET /"
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(0.2)  # shutdown() must still be waiting: the handler has not returned yet
+        returned_early = not stopper.is_alive()
+        release.set()
+        stopper.join(STOP_TIMEOUT)
+        client.join(CLIENT_TIMEOUT)
+    assert not returned_early, (
+        "shutdown() returned while serve_forever() was still answering a request: shutdown() must wait until "
+        "serve_forever() has returned (a threading.Event that serve_forever() sets when it stops)"
+    )
+    assert [r.status_code for r in responses] == [200], (
+        f"expected the request in progress to be answered 200 before the server stopped, got {responses!r}"
+    )
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("socket: a failed bind() raises OSError and leaves no socket open")
+def test_a_busy_port_raises_and_leaks_no_socket(kind: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        gc.collect()  # older garbage first: the warnings recorded below are this call's own
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            try:
+                server = new_server(kind, port=port)
+            except OSError as exc:
+                code = exc.errno
+            else:
+                server.server_close()
+                pytest.fail(f"expected make_server() to raise OSError on port {port}, where another socket listens")
+            gc.collect()  # the half-made server is garbage now: an unclosed socket warns when it is collected
+    assert code == errno.EADDRINUSE, (
+        f"expected the OSError that bind() raised (errno {errno.EADDRINUSE}, address in use) to reach the caller, "
+        f"got errno {code} ({errno.errorcode.get(code or 0, '?')}): after closing the socket, re-raise"
+    )
+    leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]
+    assert not leaked, (
+        f"expected no socket left open when bind() fails, got {leaked[0]!r}: close the socket "
+        "(try: bind, listen / except OSError: close, raise)"
+    )
 
 
 @pytest.mark.spec("python -m socket_server --port 8000")

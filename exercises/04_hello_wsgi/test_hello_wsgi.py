@@ -129,6 +129,17 @@ def test_passes_the_wsgi_validator(method: str, path: str, query: str) -> None:
     assert called.status.split(" ", 1)[0] in ("200", "404"), f"expected status 200 or 404, got {called.status!r}"
 
 
+@pytest.mark.spec("PEP 3333 §environ Variables (PATH_INFO may be empty at the application's root)")
+def test_an_empty_path_info_is_the_root() -> None:
+    environ = make_environ("GET", "")
+    environ["SCRIPT_NAME"] = "/app"  # mounted under /app, and the client asked for /app
+    called = call(validator(hello_wsgi.application), environ)
+    assert (called.status, called.body) == ("200 OK", b"Hello, world"), (
+        f"expected 200 OK b'Hello, world' when PATH_INFO is '' (the root of an app mounted at /app), got "
+        f"{called.status!r} {called.body!r}: an empty PATH_INFO means '/'"
+    )
+
+
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     transport = httpx.WSGITransport(app=validator(hello_wsgi.application))

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import gc
 import io
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,6 +329,8 @@ def test_file_iterable_close_closes_the_file() -> None:
     body.close()
     assert f.close_calls == 1, f"expected FileIterable.close() to close the file once, got {f.close_calls} close() calls"
     assert body.filelike is f and body.block_size == 4, "expected the attributes filelike and block_size, like wsgiref's FileWrapper"
+    default = wsgi_spec.FileIterable(TrackingFile(b"")).block_size
+    assert default == 8192, f"expected FileIterable(filelike) to default to block_size 8192, got {default!r}"
 
 
 @pytest.fixture
@@ -348,17 +352,31 @@ def test_file_app_serves_the_file_in_a_file_iterable(data_file: Path) -> None:
     assert isinstance(called.result, wsgi_spec.FileIterable), (
         f"expected a FileIterable as the body when environ has no 'wsgi.file_wrapper', got {type(called.result).__name__}"
     )
+    assert called.result.block_size == 8192, (
+        f"expected FileIterable(file, 8192), got a block_size of {called.result.block_size!r}"
+    )
     assert called.result.filelike.closed, "expected the file to be closed once the server called close()"
 
 
 @pytest.mark.spec("PEP 3333 §Optional Platform-Specific File Handling (wsgi.file_wrapper)")
 def test_file_app_uses_the_servers_file_wrapper(data_file: Path) -> None:
+    block_sizes: list[int] = []
+
     class ServerWrapper(FileWrapper):
-        """A server's own wrapper (it could send the file with sendfile())."""
+        """A server's own wrapper (it could send the file with sendfile()); it records the block size asked for."""
+
+        def __init__(self, filelike: Any, block_size: int = 8192) -> None:  # positional, as PEP 3333 calls it
+            block_sizes.append(block_size)
+            super().__init__(filelike, block_size)
 
     called = call(wsgi_spec.make_file_app(data_file), make_environ(**{"wsgi.file_wrapper": ServerWrapper}))
     assert isinstance(called.result, ServerWrapper), (
         f"expected the body to be environ['wsgi.file_wrapper'](file, block_size), got {type(called.result).__name__}"
+    )
+    assert block_sizes == [8192], f"expected one call environ['wsgi.file_wrapper'](file, 8192), got block sizes {block_sizes!r}"
+    content_type = called.header("Content-Type")
+    assert content_type == "application/octet-stream", (
+        f"expected make_file_app(path) to default to Content-Type 'application/octet-stream', got {content_type!r}"
     )
     assert called.body == data_file.read_bytes(), "expected the body to be the file's bytes"
 
@@ -372,6 +390,31 @@ def test_file_app_closes_the_file_when_the_client_leaves(data_file: Path, file_w
         f"expected the body to be a file wrapper with a filelike attribute, got {served.result!r}"
     )
     assert served.result.filelike.closed, "expected the file to be closed after the client went away mid-download"
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable; §Error Handling")
+def test_file_app_lets_a_start_response_error_propagate(data_file: Path) -> None:
+    # The validator's start_response rejects a header value with a line break (header injection).
+    app = wsgi_spec.make_file_app(data_file, "text/plain\r\nX-Injected: yes")
+    gc.collect()  # older garbage first: the warnings recorded below are this call's own
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        try:
+            call(app, make_environ())
+        except AssertionError as exc:
+            message = str(exc)
+        else:
+            pytest.fail("expected the error that start_response raised to propagate out of the app, the app returned a body")
+        gc.collect()  # the error is gone: a file nobody closed warns when it is collected
+    assert "Bad header value" in message, (
+        f"expected start_response's own error ('Bad header value ...') to propagate out of the app, got {message}: "
+        "an app that swallows it returns a body with no status set (clean up if you must, then re-raise)"
+    )
+    leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and str(data_file) in str(w.message)]
+    assert not leaked, (
+        f"expected the file to be closed when start_response raised, got {leaked[0]!r}: there is no body for "
+        "the server to close(), so the app must close the file itself before the error goes up"
+    )
 
 
 # ------------------------------------------------------------------------------------------ errors

