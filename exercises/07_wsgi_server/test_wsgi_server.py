@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -272,13 +273,13 @@ def test_parse_request_reads_the_request_line() -> None:
 def test_parse_request_keeps_headers_and_leaves_the_body() -> None:
     rfile = io.BytesIO(
         b"POST /tasks HTTP/1.1\r\nHost: example.org\r\nX-Tag:  one \r\nX-Tag: two\r\n"
-        b"Content-Length: 11\r\n\r\nhello world"
+        b"X-Mode: MAX\r\nContent-Length: 11\r\n\r\nhello world"
     )
     request = within(3, "parse_request()", wsgi_server.parse_request, rfile)
-    expected = [("Host", "example.org"), ("X-Tag", "one"), ("X-Tag", "two"), ("Content-Length", "11")]
+    expected = [("Host", "example.org"), ("X-Tag", "one"), ("X-Tag", "two"), ("X-Mode", "MAX"), ("Content-Length", "11")]
     assert request.headers == expected, (
-        f"expected the headers in order, repeats kept, names as sent, values stripped: {expected!r}, "
-        f"got {request.headers!r}"
+        f"expected the headers in order, repeats kept, names as sent, values stripped (of the line end and "
+        f"spaces or tabs, nothing else): {expected!r}, got {request.headers!r}"
     )
     rest = rfile.read()
     assert rest == b"hello world", (
@@ -295,14 +296,22 @@ def test_parse_request_returns_none_on_a_closed_connection() -> None:
 
 MALFORMED = [
     pytest.param(b"GARBAGE\r\n\r\n", id="one-word-request-line"),
+    pytest.param(b"GE(T / HTTP/1.1\r\nHost: x\r\n\r\n", id="method-not-a-token"),
     pytest.param(b"GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n", id="four-word-request-line"),
     pytest.param(b"GET / FOO/1.1\r\nHost: x\r\n\r\n", id="not-http"),
+    pytest.param(b"GET  HTTP/1.1\r\nHost: x\r\n\r\n", id="empty-target"),
+    pytest.param(b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n", id="control-character-in-target"),
     pytest.param(b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", id="header-without-colon"),
     pytest.param(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", id="space-in-header-name"),
     pytest.param(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", id="space-before-colon"),
     pytest.param(b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", id="content-length-not-a-number"),
     pytest.param(b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", id="negative-content-length"),
+    pytest.param("POST / HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"), id="content-length-not-ascii-digits"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+                 id="two-different-content-lengths"),
     pytest.param(b"GET / HTTP/1.1\r\nHost: exa", id="connection-closed-inside-the-head"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n", id="connection-closed-before-the-empty-line"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n\r", id="connection-closed-inside-the-empty-line"),
 ]
 
 
@@ -318,6 +327,56 @@ def test_parse_request_rejects_malformed_heads(head: bytes) -> None:
     except Exception as exc:
         pytest.fail(f"expected BadRequest for {head!r}, got {type(exc).__name__}: {exc}")
     pytest.fail(f"expected BadRequest for {head!r}, got {request!r}")
+
+
+@pytest.mark.spec("RFC 9110 §5.5 (CR, LF and NUL in a field value are invalid and dangerous)")
+@pytest.mark.parametrize("value", [b"a\x00b", b"a\rb"], ids=["nul", "bare-cr"])
+def test_parse_request_refuses_nul_and_cr_in_header_values(value: bytes) -> None:
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Tag: " + value + b"\r\n\r\n"
+    try:
+        request = parse(head)
+    except wsgi_server.BadRequest:
+        return  # refused: what RFC 9110 §5.5 asks (it also allows replacing each one with a space)
+    got = None if request is None else [v for n, v in request.headers if n == "X-Tag"]
+    assert got == ["a b"], (
+        f"expected BadRequest for the header value {value!r} (a CR or NUL in a field value is 'invalid and "
+        f"dangerous', RFC 9110 §5.5), got the headers {None if request is None else request.headers!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §2.2, §5; the MAX_LINE limit of the stub")
+def test_parse_request_limits_the_line_length() -> None:
+    limit = wsgi_server.MAX_LINE
+    value = "v" * (limit - len("X-Long: \r\n"))  # a header line of exactly MAX_LINE bytes, CRLF included
+    try:
+        request = parse(f"GET / HTTP/1.1\r\nHost: x\r\nX-Long: {value}\r\n\r\n".encode())
+    except wsgi_server.BadRequest as exc:
+        pytest.fail(f"expected a header line of exactly MAX_LINE ({limit}) bytes with its CRLF to be accepted, "
+                    f"got BadRequest: {exc}")
+    got = None if request is None else [len(v) for n, v in request.headers if n == "X-Long"]
+    assert got == [len(value)], f"expected the X-Long header with its {len(value)}-character value, got lengths {got!r}"
+    too_long = f"GET / HTTP/1.1\r\nHost: x\r\nX-Long: {'v' * (2 * limit)}\r\n\r\n".encode()
+    with pytest.raises(wsgi_server.BadRequest):
+        parse(too_long)
+        pytest.fail(f"expected BadRequest for a header line of {2 * limit} bytes: refuse lines longer than MAX_LINE")
+
+
+@pytest.mark.spec("RFC 9112 §5 (field lines); the MAX_HEADERS limit of the stub")
+def test_parse_request_limits_the_number_of_headers() -> None:
+    limit = wsgi_server.MAX_HEADERS
+    names = ["Host"] + [f"X-Header-{i}" for i in range(1, limit)]  # exactly MAX_HEADERS header lines
+    head = "GET / HTTP/1.1\r\n" + "".join(f"{name}: {i}\r\n" for i, name in enumerate(names)) + "\r\n"
+    try:
+        request = parse(head.encode())
+    except wsgi_server.BadRequest as exc:
+        pytest.fail(f"expected exactly MAX_HEADERS ({limit}) header lines to be accepted, got BadRequest: {exc}")
+    assert request is not None and len(request.headers) == limit, (
+        f"expected {limit} headers, got {None if request is None else len(request.headers)}"
+    )
+    one_more = head.removesuffix("\r\n") + "X-One-Too-Many: 1\r\n\r\n"
+    with pytest.raises(wsgi_server.BadRequest):
+        parse(one_more.encode())
+        pytest.fail(f"expected BadRequest for {limit + 1} header lines: refuse more than MAX_HEADERS ({limit})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,7 +446,10 @@ def test_environ_has_the_wsgi_variables() -> None:
     assert environ.get("wsgi.version") == (1, 0), f"expected wsgi.version (1, 0), got {environ.get('wsgi.version')!r}"
     assert environ.get("wsgi.url_scheme") == "http", f"expected wsgi.url_scheme 'http', got {environ.get('wsgi.url_scheme')!r}"
     for key in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once"):
-        assert isinstance(environ.get(key), bool), f"expected {key} to be True or False, got {environ.get(key)!r}"
+        assert environ.get(key) is False, (
+            f"expected {key} False, got {environ.get(key)!r}: this server calls the app from one thread of one "
+            "process, one request at a time, and keeps running after it (PEP 3333 §environ Variables)"
+        )
     errors = environ.get("wsgi.errors")
     assert all(hasattr(errors, m) for m in ("write", "writelines", "flush")), (
         f"expected wsgi.errors to be a text stream with write/writelines/flush (sys.stderr will do), got {errors!r}"
@@ -403,6 +465,9 @@ def test_wsgi_input_reads_exactly_the_body() -> None:
     request = make_request("/", method="POST", headers=[("Host", "x"), ("Content-Length", "17")])
     environ = environ_for(request, body=b"line one\nline twoNEXT REQUEST")
     stream = environ["wsgi.input"]
+    assert stream.read(0) == b"" and stream.readline(0) == b"", (
+        "expected read(0) and readline(0) to return b'' and consume nothing, as a file does"
+    )
     assert stream.read(5) == b"line ", "expected read(5) to return the first 5 body bytes b'line '"
     assert stream.readline() == b"one\n", "expected readline() to return the rest of the line, b'one\\n'"
     rest = stream.read()
@@ -450,13 +515,34 @@ def test_call_app_sends_status_headers_and_body() -> None:
     assert body == b"Hello, world!", f"expected body b'Hello, world!', got {body!r}"
 
 
-@pytest.mark.spec("RFC 9112 §9.6 (Connection: close); PEP 3333 §Other HTTP Features")
+IMF_FIXDATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
+)
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close); RFC 9110 §6.6.1 (Date), §5.6.7 (IMF-fixdate)")
 def test_call_app_says_connection_close_and_date() -> None:
     _, headers, _ = h11_parse(run_app(hello_app).raw)
     assert (header(headers, "Connection") or "").lower() == "close", (
         f"expected the server to add 'Connection: close' (one request per connection), got headers {headers!r}"
     )
-    assert header(headers, "Date"), f"expected the server to add a Date header (RFC 9110 §6.6.1), got {headers!r}"
+    date = header(headers, "Date")
+    assert date, f"expected the server to add a Date header (RFC 9110 §6.6.1), got {headers!r}"
+    assert IMF_FIXDATE.fullmatch(date), (
+        f"expected a Date like 'Sun, 06 Nov 1994 08:49:37 GMT' (RFC 9110 §5.6.7, always GMT), got {date!r}: "
+        "email.utils.formatdate(usegmt=True)"
+    )
+
+    def dated(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Date", "Sun, 06 Nov 1994 08:49:37 GMT")])
+        return [b"dated"]
+
+    _, headers, _ = h11_parse(run_app(validated(dated)).raw)
+    dates = [v for n, v in headers if n.lower() == "date"]
+    assert dates == ["Sun, 06 Nov 1994 08:49:37 GMT"], (
+        f"expected only the app's own Date header when it gives one, got {dates!r}: add a Date only if the app gave none"
+    )
 
 
 @pytest.mark.spec("PEP 3333 §The write() Callable")
@@ -630,20 +716,41 @@ def test_exception_before_start_response_becomes_500() -> None:
     )
 
 
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (it must come before the first body bytes)")
+@pytest.mark.parametrize("body", [[b"a body, but start_response() was never called"], []], ids=["a-body", "no-body"])
+def test_an_app_that_never_calls_start_response_gets_500(body: list[bytes]) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        return body
+
+    status, _, _ = h11_parse(run_app(app).raw)
+    assert status == 500, (
+        f"expected 500 for an app that returned {body!r} without calling start_response(), got {status}: "
+        "there is no status to send, so that is the app's error"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. The server over TCP (each test first proven against wsgiref)
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.spec("PEP 3333 §Specification Overview (the server side)")
-def test_make_server_serves_and_stops(serve_yours: Any) -> None:
-    with serve_yours(validated(hello_app)) as url, client() as http:
+def test_make_server_serves_and_stops() -> None:
+    server = make_student_server(validated(hello_app))
+    with serving(server, name="your server") as url, client() as http:
         responses = [http.get(f"{url}/") for _ in range(3)]
     got = [(r.status_code, r.content) for r in responses]
     assert got == [(200, b"Hello, world!")] * 3, f"expected three answers 200 b'Hello, world!', got {got!r}"
     port = int(url.rsplit(":", 1)[1])
-    with pytest.raises(OSError), socket.create_connection((HOST, port), timeout=1):
-        pass  # after server_close() nobody may be listening any more
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            pass
+    except OSError:
+        pass  # refused: server_close() closed the listening socket
+    else:
+        pytest.fail(f"expected nobody listening on port {port} after server_close(), but a connection was "
+                    "accepted: server_close() must close the listening socket")
+    del server  # (held until here, so that only server_close() could have closed the socket)
 
 
 def environ_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -832,6 +939,98 @@ def test_server_survives_broken_clients(serve: Any) -> None:
     assert (response.status_code, response.content) == (200, b"Hello, world!"), (
         f"expected the server to answer normally after broken clients, got {response.status_code} {response.content!r}"
     )
+
+
+def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.mark.spec("RFC 9110 §8.6 (repeated Content-Length fields that agree)")
+def test_server_survives_a_repeated_content_length(serve: Any) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
+    with serve(validated(echo_app)) as url:
+        raw = within(8, "reading the answer to a repeated Content-Length", raw_exchange, url, request)
+        with client() as http:
+            after = http.get(f"{url}/")
+    status, _, body = h11_parse(raw, method="POST")
+    assert status == 400 or (status, body) == (200, b"hello"), (
+        f"expected either 400 or the body b'hello' for two 'Content-Length: 5' headers (RFC 9110 §8.6: reject, "
+        f"or use the one value; CONTENT_LENGTH is '5', not '5,5'), got {status} {body!r}"
+    )
+    assert after.status_code == 200, f"expected the server to keep serving afterwards, got {after.status_code}"
+
+
+def make_any_server(kind: str, app: Callable[..., Any]) -> Any:
+    if kind == "wsgiref":
+        return wsgiref_make_server(HOST, 0, app, handler_class=QuietWSGIRequestHandler)
+    return make_student_server(app)
+
+
+@pytest.mark.spec("The stub's shutdown(): 'wait until it has' stopped (like wsgiref's)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_shutdown_waits_for_the_request_in_progress(kind: str) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started.set()
+        release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"finished"]
+
+    server = make_any_server(kind, validated(slow_app))
+    kwargs = {"poll_interval": 0.01} if kind == "wsgiref" else {}
+    serving_thread = threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True)
+    serving_thread.start()
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=CLIENT_TIMEOUT) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert started.wait(5), "expected the server to call the app for the request"
+            stopper.start()  # shutdown() while the app is still answering
+            stopper.join(0.3)
+            still_waiting = stopper.is_alive()
+            release.set()
+            raw = b""
+            with contextlib.suppress(OSError):
+                while chunk := sock.recv(65536):
+                    raw += chunk
+    finally:
+        release.set()
+        if stopper.ident is None:  # the test failed before shutdown(): stop the server all the same
+            stopper.start()
+        stopper.join(5)
+        serving_thread.join(5)
+        server.server_close()
+    assert still_waiting, (
+        "expected shutdown() to wait until serve_forever() has stopped, got: it returned while a request was "
+        "still being answered (wait on an Event that serve_forever() sets as it returns)"
+    )
+    assert not stopper.is_alive() and not serving_thread.is_alive(), (
+        "expected shutdown() and serve_forever() to return once the request in progress was answered"
+    )
+    status, _, body = h11_parse(raw)
+    assert (status, body) == (200, b"finished"), f"expected the request in progress to be answered in full, got {status} {body!r}"
+
+
+@pytest.mark.spec("The stub's serve_forever(): 'a silent client cannot block it forever' (conn.settimeout)")
+def test_a_silent_client_cannot_hold_the_server(serve_yours: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wsgi_server, "CONNECTION_TIMEOUT", 0.5)  # instead of 10 s, so the test is quick
+    with serve_yours(validated(hello_app)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT) as silent:
+            silent.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a head, then silence (and no close)
+            try:
+                with client() as http:
+                    response = http.get(f"{url}/")
+            except httpx.TimeoutException:
+                pytest.fail(
+                    f"a client that sent half a request and then nothing kept the server from answering anyone "
+                    f"else for {CLIENT_TIMEOUT:g} s: give each connection conn.settimeout(CONNECTION_TIMEOUT) "
+                    "(the test sets wsgi_server.CONNECTION_TIMEOUT to 0.5 s: read the constant when you use it)"
+                )
+    assert response.status_code == 200, f"expected the next client to be answered, got {response.status_code}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -308,20 +308,26 @@ def test_logs_the_duration_of_a_streamed_body() -> None:
     stream = io.StringIO()
     get(LoggingMiddleware(validator(slow_stream), stream=stream))
     ms = float(only_line(stream)["ms"])
-    assert ms >= 140, (
-        f"the body took 150 ms to stream but the log says {ms} ms: measure until close(), when the response is done"
+    assert 140 <= ms < 60_000, (
+        f"the body took 150 ms to stream but the log says {ms} ms: measure in milliseconds, from the call "
+        "until close(), when the response is done"
     )
 
 
-@pytest.mark.spec("PEP 3333 §environ Variables (wsgi.errors)")
+@pytest.mark.spec("PEP 3333 §environ Variables (wsgi.errors; SCRIPT_NAME + PATH_INFO is the path)")
 def test_logs_to_wsgi_errors_by_default() -> None:
     environ = make_environ(path="/default")
+    environ["SCRIPT_NAME"] = "/api"  # the app is mounted under /api
     errors = io.StringIO()
     environ["wsgi.errors"] = errors
     drive(LoggingMiddleware(validator(Probe())), environ)
     lines = log_lines(errors)
     assert len(lines) == 1 and LOG_LINE.fullmatch(lines[0]), (
         f"expected one log line in environ['wsgi.errors'] when no stream is given, got {lines!r}"
+    )
+    path = LOG_LINE.fullmatch(lines[0])["path"]
+    assert path == "/api/default", (
+        f"expected the path '/api/default' (SCRIPT_NAME + PATH_INFO, and no '?' without a query), got {path!r}"
     )
 
 
@@ -361,6 +367,12 @@ def test_basic_auth_asks_for_credentials() -> None:
         f"expected 'WWW-Authenticate: Basic realm=\"katas\"', got {challenge!r}"
     )
     assert probe.calls == 0, "the app was called for a request without credentials: answer 401 yourself"
+    content_type = response.headers.get("Content-Type", "")
+    assert content_type.startswith("text/plain"), f"expected the 401 to have a text/plain body, got Content-Type {content_type!r}"
+    length = response.headers.get("Content-Length")
+    assert length == str(len(response.content)), (
+        f"expected 'Content-Length: {len(response.content)}' (the 401 body's length in bytes), got {length!r}"
+    )
 
 
 @pytest.mark.spec("RFC 7617 §2, PEP 3333 §environ Variables (REMOTE_USER)")
@@ -378,13 +390,18 @@ def test_basic_auth_refuses_bad_credentials(user: str, password: str) -> None:
     response = get(BasicAuthMiddleware(validator(probe), users={"ada": "lovelace"}), auth=(user, password))
     assert response.status_code == 401, f"expected 401 for user {user!r} password {password!r}, got {response.status_code}"
     assert probe.calls == 0, "the app was called although the credentials were wrong"
+    challenge = response.headers.get("WWW-Authenticate", "")
+    assert 'realm="Restricted"' in challenge, (
+        f"expected the default realm of the stub's signature, 'Basic realm=\"Restricted\"', got {challenge!r}"
+    )
 
 
 @pytest.mark.spec("RFC 7617 §2, RFC 9110 §11.4 (Authorization)")
 @pytest.mark.parametrize(
     "authorization",
-    ["Basic !!!not-base64!!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Bearer abc", "Basic", "Basic " + base64.b64encode(b"\xff\xfe:x").decode()],
-    ids=["bad-base64", "no-colon", "other-scheme", "no-credentials", "not-utf8"],
+    ["Basic !!!not-base64!!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Bearer abc", "Basic",
+     "Basic " + base64.b64encode(b"\xff\xfe:x").decode(), "Basic YWRh!" + base64.b64encode(b"ada:lovelace").decode()[4:]],
+    ids=["bad-base64", "no-colon", "other-scheme", "no-credentials", "not-utf8", "valid-base64-with-a-stray-character"],
 )
 def test_basic_auth_survives_malformed_headers(authorization: str) -> None:
     probe = Probe()
@@ -453,6 +470,16 @@ def test_cors_allows_a_listed_origin() -> None:
     assert "origin" in vary, f"expected 'Origin' in Vary (the answer depends on it), got {sorted(vary)}"
 
 
+@pytest.mark.spec("Fetch §3.2.3 (one Access-Control-Allow-Origin: a single origin, or *)")
+def test_cors_allow_origin_appears_once() -> None:
+    response = get(cors(Probe(headers=[("Access-Control-Allow-Origin", "https://other.example")])), headers={"Origin": ORIGIN})
+    values = header_values(response.headers.multi_items(), "Access-Control-Allow-Origin")
+    assert values == [ORIGIN], (
+        f"expected exactly one Access-Control-Allow-Origin, {ORIGIN!r}, when the app had set its own, got {values!r}: "
+        "a browser refuses a response whose Access-Control-Allow-Origin is not a single origin"
+    )
+
+
 @pytest.mark.spec("Fetch §3.2.3 (Access-Control-Allow-Origin: *)")
 def test_cors_wildcard_origin() -> None:
     response = get(cors(Probe(), allow_origins=["*"]), headers={"Origin": "https://anyone.example"})
@@ -472,10 +499,14 @@ def test_cors_refused_origin_gets_no_header() -> None:
 
 
 @pytest.mark.spec("RFC 9110 §12.5.5 (Vary is a list)")
-def test_cors_keeps_the_app_vary() -> None:
-    response = get(cors(Probe(headers=[("Vary", "Accept-Encoding")])), headers={"Origin": ORIGIN})
+@pytest.mark.parametrize("app_vary", ["Accept-Encoding", "Accept-Encoding, Origin"], ids=["without-origin", "with-origin"])
+def test_cors_keeps_the_app_vary(app_vary: str) -> None:
+    response = get(cors(Probe(headers=[("Vary", app_vary)])), headers={"Origin": ORIGIN})
+    assert response.status_code == 200, f"expected the app's 200 with the app's 'Vary: {app_vary}', got {response.status_code}"
     vary = tokens(header_values(response.headers.multi_items(), "Vary"))
-    assert vary == {"accept-encoding", "origin"}, f"expected Vary to list Accept-Encoding and Origin, got {sorted(vary)}"
+    assert vary == {"accept-encoding", "origin"}, (
+        f"expected Vary to list Accept-Encoding and Origin (the app sent 'Vary: {app_vary}'), got {sorted(vary)}"
+    )
 
 
 @pytest.mark.spec("Fetch §3.2.2 (CORS-preflight request), §3.2.3 (its response)")
@@ -489,7 +520,10 @@ def test_cors_answers_a_preflight() -> None:
     h = response.headers
     assert h.get("Access-Control-Allow-Origin") == ORIGIN, f"expected Access-Control-Allow-Origin: {ORIGIN}, got {h.get('Access-Control-Allow-Origin')!r}"
     methods = tokens([h.get("Access-Control-Allow-Methods", "")])
-    assert "put" in methods, f"expected PUT in Access-Control-Allow-Methods, got {h.get('Access-Control-Allow-Methods')!r}"
+    assert "put" in methods and methods <= {"get", "put"}, (
+        f"expected PUT in Access-Control-Allow-Methods, a comma-separated list of the allowed GET and PUT, "
+        f"got {h.get('Access-Control-Allow-Methods')!r}"
+    )
     allowed = tokens([h.get("Access-Control-Allow-Headers", "")])
     assert {"x-token", "content-type"} <= allowed, (
         f"expected x-token and content-type in Access-Control-Allow-Headers, got {h.get('Access-Control-Allow-Headers')!r}"
@@ -517,6 +551,29 @@ def test_cors_refuses_a_preflight(sent: dict[str, str]) -> None:
     assert response.status_code == 400, f"expected 400 for a preflight asking for what is not allowed, got {response.status_code}"
     added = [k for k in response.headers if k.lower().startswith("access-control-")]
     assert not added, f"expected no Access-Control-* header on a refused preflight, got {added!r}"
+    content_type = response.headers.get("Content-Type", "")
+    assert response.content and content_type.startswith("text/plain"), (
+        f"expected a short text/plain body with the 400, got Content-Type {content_type!r} and {response.content[:60]!r}"
+    )
+
+
+@pytest.mark.spec("Fetch §3.2.2, §3.2.3; the defaults of the stub's CORSMiddleware signature")
+def test_cors_defaults() -> None:
+    probe = Probe()
+    app = CORSMiddleware(validator(probe))  # allow_origins ("*",), allow_methods GET HEAD POST, max_age 600
+    with client(app) as c:
+        allowed = c.options("/", headers=preflight_headers("POST", origin="https://anyone.example"))
+        refused = c.options("/", headers=preflight_headers("PUT", origin="https://anyone.example"))
+    h = allowed.headers
+    got = (allowed.status_code, h.get("Access-Control-Allow-Origin"), tokens([h.get("Access-Control-Allow-Methods", "")]),
+           h.get("Access-Control-Max-Age"))
+    expected = (204, "*", {"get", "head", "post"}, "600")
+    assert got == expected, (
+        f"expected the defaults (every origin, GET/HEAD/POST, 600 s) to answer a POST preflight with "
+        f"(status, Allow-Origin, Allow-Methods, Max-Age) = {expected!r}, got {got!r}"
+    )
+    assert refused.status_code == 400, f"expected a PUT preflight refused by the default methods, got {refused.status_code}"
+    assert probe.calls == 0, "the app was called for a preflight: answer it in the middleware"
 
 
 @pytest.mark.spec("Fetch §3.2.2 (a preflight has Access-Control-Request-Method)")
