@@ -74,8 +74,10 @@ def parse_request(rfile: BinaryIO) -> Request | None:
       the colon), the value is stripped of spaces and tabs. Keep the pairs in order, repeats too.
     - An empty line ends the head. Stop there: the body stays unread in ``rfile`` for wsgi.input.
     - Decode bytes as latin-1 (one byte, one character): HTTP heads are bytes, not UTF-8 text.
-    - Refuse lines longer than ``MAX_LINE`` or more than ``MAX_HEADERS`` headers, and a
-      Content-Length that is not a plain non-negative number (RFC 9112 §6.3).
+    - Refuse lines longer than ``MAX_LINE`` or more than ``MAX_HEADERS`` headers; an empty target or
+      one with control characters (RFC 9112 §3.2); a CR or NUL inside a header value (RFC 9110 §5.5);
+      a Content-Length that is not plain ASCII digits (``"²".isdigit()`` is true!) or that disagrees
+      with another Content-Length line (RFC 9112 §6.3).
 
     Returns ``None`` when the connection is closed before the first byte (a client that connected
     and left without a word). Raises ``BadRequest`` when the head is malformed, or when the
@@ -186,7 +188,8 @@ class WSGIServer:
         For each connection: ``parse_request`` (a ``BadRequest`` gets a 400 answer), ``build_environ``,
         ``call_app(app, environ, conn.sendall)``, then close the connection. A client that vanishes or
         sends garbage must never stop the server: catch ``OSError`` per connection, and give each
-        connection a timeout (``conn.settimeout``) so a silent client cannot block it forever.
+        connection a timeout (``conn.settimeout(CONNECTION_TIMEOUT)``, read when the connection is
+        accepted) so a silent client cannot block it, or the clients after it, for ever.
         """
         raise NotImplementedError("write WSGIServer.serve_forever() in wsgi_server.py")
 
