@@ -74,10 +74,14 @@ def parse_request(raw: bytes) -> HTTPRequest:
       for the method and ``HTTP/x.y`` for the version. The target is origin-form (``/path?query``),
       absolute-form (``http://host/path?query``, RFC 9112 §3.2.2: ``path`` is then ``/path``) or
       ``*`` (``OPTIONS *``). Split it at the first ``?`` into ``path`` and ``query``; decode neither.
+      An absolute-form target without a path (``http://host``, ``http://host?q``) has the path ``/``;
+      a control character in the target is a ``BadRequest``.
     - A field line is ``name ":" OWS value OWS`` (RFC 9112 §5). The name is a token with *no*
       whitespace before the colon (§5.1: a server MUST reject that); the value loses its leading
       and trailing spaces and tabs. A line starting with a space or tab is an obsolete "line
       folding" (§5.2): reject it.
+    - A bare CR (one not ending a line, RFC 9112 §2.2) or a NUL (RFC 9110 §5.5) anywhere in the
+      head is a ``BadRequest``.
     - An HTTP/1.1 request carries exactly one ``Host`` (RFC 9112 §3.2: "MUST respond with a 400").
     - The body is exactly ``Content-Length`` bytes (RFC 9112 §6.3). Content-Length is digits only;
       several lines (or a list like ``5, 5``) must all agree. Anything after the body belongs to the

@@ -79,6 +79,10 @@ class SocketServer:
         Port ``0`` asks the OS for a free port: ``server_address`` is the ``(host, port)`` actually
         bound, read back with ``getsockname()``, so the caller can connect at once (connections
         wait in the listen backlog until ``serve_forever()`` accepts them).
+
+        Set ``SO_REUSEADDR`` before ``bind()``: a restarted server must not fail with "Address already
+        in use" while old connections linger in ``TIME_WAIT``. When ``bind()`` fails, close the socket,
+        then let the ``OSError`` go up: leak nothing.
         """
         raise NotImplementedError("write SocketServer.__init__() in socket_server.py")
 
@@ -98,7 +102,8 @@ class SocketServer:
         1. Read until the empty line that ends the head (``\\r\\n\\r\\n``; a bare ``\\n\\n`` is fine
            too, RFC 9112 §2.2). ``recv`` returns what has arrived so far, sometimes a single byte:
            read in a loop and search everything collected so far. ``recv`` returning ``b""`` means
-           the client closed: answer nothing.
+           the client closed: answer nothing. A head that passes ``MAX_HEAD`` bytes without its empty
+           line is answered ``431 Request Header Fields Too Large`` (RFC 9110 §5.4, RFC 6585 §5).
         2. The client has ``self.timeout`` seconds for its whole request (``conn.settimeout``, with
            one deadline for all the ``recv`` calls). On ``TimeoutError`` close without answering:
            the next client is waiting.
@@ -106,16 +111,22 @@ class SocketServer:
            is answered ``400 Bad Request``. The handler gets the path without the query string.
         4. With a ``Content-Length``, read that many body bytes too, and drop them: closing a socket
            that still holds unread bytes makes the kernel reset the connection, and the client may
-           lose the response (RFC 9112 §9.6).
+           lose the response (RFC 9112 §9.6). Answer only once the whole body has arrived (its last
+           byte may come in a ``recv`` of its own). A ``Content-Length`` that is not plain digits
+           (``-1``, ``+0``: ``int()`` takes them) is answered ``400`` (RFC 9112 §6.3).
         5. Call the handler; if it raises, answer ``500 Internal Server Error`` instead.
         6. Send ``HTTP/1.1 <status> <reason>``, the handler's headers, ``Content-Length: <len(body)>``,
            ``Connection: close``, an empty line and the body, every line ending in ``\\r\\n``
-           (RFC 9112 §4, §6.2, §9.6). ``http.HTTPStatus(status).phrase`` is the reason.
+           (RFC 9112 §4, §6.2, §9.6). ``http.HTTPStatus(status).phrase`` is the reason; for a status
+           it does not know (``299``) the reason is empty: ``HTTP/1.1 299 `` (RFC 9112 §4).
         """
         raise NotImplementedError("write SocketServer.handle_connection() in socket_server.py")
 
     def shutdown(self) -> None:
-        """Ask :meth:`serve_forever` to stop, and wait until it has (call it from another thread)."""
+        """Ask :meth:`serve_forever` to stop, and wait until it has (call it from another thread).
+
+        The connection in progress is answered first: ``shutdown()`` returns only after that.
+        """
         raise NotImplementedError("write SocketServer.shutdown() in socket_server.py")
 
     def server_close(self) -> None:

@@ -88,7 +88,7 @@ class FileIterable:
     """
 
     def __init__(self, filelike: BinaryIO, block_size: int = 8192) -> None:
-        """Keep the file and the block size; read nothing yet (the server may never iterate)."""
+        """Keep the file and the block size (8192 unless given); read nothing yet (the server may never iterate)."""
         raise NotImplementedError("write FileIterable.__init__() in wsgi_spec.py")
 
     def __iter__(self) -> Iterator[bytes]:
@@ -103,10 +103,14 @@ class FileIterable:
 def make_file_app(path: str | os.PathLike[str], content_type: str = "application/octet-stream") -> Callable[..., Iterable[bytes]]:
     """Return a WSGI application that serves the file at ``path`` on every request.
 
-    Each request opens the file (binary), answers ``200 OK`` with ``Content-Type: content_type`` and
-    ``Content-Length`` (the file's size), and returns the file wrapped for streaming: in
-    ``environ["wsgi.file_wrapper"](file, 8192)`` when the server offers one (it may send the file
-    faster, e.g. with ``sendfile()``), otherwise in ``FileIterable(file, 8192)``.
+    Each request opens the file (binary), answers ``200 OK`` with ``Content-Type: content_type``
+    (``application/octet-stream`` unless given) and ``Content-Length`` (the file's size), and returns
+    the file wrapped for streaming: in ``environ["wsgi.file_wrapper"](file, 8192)`` when the server
+    offers one (it may send the file faster, e.g. with ``sendfile()``), otherwise in
+    ``FileIterable(file, 8192)``.
+
+    If ``start_response`` raises, close the file, then let the error go up: there is no body, so
+    no server ``close()`` (PEP 3333 §The start_response() Callable, §Error Handling).
     """
     raise NotImplementedError("write make_file_app() in wsgi_spec.py")
 
