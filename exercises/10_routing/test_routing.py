@@ -113,6 +113,44 @@ def test_decorators_route_by_method() -> None:
     )
 
 
+@pytest.mark.spec("(the router's contract: methods default to GET)")
+def test_methods_default_to_get() -> None:
+    router = Router()
+    plain, decorated = Handler("plain"), Handler("decorated")
+    router.add_route("/plain", plain.app)
+    router.route("/decorated")(decorated.app)
+    with client(router) as c:
+        got = [(r.status_code, r.text) for r in (c.get("/plain"), c.get("/decorated"))]
+        posts = [c.post("/plain").status_code, c.post("/decorated").status_code]
+    assert got == [(200, "plain"), (200, "decorated")] and posts == [405, 405], (
+        f"expected add_route(pattern, handler) and @route(pattern) without methods to serve GET only, got "
+        f"GET {got!r} and POST {posts!r} (methods=('GET',) is the default)"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §9.3.4 (PUT), §9.3.5 (DELETE); RFC 5789 (PATCH)")
+def test_put_patch_and_delete_decorators() -> None:
+    router = Router()
+    handlers = {method: Handler(method.lower()) for method in ("PUT", "PATCH", "DELETE")}
+    returned = [
+        router.put("/items/{id:int}")(handlers["PUT"].app),
+        router.patch("/items/{id:int}")(handlers["PATCH"].app),
+        router.delete("/items/{id:int}")(handlers["DELETE"].app),
+    ]
+    with client(router) as c:
+        got = {method: c.request(method, "/items/3").text for method in handlers}
+        get = c.get("/items/3")
+    assert got == {"PUT": "put", "PATCH": "patch", "DELETE": "delete"}, (
+        f"expected @router.put, @router.patch and @router.delete to route PUT, PATCH and DELETE, got {got!r}"
+    )
+    assert returned == [h.app for h in handlers.values()], "expected each decorator to give back the function itself"
+    allow = {m.strip() for m in get.headers.get("Allow", "").split(",") if m.strip()}
+    assert get.status_code == 405 and allow == {"PUT", "PATCH", "DELETE"}, (
+        f"expected GET on a PUT/PATCH/DELETE path to be 405 with Allow listing those three, got {get.status_code} "
+        f"Allow {get.headers.get('Allow')!r}"
+    )
+
+
 @pytest.mark.spec("PEP 318 (a decorator returns the function)")
 def test_decorator_returns_the_handler() -> None:
     router = Router()
@@ -209,6 +247,20 @@ def test_non_ascii_paths_are_decoded() -> None:
     assert user.params == {"name": "zoë"}, f"expected the parameter as real text {{'name': 'zoë'}}, got {user.params!r}"
 
 
+@pytest.mark.spec("PEP 3333 §Unicode Issues; RFC 9110 §15.5 (a client error is a 4xx)")
+def test_a_path_that_is_not_utf8_is_still_answered() -> None:
+    router = router_with(("/café", Handler("cafe"), ["GET"]))
+    # /caf%E9: é as one latin-1 byte, which is not UTF-8. The client's mistake, not a server error.
+    try:
+        status, _, _ = call(router, make_environ("/caf\xe9"))
+    except Exception as exc:
+        pytest.fail(f"the router raised {exc!r} for PATH_INFO '/caf\\xe9' (not UTF-8): decode with errors='replace'")
+    assert not status.startswith("5"), (
+        f"expected an answer (404, 400, or whatever your router makes of the bytes) for a path that is not UTF-8, "
+        f"got {status!r}: the client sent the odd bytes, the server did nothing wrong"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Router: 404, 405, HEAD
 # --------------------------------------------------------------------------------------------
@@ -246,6 +298,39 @@ def test_head_is_answered_by_the_get_route() -> None:
     assert response.headers.get("Content-Length") == "5", "expected the GET's headers (Content-Length: 5) on the HEAD response"
 
 
+class ClosingBody:
+    """A response body with a close() that remembers it was called (PEP 3333 §Specification Details)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self):
+        yield b"hello"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD); PEP 3333 §Specification Details (close())")
+def test_head_closes_the_handlers_body() -> None:
+    body = ClosingBody()
+
+    def handler(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+        return body
+
+    router = Router()
+    router.add_route("/hello", handler, ["GET"])
+    response = request(router, "HEAD", "/hello")
+    assert (response.status_code, response.content) == (200, b""), (
+        f"expected 200 and no body for HEAD, got {response.status_code} {response.content!r}"
+    )
+    assert body.closed, (
+        "expected the router to call close() on the GET handler's body after dropping it for HEAD: whoever "
+        "iterates a WSGI body must close it (it may hold a file or a database cursor)"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Mount
 # --------------------------------------------------------------------------------------------
@@ -262,7 +347,8 @@ def shifted(prefix: str, environ: dict) -> tuple[str, str]:
 @pytest.mark.spec("PEP 3333 §URL Reconstruction; wsgiref.util.shift_path_info")
 @pytest.mark.parametrize(
     "prefix, path",
-    [("/api", "/api/users/7"), ("/api", "/api/"), ("/api", "/api"), ("/v1/api", "/v1/api/users"), ("/api/", "/api/x")],
+    [("/api", "/api/users/7"), ("/api", "/api/"), ("/api", "/api"), ("/v1/api", "/v1/api/users"), ("/api/", "/api/x"),
+     ("/XBOX/", "/XBOX/games")],
 )
 def test_mount_shifts_the_prefix(prefix: str, path: str) -> None:
     inner = Handler("inner")
@@ -306,13 +392,14 @@ def test_router_mounts_a_sub_router() -> None:
     home = Handler("home")
     api = router_with(("/users/{id:int}", users, ["GET"]))
     site = Router()
-    site.add_route("/", home.app, ["GET"])
     site.mount("/api", api)
+    site.add_route("/", home.app, ["GET"])
     with client(site) as c:
-        responses = [c.get("/"), c.get("/api/users/3"), c.get("/api/nothing")]
-    got = [(r.status_code, r.text) for r in responses[:2]] + [responses[2].status_code]
-    assert got == [(200, "home"), (200, "users"), 404], (
-        f"expected / -> home, /api/users/3 -> users, /api/nothing -> 404, got {got!r}"
+        responses = [c.get("/"), c.get("/api/users/3"), c.get("/api/nothing"), c.get("/nowhere")]
+    got = [(r.status_code, r.text) for r in responses[:2]] + [r.status_code for r in responses[2:]]
+    assert got == [(200, "home"), (200, "users"), 404, 404], (
+        f"expected / -> home (a route after the mount), /api/users/3 -> users, /api/nothing -> 404 and "
+        f"/nowhere -> 404, got {got!r}: a mount that does not match lets the router try the next entry"
     )
     assert users.params == {"id": 3}, f"expected the sub-router's parameters {{'id': 3}}, got {users.params!r}"
 
@@ -374,14 +461,35 @@ def test_trailing_slash_is_removed() -> None:
     location = response.headers.get("Location")
     assert location == "/items?page=2&sort=name", f"expected Location '/items?page=2&sort=name', got {location!r}"
     assert not items.environs, "the app was called although the request was redirected"
+    length = response.headers.get("Content-Length")
+    assert length == str(len(response.content)) and response.content, (
+        f"expected a short body with its Content-Length, got Content-Length {length!r} for {response.content!r}"
+    )
+    with client(app) as c:
+        head = c.head("/items/")
+        index = c.get("/docs/INDEX/")
+    assert (head.status_code, head.headers.get("Location")) == (301, "/items"), (
+        f"expected 301 to /items for HEAD /items/ (HEAD is a GET without the body), got {head.status_code} "
+        f"{head.headers.get('Location')!r}"
+    )
+    assert (index.status_code, index.headers.get("Location")) == (301, "/docs/INDEX"), (
+        f"expected 301 to /docs/INDEX for /docs/INDEX/ (remove the trailing slash and nothing else), got "
+        f"{index.status_code} {index.headers.get('Location')!r}"
+    )
 
 
 @pytest.mark.spec("RFC 9110 §15.4.2 (301)")
 def test_trailing_slash_is_added() -> None:
     app = TrailingSlashMiddleware(router_with(("/items/", Handler("items"), ["GET"])), trailing_slash=True)
-    response = request(app, "GET", "/items")
+    with client(app) as c:
+        response = c.get("/items")
+        kept = c.get("/items/")
     assert (response.status_code, response.headers.get("Location")) == (301, "/items/"), (
         f"expected 301 to /items/ with trailing_slash=True, got {response.status_code} {response.headers.get('Location')!r}"
+    )
+    assert (kept.status_code, kept.text) == (200, "items"), (
+        f"expected /items/ (already with its slash) to reach the app with trailing_slash=True, got {kept.status_code} "
+        f"{kept.headers.get('Location')!r}"
     )
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import re
+import threading
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -127,6 +128,16 @@ def test_request_path_is_full_and_decoded() -> None:
     )
 
 
+@pytest.mark.spec("PEP 3333 §Unicode Issues")
+def test_request_path_that_is_not_utf8() -> None:
+    # /caf%E9: é as one latin-1 byte, which is not UTF-8: the client's mistake, not a reason to crash.
+    try:
+        path = Request(make_environ(path="/caf\xe9")).path
+    except Exception as exc:
+        pytest.fail(f"Request.path raised {exc!r} for PATH_INFO '/caf\\xe9' (not UTF-8): decode with errors='replace'")
+    assert isinstance(path, str) and path.startswith("/caf"), f"expected the path as text, got {path!r}"
+
+
 @pytest.mark.spec("RFC 3986 §3.4 (query), WHATWG URL §5.1 (application/x-www-form-urlencoded parsing)")
 def test_request_query() -> None:
     def look(r: Request) -> dict:
@@ -149,6 +160,16 @@ def test_request_query() -> None:
     )
 
 
+@pytest.mark.spec("(the MultiDict contract: a Mapping with repeated keys)")
+def test_multidict_keys_length_and_pairs() -> None:
+    got = inspect(lambda r: (sorted(r.query), len(r.query), r.query.multi_items()), "GET", "/s?tag=a&q=x&tag=b")
+    expected = (["q", "tag"], 2, [("tag", "a"), ("q", "x"), ("tag", "b")])
+    assert got == expected, (
+        f"expected the keys ['q', 'tag'] (each once), len 2 and multi_items() {expected[2]} (every pair, in order), "
+        f"got keys {got[0]}, len {got[1]} and {got[2]}"
+    )
+
+
 @pytest.mark.spec("RFC 9110 §5.1 (field names are case-insensitive), PEP 3333 §environ Variables")
 def test_request_headers_are_case_insensitive() -> None:
     def look(r: Request) -> tuple:
@@ -161,6 +182,18 @@ def test_request_headers_are_case_insensitive() -> None:
         f"expected every spelling of X-Custom-Thing to find 'yes', and Content-Type/Content-Length (CONTENT_TYPE "
         f"and CONTENT_LENGTH in the environ, without HTTP_) to be there, got {got!r}"
     )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (HTTP_ variables, CONTENT_TYPE, CONTENT_LENGTH)")
+def test_request_headers_are_only_the_headers() -> None:
+    headers = Request(make_environ(HTTP_X_THING="1", CONTENT_TYPE="", CONTENT_LENGTH="")).headers
+    names = sorted(name.lower() for name in headers)
+    assert names == ["host", "x-thing"] and len(headers) == 2, (
+        f"expected exactly the headers Host and X-Thing, got {names} (len {len(headers)}): only HTTP_* keys are "
+        "headers, plus CONTENT_TYPE and CONTENT_LENGTH when they are not empty; REQUEST_METHOD or wsgi.input are not"
+    )
+    missing = [name for name in ("x-missing", "content-type", "request-method") if name in headers]
+    assert missing == [], f"expected {missing} not to be `in` the headers"
 
 
 @pytest.mark.spec("RFC 9110 §8.3 (Content-Type), §8.6 (Content-Length)")
@@ -189,6 +222,69 @@ def test_request_body_stops_at_content_length() -> None:
     assert stream.bytes_read == 8, f"expected 8 bytes read from wsgi.input, got {stream.bytes_read}: read(CONTENT_LENGTH)"
 
 
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (no CONTENT_LENGTH: no body)")
+def test_request_without_content_length_reads_nothing() -> None:
+    stream = CountingInput(b"GET /next HTTP/1.1\r\n")
+    body = Request(make_environ(method="POST", **{"wsgi.input": stream})).body
+    assert (body, stream.bytes_read) == (b"", 0), (
+        f"expected b'' and nothing read from wsgi.input without CONTENT_LENGTH, got {body!r} after reading "
+        f"{stream.bytes_read} bytes: what follows may be the next request"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams; wsgi.input_terminated (gunicorn, chunked uploads)")
+def test_request_body_of_a_terminated_input() -> None:
+    # What gunicorn gives an app for a chunked upload: no CONTENT_LENGTH, and a stream that ends with the body.
+    stream = CountingInput(b"chunked upload, decoded")
+    environ = make_environ(method="POST", **{"wsgi.input": stream, "wsgi.input_terminated": True})
+    body = Request(environ).body
+    assert body == b"chunked upload, decoded", (
+        f"expected the whole body b'chunked upload, decoded', got {body!r}: without CONTENT_LENGTH but with "
+        "environ['wsgi.input_terminated'] true, the stream ends where the body ends, so read it to the end"
+    )
+
+
+class TrickleInput(CountingInput):
+    """A wsgi.input whose read(size) gives at most 3 bytes at a time, as a file may (fewer than asked)."""
+
+    def read(self, size: int) -> bytes:
+        return super().read(min(size, 3))
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (read() may return fewer bytes than asked)")
+def test_request_body_read_in_pieces() -> None:
+    stream = TrickleInput(b"abcdefgNEXT")
+    body = Request(make_environ(method="POST", CONTENT_LENGTH="7", **{"wsgi.input": stream})).body
+    assert body == b"abcdefg", (
+        f"expected all 7 bytes b'abcdefg' from a stream that gives 3 at a time, got {body!r}: read(n) may return "
+        "fewer than n bytes, so keep reading until you have CONTENT_LENGTH of them"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (end of the stream)")
+def test_request_body_shorter_than_announced() -> None:
+    # The client announced 10 bytes and sent 4: the stream ends (b"") before CONTENT_LENGTH.
+    environ = make_environ(method="POST", CONTENT_LENGTH="10", **{"wsgi.input": CountingInput(b"abcd")})
+    outcome: list[Any] = []
+
+    def read_body() -> None:
+        try:
+            outcome.append(Request(environ).body)
+        except Exception as exc:  # refusing a short body (ValueError) is fine too
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read_body, daemon=True)
+    thread.start()
+    thread.join(3)
+    assert not thread.is_alive(), (
+        "Request.body was still reading after 3 s for a body shorter than its CONTENT_LENGTH: read() gives b'' "
+        "at the end of the stream, stop there"
+    )
+    assert outcome and (outcome[0] == b"abcd" or isinstance(outcome[0], ValueError)), (
+        f"expected the 4 bytes that came, b'abcd' (or a ValueError), got {outcome[0] if outcome else None!r}"
+    )
+
+
 @pytest.mark.spec("PEP 3333 §Input and Error Streams (the stream can be read once)")
 def test_request_body_is_read_once() -> None:
     stream = CountingInput(b'{"a": 1}')
@@ -206,6 +302,25 @@ def test_request_form() -> None:
     got = inspect(lambda r: (r.form.get("name"), r.form.getall("lang"), r.form.get("note")),
                   "POST", "/", data={"name": "Ada Lovelace & co", "lang": ["py", "c"], "note": "é"})
     assert got == ("Ada Lovelace & co", ["py", "c"], "é"), f"expected ('Ada Lovelace & co', ['py', 'c'], 'é'), got {got!r}"
+
+
+@pytest.mark.spec("WHATWG URL §5.1 (application/x-www-form-urlencoded parsing keeps empty values)")
+def test_request_form_keeps_blank_values() -> None:
+    got = inspect(lambda r: (r.form.get("name"), r.form.get("note")), "POST", "/", content=b"name=&note=hi",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert got == ("", "hi"), f"expected the empty field 'name' kept as '' (a field left blank), got {got!r}"
+
+
+@pytest.mark.spec("WHATWG URL §5.1 (UTF-8 decode without BOM or fail: replacement characters)")
+def test_request_form_survives_bytes_that_are_not_utf8() -> None:
+    environ = make_environ(method="POST", body=b"name=caf\xe9&x=1", CONTENT_LENGTH="14",
+                           CONTENT_TYPE="application/x-www-form-urlencoded")
+    try:
+        form = Request(environ).form
+        got = (form.get("x"), form.get("name", "")[:3])
+    except Exception as exc:
+        pytest.fail(f"Request.form raised {exc!r} for a body that is not UTF-8: decode with errors='replace'")
+    assert got == ("1", "caf"), f"expected the fields x='1' and name='caf…', got {got!r}"
 
 
 @pytest.mark.spec("WHATWG URL §5 (only that content type is a form)")
@@ -241,10 +356,19 @@ def test_request_cookies_from_httpx() -> None:
 
 @pytest.mark.spec("RFC 6265 §4.2.1 (Cookie), §4.1.1 (quoted cookie-value)")
 def test_request_cookies_agree_with_simplecookie() -> None:
-    header = 'a=1;b=two ; c="quoted"; d=x=y'
+    header = 'a=1;b=two ; c="quoted"; d=x=y; e = spaced ; f=""'
     oracle = {name: morsel.value for name, morsel in SimpleCookie(header).items()}
     got = Request(make_environ(HTTP_COOKIE=header)).cookies
     assert got == oracle, f"for Cookie: {header} expected {oracle} (as http.cookies.SimpleCookie reads it), got {got}"
+
+
+@pytest.mark.spec("RFC 6265 §4.1.1 (cookie-value: DQUOTE on both sides, or none)")
+def test_request_cookies_half_quoted_values_are_kept() -> None:
+    got = Request(make_environ(HTTP_COOKIE='a="abc; b=x"; c="')).cookies
+    expected = {"a": '"abc', "b": 'x"', "c": '"'}
+    assert got == expected, (
+        f"expected {expected}, got {got}: unwrap a value only when a double quote opens AND closes it"
+    )
 
 
 @pytest.mark.spec("RFC 6265 §5.4 (be forgiving)")
@@ -316,6 +440,11 @@ def test_response_headers_and_content_type() -> None:
     assert values(headers, "X-One") == ["1"], f"expected the X-One header from the dict, got {headers!r}"
     _, headers, _ = call(Response("a", headers=[("X-Two", "a"), ("X-Two", "b")]))
     assert values(headers, "X-Two") == ["a", "b"], f"expected both X-Two headers from a list of pairs, got {headers!r}"
+    _, headers, _ = call(Response("a,b", headers={"content-type": "text/csv"}))
+    assert values(headers, "Content-Type") == ["text/csv"], (
+        f"expected only the Content-Type given in headers, text/csv, got {values(headers, 'Content-Type')}: "
+        "add the default one only when the headers have none (in any case)"
+    )
 
 
 @pytest.mark.spec("RFC 9110 §9.3.2 (HEAD)")
@@ -325,6 +454,37 @@ def test_response_to_head_has_no_body() -> None:
     assert response.content == b"", f"expected no body for HEAD, got {response.content!r}"
     assert response.headers.get("Content-Length") == "12", (
         f"expected the GET's Content-Length (12) on the HEAD response, got {response.headers.get('Content-Length')!r}"
+    )
+
+
+def call_unvalidated(app: Callable, environ: dict | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Like ``call``, without the validator (it insists on a Content-Type for a 1xx)."""
+    seen: list = []
+
+    def start_response(status, headers, exc_info=None):
+        seen[:] = [status, headers]
+        return lambda data: None
+
+    iterable = app(environ or make_environ(), start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        getattr(iterable, "close", lambda: None)()
+    return seen[0], seen[1], body
+
+
+@pytest.mark.spec("RFC 9110 §8.6 (Content-Length), §15.2 (1xx), §15.3.5 (204), §15.4.5 (304)")
+@pytest.mark.parametrize("code", [100, 199, 204, 304])
+def test_response_without_content(code: int) -> None:
+    status, headers, body = call_unvalidated(Response("not for this status", status=code))
+    assert status.startswith(f"{code} "), f"expected the status line to start with '{code} ', got {status!r}"
+    assert body == b"" and values(headers, "Content-Length") == [], (
+        f"expected a {code} response with no body and no Content-Length, got body {body!r} and headers {headers!r}: "
+        "a 1xx, 204 or 304 never carries content"
+    )
+    status, headers, body = call_unvalidated(Response("x", status=200 if code < 200 else code - 1))
+    assert body == b"x" and values(headers, "Content-Length") == ["1"], (
+        f"expected a {status!r} response to carry its body b'x' with Content-Length 1, got {body!r} and {headers!r}"
     )
 
 
@@ -368,8 +528,14 @@ def test_redirect_response() -> None:
 
 @pytest.mark.spec("RFC 9110 §15.4 (3xx)")
 def test_redirect_response_needs_a_3xx() -> None:
-    with pytest.raises(ValueError):
-        RedirectResponse("/x", status=200)
+    for status in (200, 299, 400, 404):
+        with pytest.raises(ValueError):
+            RedirectResponse("/x", status=status)
+            pytest.fail(f"expected RedirectResponse('/x', status={status}) to raise ValueError: a redirect is a 3xx")
+    for status in (300, 307, 399):
+        _, headers, _ = call(RedirectResponse("/x", status=status))
+        got = values(headers, "Location")
+        assert got == ["/x"], f"expected RedirectResponse('/x', status={status}) to be a redirect to /x, got Location {got}"
 
 
 @pytest.mark.spec("RFC 3986 §2.1 (percent-encoding), PEP 3333 §Unicode Issues")
@@ -425,6 +591,32 @@ def test_set_cookie_attributes() -> None:
     got = {k: morsel[k] for k in ("max-age", "path", "domain", "secure", "httponly", "samesite")}
     expected = {"max-age": "3600", "path": "/app", "domain": "example.com", "secure": True, "httponly": True, "samesite": "Strict"}
     assert got == expected, f"expected attributes {expected}, http.cookies read {got} from {headers[0]!r}"
+
+
+@pytest.mark.spec("RFC 6265 §4.1.2.4 (Path), §4.1.2.5 (Secure), §4.1.2.6 (HttpOnly)")
+def test_set_cookie_defaults() -> None:
+    response = Response("ok")
+    response.set_cookie("a", "1")
+    headers = set_cookie_headers(response)
+    morsel = SimpleCookie(headers[0]).get("a") if headers else None
+    assert morsel is not None and morsel.value == "1", f"expected http.cookies to read a=1 from {headers!r}"
+    got = {k: morsel[k] for k in ("path", "secure", "httponly", "max-age", "expires", "domain")}
+    expected = {"path": "/", "secure": "", "httponly": "", "max-age": "", "expires": "", "domain": ""}
+    assert got == expected, (
+        f"expected set_cookie('a', '1') to give Path=/ and no other attribute, http.cookies read {got} from {headers[0]!r}"
+    )
+
+
+@pytest.mark.spec("RFC 6265bis §4.1.2.7 (SameSite)")
+def test_set_cookie_samesite() -> None:
+    response = Response("ok")
+    for name, samesite in (("a", "lax"), ("b", "NONE"), ("c", "Strict")):
+        response.set_cookie(name, "1", samesite=samesite, secure=True)
+    got = [SimpleCookie(h)[n]["samesite"] for h, n in zip(set_cookie_headers(response), "abc")]
+    assert got == ["Lax", "None", "Strict"], f"expected SameSite=Lax, None and Strict (any case given), got {got}"
+    with pytest.raises(ValueError):
+        Response("ok").set_cookie("a", "1", samesite="sometimes")
+        pytest.fail("expected ValueError for samesite='sometimes': only Strict, Lax and None exist")
 
 
 @pytest.mark.spec("RFC 6265 §5.1.1 (cookie dates), RFC 9110 §5.6.7 (HTTP-date)")

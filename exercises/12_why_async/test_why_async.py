@@ -190,6 +190,37 @@ def test_asgi_app_waits_without_blocking_the_event_loop(monkeypatch: pytest.Monk
     check_does_not_block(why_async.asgi_app, monkeypatch)
 
 
+@pytest.mark.spec("ASGI 3.0 §Applications (an app raises for a scope type it does not understand)")
+def test_asgi_app_refuses_other_scope_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(why_async, "DELAY", 0.01)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "path": "/ws", "raw_path": b"/ws", "query_string": b"",
+             "headers": [], "scheme": "ws", "subprotocols": []}
+
+    async def attempt() -> str:
+        try:
+            await why_async.asgi_app(scope, receive, send)
+        except NotImplementedError:
+            raise
+        except Exception:
+            return "raised"
+        return "returned"
+
+    got = run(attempt(), timeout=5, what="asgi_app with a websocket scope")
+    http_messages = [m.get("type") for m in sent if str(m.get("type", "")).startswith("http.")]
+    assert got == "raised" and not http_messages, (
+        f"expected asgi_app to raise for scope['type'] == 'websocket' and send nothing, got it {got} after sending "
+        f"{http_messages}: this app speaks HTTP only, check scope['type'] first"
+    )
+
+
 # --- measure() -------------------------------------------------------------------------------------
 
 

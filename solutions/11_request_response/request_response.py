@@ -54,9 +54,6 @@ class MultiDict(Mapping[str, str]):
     def multi_items(self) -> list[tuple[str, str]]:
         return list(self._pairs)
 
-    def __repr__(self) -> str:
-        return f"MultiDict({self._pairs!r})"
-
 
 class Headers(Mapping[str, str]):
     """The request headers from the environ, looked up case-insensitively (RFC 9110 §5.1).
@@ -136,18 +133,24 @@ class Request:
         """The body: exactly CONTENT_LENGTH bytes, read from wsgi.input once and then kept.
 
         Never ``read()`` without a size: PEP 3333 lets the server give a stream that blocks past the
-        end of the body (the next request of a keep-alive connection may be there).
+        end of the body (the next request of a keep-alive connection may be there). Without a
+        CONTENT_LENGTH there is no body, unless the server sets ``wsgi.input_terminated``: then the
+        stream ends where the body does (gunicorn, for a chunked upload), so read it to the end.
         """
         if self._body is None:
-            length = self.content_length or 0
-            chunks, remaining = [], length
             stream = self.environ["wsgi.input"]
-            while remaining > 0:
-                chunk = stream.read(remaining)
-                if not chunk:  # the client sent less than it announced
-                    break
-                chunks.append(chunk)
-                remaining -= len(chunk)
+            chunks = []
+            if self.content_length is None and self.environ.get("wsgi.input_terminated"):
+                while chunk := stream.read(65536):
+                    chunks.append(chunk)
+            else:
+                remaining = self.content_length or 0
+                while remaining > 0:
+                    chunk = stream.read(remaining)  # may give fewer bytes than asked: loop
+                    if not chunk:  # the client sent less than it announced
+                        break
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
             self._body = b"".join(chunks)
         return self._body
 

@@ -41,7 +41,7 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
     """The slow endpoint as a WSGI application (PEP 3333): wait with ``time.sleep(DELAY)``."""
     # The "database call": the thread sleeps, and with it everything this thread could have done.
     time.sleep(DELAY)
-    body = _answer(environ.get("PATH_INFO", "/"))
+    body = _answer(environ.get("PATH_INFO", ""))  # PEP 3333: an empty PATH_INFO may be left out
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
