@@ -192,6 +192,9 @@ def test_a_wrong_method_is_405_with_allow() -> None:
         assert response.headers.get("allow") == allow, (
             f"expected 'Allow: {allow}' on the 405 for {method} {path}, got {response.headers.get('allow')!r}"
         )
+        assert response.content == b"Method Not Allowed", (
+            f"expected the body b'Method Not Allowed' on the 405 for {method} {path}, got {response.content!r}"
+        )
 
 
 # --- read_body() -----------------------------------------------------------------------------------
@@ -236,6 +239,27 @@ def test_read_body_raises_when_the_client_disconnects() -> None:
     receive = scripted_receive([{"type": "http.request", "body": b"half a bo", "more_body": True}, {"type": "http.disconnect"}])
     with pytest.raises(hello_asgi.ClientDisconnected):
         run(hello_asgi.read_body(receive), timeout=2, what="read_body(), given http.disconnect (it should raise ClientDisconnected),")
+
+
+@pytest.mark.spec("ASGI 3.0 §Error Handling")
+def test_read_body_raises_on_an_event_it_does_not_expect() -> None:
+    # Not a body piece: a WebSocket event has no place in an HTTP request's receive() stream.
+    odd = {"type": "websocket.receive", "text": "hi"}
+    body = run(hello_asgi.read_body(scripted_receive([{"type": "http.request", "body": b"whole"}])))
+    assert body == b"whole", f"expected read_body() to read a one-piece body first, b'whole', got {body!r}"
+    receive = scripted_receive([{"type": "http.request", "body": b"half", "more_body": True}, odd])
+
+    async def scenario() -> BaseException | bytes:
+        try:
+            return await hello_asgi.read_body(receive)
+        except Exception as exc:
+            return exc
+
+    got = run(scenario(), timeout=2, what="read_body(), given a 'websocket.receive' event,")
+    assert isinstance(got, BaseException), (
+        f"expected read_body() to raise on a {odd['type']!r} event (neither http.request nor http.disconnect), "
+        f"but it returned {got!r}: ASGI §Error Handling says an app that receives an invalid event should raise"
+    )
 
 
 # --- POST /echo ------------------------------------------------------------------------------------

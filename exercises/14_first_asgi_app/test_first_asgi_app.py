@@ -302,6 +302,7 @@ def test_errors_are_json_with_the_right_status(client: Client) -> None:
     check_error(client.request("GET", "/nowhere"), 404, "GET /nowhere")
     check_error(client.request("GET", "/tasks/99"), 404, "a task that does not exist")
     check_error(client.request("PATCH", "/tasks/99", json={"done": True}), 404, "PATCH on a task that does not exist")
+    check_error(client.request("DELETE", "/tasks/99"), 404, "DELETE on a task that does not exist")
     for method, path, allowed in [("PUT", "/tasks", {"GET", "POST"}), ("POST", "/tasks/1", {"GET", "PATCH", "DELETE"}), ("POST", "/stream", {"GET"})]:
         response = client.request(method, path)
         check_error(response, 405, f"{method} {path}")
@@ -333,6 +334,16 @@ def test_the_list_filters_on_the_query_string(client: Client) -> None:
     every = [task["title"] for task in client.request("GET", "/tasks?page=2").json()]
     assert every == ["a", "b", "c"], f"expected unknown query parameters to be ignored, got {every!r}"
     check_error(client.request("GET", "/tasks?done=maybe"), 400, "GET /tasks?done=maybe")
+    # A repeated parameter: which value counts is yours to choose, but the value checked must be the
+    # value that filters. So the answer is 400 (the bad one counts) or the done tasks, never the others.
+    for query in ["done=true&done=maybe", "done=maybe&done=true"]:
+        response = client.request("GET", f"/tasks?{query}")
+        if response.status_code != 400:
+            titles = [task["title"] for task in response.json()]
+            assert (response.status_code, titles) == (200, ["a", "c"]), (
+                f"expected GET /tasks?{query} to answer 400 or list the done tasks ['a', 'c'], got "
+                f"{response.status_code} {response.text[:200]}: filter on the same value you checked"
+            )
 
 
 # --- bodies in pieces and disconnects --------------------------------------------------------------
@@ -416,14 +427,14 @@ async def next_tick(communicator: ApplicationCommunicator, what: str, timeout: f
 def test_the_stream_waits_the_interval_between_ticks() -> None:
     async def scenario() -> None:
         clock = asyncio.get_running_loop().time
-        communicator, _ = await start_stream(b"count=2&interval=1")
+        communicator, _ = await start_stream(b"count=2")  # no interval: it defaults to 1 s
         first = await next_tick(communicator, "the first tick at once (wait *between* ticks, not before the first)", 0.5)
         first_at = clock()
         assert first == b"tick 1\n", f"expected b'tick 1\\n' first, got {first!r}"
-        second = await next_tick(communicator, "the second tick, 1 s after the first", 3)
+        second = await next_tick(communicator, "the second tick, 1 s after the first (interval defaults to 1 s)", 3)
         gap = clock() - first_at
         assert second == b"tick 2\n", f"expected b'tick 2\\n' second, got {second!r}"
-        assert gap >= 0.75, f"expected the second tick 1 s (interval=1) after the first, got it after {gap:.2f} s"
+        assert gap >= 0.75, f"expected the second tick 1 s after the first (interval defaults to 1), got it after {gap:.2f} s"
 
     run(scenario(), timeout=10)
 
@@ -448,6 +459,41 @@ def test_an_endless_stream_stops_when_the_client_disconnects() -> None:
 def test_the_stream_refuses_bad_parameters(client: Client) -> None:
     for query in ["count=many", "count=-1", "interval=soon", "interval=-0.5"]:
         check_error(client.request("GET", f"/stream?{query}"), 400, f"GET /stream?{query}")
+
+
+# --- other protocols -------------------------------------------------------------------------------
+
+
+@pytest.mark.spec("ASGI 3.0 §Protocol Specifications")
+def test_other_protocols_are_rejected() -> None:
+    app = first_asgi_app.make_app()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "path": "/tasks", "raw_path": b"/tasks",
+             "query_string": b"", "root_path": "", "headers": [], "subprotocols": [],
+             # Not a websocket key: here so that an app that skips the type check cannot fail by accident.
+             "method": "GET"}  # fmt: skip
+
+    async def scenario() -> BaseException | None:
+        try:
+            await asyncio.wait_for(app(scope, receive, send), 2)
+        except TimeoutError:
+            pytest.fail("expected app() to raise for a 'websocket' scope, but it was still running 2 s later")
+        except Exception as exc:
+            return exc
+        return None
+
+    raised = run(scenario())
+    assert raised is not None and not isinstance(raised, NotImplementedError), (
+        f"expected app() to raise an exception for a 'websocket' scope (a protocol it does not speak), got {raised!r}"
+    )
+    assert sent == [], f"expected nothing sent on a protocol the app does not speak, got {sent!r}"
 
 
 # --- over TCP, with uvicorn ------------------------------------------------------------------------

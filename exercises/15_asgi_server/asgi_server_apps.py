@@ -58,6 +58,16 @@ async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def closing_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Like hello_app, but the app itself asks to close: ``connection: close``."""
+    if scope["type"] != "http":
+        return
+    body = b"Goodbye!"
+    headers = [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def scope_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Records the scope it was called with, answers 204."""
     if scope["type"] != "http":
@@ -111,6 +121,22 @@ async def fails_mid_body_app(scope: dict[str, Any], receive: Any, send: Any) -> 
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"partial", "more_body": True})
     raise RuntimeError("this app fails in the middle of its body (on purpose)")
+
+
+async def too_long_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Says Content-Length: 2, then sends 7 bytes: the 5 extra must never reach the wire."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"okEXTRA"})
+
+
+async def too_short_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Says Content-Length: 10, then ends after 5 bytes: only a close tells the client the body broke."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+    await send({"type": "http.response.body", "body": b"short"})
 
 
 async def rule_breaker_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -120,6 +120,50 @@ def parse_response(raw: bytes, method: str = "GET") -> tuple[h11.Response, bytes
     return response, body, ended
 
 
+def parse_responses(raw: bytes, methods: list[str]) -> tuple[list[tuple[h11.Response, bytes, bool]], bytes]:
+    """Parse the answers to requests ``methods``, sent in a row on one connection that then closed.
+
+    Returns each response with its body and whether it ended (false: the connection closed in the
+    middle of it), and the bytes left over after the last one. Bytes that are not a response fail.
+    """
+    conn = h11.Connection(our_role=h11.CLIENT)
+    conn.receive_data(bytes(raw))
+    closed = False
+    results: list[tuple[h11.Response, bytes, bool]] = []
+    for method in methods:
+        conn.send(h11.Request(method=method, target="/", headers=[("Host", "test")]))
+        conn.send(h11.EndOfMessage())
+        response, body, ended = None, b"", False
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if closed and response is not None:
+                    break  # the connection closed in the middle of this response's body
+                where = f"after {len(results)} complete response(s)" if results else "in the first response"
+                pytest.fail(f"the bytes on the wire are not valid HTTP/1.1 {where} ({exc}): {bytes(raw)[:300]!r}")
+            if event is h11.NEED_DATA and not closed:
+                conn.receive_data(b"")  # all the bytes are in: the server closed the connection
+                closed = True
+                continue
+            if isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                ended = True
+                break
+            else:  # NEED_DATA after the close, ConnectionClosed, PAUSED
+                break
+        if response is None:
+            break
+        results.append((response, body, ended))
+        if not ended or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            break
+        conn.start_next_cycle()
+    return results, conn.trailing_data[0]
+
+
 def header(response: h11.Response, name: bytes) -> bytes | None:
     return next((value for key, value in response.headers if key == name), None)
 
@@ -237,6 +281,52 @@ def test_rejects_malformed_requests(raw: bytes) -> None:
     assert isinstance(caught.value, asgi_server.BadRequest), (
         f"expected asgi_server.BadRequest, got {type(caught.value).__name__}: {caught.value}"
     )
+
+
+def expect_bad_request(raw: bytes) -> None:
+    async def read() -> Any:
+        return await asgi_server.read_http_request(reader_with(raw))
+
+    with pytest.raises(ValueError) as caught:
+        got = run_async(read, what="read_http_request()")
+        pytest.fail(f"expected BadRequest for {raw!r}, got {got!r}")
+    assert isinstance(caught.value, asgi_server.BadRequest), (
+        f"expected asgi_server.BadRequest for {raw!r}, got {type(caught.value).__name__}: {caught.value}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §8 (incomplete messages)")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\n", id="ends-in-the-head"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", id="ends-in-the-body"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", id="ends-in-a-chunk"),
+    ],
+)
+def test_rejects_a_request_cut_short(raw: bytes) -> None:
+    # The stream ends in the middle of a request: that is not a clean goodbye (None), it is a broken request.
+    expect_bad_request(raw)
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (message body length: invalid framing), §6.1 (Transfer-Encoding)")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", id="two-content-lengths"
+        ),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nhello", id="chunked-not-last"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            id="a-coding-besides-chunked",
+        ),
+    ],
+)
+def test_rejects_a_body_whose_length_is_unclear(raw: bytes) -> None:
+    # Where two parsers could disagree about where the body ends, a request can be smuggled inside
+    # another: guessing is not allowed (RFC 9112 §6.3, §11.2).
+    expect_bad_request(raw)
 
 
 # -------------------------------------------------------------------------------------- build_scope
@@ -446,6 +536,35 @@ def test_receive_waits_until_the_client_disconnects() -> None:
     assert message.get("type") == "http.disconnect", f"expected http.disconnect, got {message!r}"
 
 
+@pytest.mark.spec("ASGI HTTP §Disconnected Client - send exception")
+@pytest.mark.parametrize("gone", ["disconnected", "writer-closing"])
+def test_send_raises_once_the_client_has_left(gone: str) -> None:
+    async def go() -> BaseException | None:
+        disconnected, writer = asyncio.Event(), FakeWriter()
+        receive, send, _state = asgi_server.make_receive_send(new_request(), writer, disconnected)
+        await receive()  # the body
+        if gone == "disconnected":
+            disconnected.set()  # the connection loop saw the end of the stream
+        else:
+            writer.closed = True  # the connection is closing: a write would be dropped without a word
+        try:
+            await send({**START_200, "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            return exc
+        return None
+
+    raised = run_async(go, what="send() after the client left")
+    cause = "disconnected is set" if gone == "disconnected" else "writer.is_closing() is true"
+    assert raised is not None, (
+        f"expected send() to raise ClientDisconnected (an OSError) once the client left ({cause}), "
+        "but the response was accepted and silently dropped: the app would never know"
+    )
+    assert isinstance(raised, OSError), f"expected an OSError (ClientDisconnected) from send() ({cause}), got {raised!r}"
+
+
 # ----------------------------------------------------------------------------------- over real TCP
 
 
@@ -520,8 +639,127 @@ def test_closes_when_the_client_asks(kind: str) -> None:
     with serve(kind, apps.hello_app) as url, connect(url) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
         raw = read_until_closed(sock, "a request with Connection: close")
-    _response, body, ended = parse_response(raw)
+    response, body, ended = parse_response(raw)
     assert (body, ended) == (b"Hello, world!", True), f"expected the whole response before the close, got {raw!r}"
+    connection = (header(response, b"connection") or b"").lower()
+    assert b"close" in connection, (
+        f"expected 'Connection: close' in the response, got headers {response.headers!r}: a server about to close "
+        "the connection says so in its last response (RFC 9112 §9.6)"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close from the app)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_closes_when_the_app_asks(kind: str) -> None:
+    with serve(kind, apps.closing_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        raw = read_until_closed(sock, "an app that answered with Connection: close")
+    _response, body, ended = parse_response(raw)
+    assert (body, ended) == (b"Goodbye!", True), f"expected the whole response before the close, got {raw!r}"
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (HTTP/1.0 persists only with keep-alive)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_closes_an_http_1_0_connection_after_the_response(kind: str) -> None:
+    with serve(kind, apps.hello_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        raw = read_until_closed(sock, "an HTTP/1.0 request without Connection: keep-alive (HTTP/1.0 is not persistent)")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and body == b"Hello, world!", f"expected the whole response before the close, got {raw!r}"
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked is HTTP/1.1), §6.3 (a body delimited by the close), §9.3")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_streams_to_an_http_1_0_client_without_chunks(kind: str) -> None:
+    with serve(kind, apps.parts_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        raw = read_until_closed(sock, "a streamed response to HTTP/1.0 (its end is the close)")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding" not in head.lower(), (
+        f"expected no Transfer-Encoding for an HTTP/1.0 client (it cannot read chunks), got the head {head!r}: "
+        "send the body as it is and close the connection to end it"
+    )
+    assert body == b"one,two,three", f"expected the plain body b'one,two,three', got {body!r}"
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Transfer-Encoding with Content-Length: close after it), §11.2 (request smuggling)")
+def test_closes_after_a_request_with_both_framings() -> None:
+    # uvicorn keeps this connection open, so there is no reference case: serve_connection() is driven
+    # directly, on a stream that holds the suspicious request and a second one right behind it.
+    both = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    behind = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    writer = FakeWriter()
+    run_async(
+        lambda: asgi_server.serve_connection(apps.echo_app, reader_with(both + behind), writer),
+        what="serve_connection() on a request with both Transfer-Encoding and Content-Length",
+    )
+    responses, rest = parse_responses(bytes(writer.data), ["POST", "GET"])
+    assert len(responses) == 1 and not rest, (
+        f"expected one answer and then the connection closed, got {len(responses)} answer(s) and {rest[:80]!r}: "
+        "after a request with both Transfer-Encoding and Content-Length the server must close (RFC 9112 §6.3)"
+    )
+    response, body, _ended = responses[0]
+    assert response.status_code == 400 or (response.status_code == 200 and body == b"hello"), (
+        f"expected 400 (refused) or 200 with the chunked body b'hello' (Transfer-Encoding wins), "
+        f"got {response.status_code} {body!r}"
+    )
+    assert writer.closed, "expected serve_connection() to close the writer"
+
+
+@pytest.mark.spec("RFC 9112 §3 (request line), §6.3 (invalid framing); RFC 9110 §15.5.1 (400 Bad Request)")
+@pytest.mark.parametrize(
+    ("raw", "statuses"),
+    [
+        pytest.param(b"NONSENSE\r\n\r\n", (400,), id="not-a-request-line"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost t\r\n\r\n", (400,), id="header-without-colon"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", (400,), id="two-content-lengths"
+        ),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nhello", (400,), id="chunked-not-last"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            (400, 501),  # 501 Not Implemented: a coding this server cannot decode (RFC 9112 §6.1)
+            id="a-coding-besides-chunked",
+        ),
+    ],
+)
+@pytest.mark.parametrize("kind", SERVERS)
+def test_answers_400_to_a_bad_request_and_closes(kind: str, raw: bytes, statuses: tuple[int, ...]) -> None:
+    with serve(kind, apps.echo_app) as url, connect(url) as sock:
+        sock.sendall(raw)
+        got = read_until_closed(sock, "a malformed request (answer 400, then close)")
+    responses, rest = parse_responses(got, ["POST"])
+    assert responses, f"expected a {statuses[0]} response to {raw!r}, got {got!r}"
+    status = responses[0][0].status_code
+    assert status in statuses, f"expected status {' or '.join(map(str, statuses))} for {raw!r}, got {status}"
+    assert not rest, f"expected nothing after the {status} response, got {rest[:80]!r}"
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §8 (incomplete messages); ASGI HTTP §Response Body")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_never_sends_more_than_the_apps_content_length(kind: str) -> None:
+    two = b"GET / HTTP/1.1\r\nHost: test\r\n\r\nGET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    with serve(kind, apps.too_long_app) as url, connect(url) as sock:
+        sock.sendall(two)
+        raw = read_until_closed(sock, "two requests to an app that sends more than its Content-Length")
+    responses, rest = parse_responses(raw, ["GET", "GET"])  # fails on bytes that are not a response
+    bodies = [body for _response, body, _ended in responses]
+    assert all(b"EXTRA" not in body for body in bodies) and not rest, (
+        f"expected no byte past the app's Content-Length: 2 on the wire, got the bodies {bodies!r} and then {rest[:80]!r}: "
+        "the client would read the extra bytes as the start of the next response. Refuse them (raise) and close"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §8 (incomplete messages), §9.6")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_closes_after_a_body_shorter_than_its_content_length(kind: str) -> None:
+    with serve(kind, apps.too_short_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        raw = read_until_closed(sock, "an app whose body ended 5 bytes short of its Content-Length: 10")
+    responses, _rest = parse_responses(raw, ["GET"])
+    assert responses and responses[0][1] == b"short" and not responses[0][2], (
+        f"expected the 5 bytes b'short' and then the close (an incomplete message), got {raw!r}"
+    )
 
 
 @pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §7.1 (chunked); ASGI HTTP §Request")
@@ -645,6 +883,22 @@ def test_stops_promptly_with_an_idle_keep_alive_connection(kind: str) -> None:
         with serve(kind, apps.hello_app) as url:
             assert client.get(url + "/").status_code == 200
         # leaving serve() stopped the server while the client still held its idle connection open
+
+
+@pytest.mark.spec("graceful shutdown: a signal may come before serve_forever() runs")
+def test_a_shutdown_before_serve_forever_makes_it_return_at_once() -> None:
+    server = asgi_server.Server(apps.hello_app, HOST, 0)
+    try:
+        server.shutdown()  # e.g. SIGTERM right after run() installed its handlers
+        thread = threading.Thread(target=server.serve_forever, name="serve_forever after shutdown", daemon=True)
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), (
+            "expected serve_forever() to return at once after an earlier shutdown(), it was still serving 5 s later: "
+            "remember that a stop was asked for, and check it when serving starts"
+        )
+    finally:
+        server.server_close()
 
 
 # ------------------------------------------------------------------------------- a real Starlette app

@@ -155,6 +155,35 @@ def test_echo_talks_to_a_real_client_in_process() -> None:
     asyncio.run(asyncio.wait_for(scenario(), timeout=CLIENT_TIMEOUT * 2))
 
 
+@pytest.mark.spec("ASGI WebSocket §Scope (query_string); RFC 3986 §2.1 (percent-encoding)")
+def test_client_name_reads_the_query_string() -> None:
+    cases = [(b"name=ada", "ada"), (b"name=Ada%20L", "Ada L"), (b"x=1&name=bob", "bob"), (b"", "anonymous"), (b"x=1", "anonymous")]
+    for query_string, expected in cases:
+        got = websocket_apps.client_name(websocket_scope("/chat", query_string))
+        assert got == expected, (
+            f"expected client_name() of query string {query_string!r} to be {expected!r}, got {got!r}"
+            + (" (no name in the query string: 'anonymous')" if expected == "anonymous" else "")
+        )
+
+
+@pytest.mark.spec("ASGI WebSocket §Disconnect - websocket.disconnect")
+def test_chat_member_leaves_the_room_on_disconnect() -> None:
+    room = websocket_apps.ChatRoom()
+
+    async def scenario() -> None:
+        communicator = await accepted(room, websocket_scope("/chat", b"name=ada"))
+        welcome = await next_output(communicator, "'* welcome, ada'")
+        assert welcome.get("text") == "* welcome, ada", f"expected {{'type': 'websocket.send', 'text': '* welcome, ada'}}, got {welcome!r}"
+        assert len(room.members) == 1, f"expected ada in room.members while she is connected, got {room.members!r}"
+        await finish(communicator)
+
+    asyncio.run(scenario())
+    assert room.members == {}, (
+        f"expected room.members to be empty after ada's websocket.disconnect, got {room.members!r} "
+        "(remove the member in a finally: block)"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Over TCP: uvicorn serves the app, the websockets library is the client
 # ---------------------------------------------------------------------------------------------
@@ -383,14 +412,17 @@ def test_app_serves_the_page_over_http() -> None:
     assert "<script" in response.text, "expected the page to carry the chat client's <script>"
 
 
-@pytest.mark.spec("ASGI HTTP §Response Start; RFC 9110 §15.5.5 (404)")
+@pytest.mark.spec("ASGI HTTP §Response Start; RFC 9110 §15.5.5 (404), §8.3 (Content-Type)")
 def test_app_answers_404_to_other_http_paths() -> None:
     with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
         response = httpx.get(base + "/nowhere", timeout=CLIENT_TIMEOUT)
     assert response.status_code == 404, f"expected GET /nowhere to answer 404, got {response.status_code}"
+    assert response.headers.get("content-type"), (
+        f"expected the 404's body to name its Content-Type (RFC 9110 §8.3), got headers {dict(response.headers)!r}"
+    )
 
 
-@pytest.mark.spec("RFC 9110 §15.5.22 (426 Upgrade Required)")
+@pytest.mark.spec("RFC 9110 §15.5.22 (426 Upgrade Required), §8.3 (Content-Type)")
 def test_app_asks_plain_http_on_a_websocket_path_to_upgrade() -> None:
     with uvicorn_serving(websocket_apps.make_app(), ws="websockets-sansio") as base:
         for path in ["/echo", "/chat"]:
@@ -401,6 +433,9 @@ def test_app_asks_plain_http_on_a_websocket_path_to_upgrade() -> None:
             )
             upgrade = response.headers.get("upgrade", "")
             assert upgrade.lower() == "websocket", f"expected header 'Upgrade: websocket', got {upgrade!r}"
+            assert response.headers.get("content-type"), (
+                f"expected the 426's body to name its Content-Type (RFC 9110 §8.3), got headers {dict(response.headers)!r}"
+            )
 
 
 @pytest.mark.spec("ASGI §Applications (scope type dispatch); ASGI WebSocket §Scope (path)")

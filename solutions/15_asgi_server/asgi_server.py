@@ -121,14 +121,22 @@ async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
 
 
 async def read_body(reader: asyncio.StreamReader, request: HTTPRequest) -> bytes:
-    """The body framing of RFC 9112 §6.3: chunked wins over Content-Length; neither means no body."""
+    """The body framing of RFC 9112 §6.3: chunked wins over Content-Length; neither means no body.
+
+    Framing is where request smuggling hides, so anything ambiguous is refused rather than guessed.
+    """
+    codings = b", ".join(value for name, value in request.headers if name == b"transfer-encoding")
+    lengths = {value for name, value in request.headers if name == b"content-length"}
     try:
-        if (request.header(b"transfer-encoding") or b"").lower() == b"chunked":
-            return await read_chunked_body(reader)
-        length = request.header(b"content-length")
-        if length is None:
+        if codings:
+            # The only coding this server decodes is chunked, and it must be the last one (§6.3, §7).
+            if codings.lower() != b"chunked":
+                raise BadRequest(f"unsupported Transfer-Encoding {codings!r}")
+            return await read_chunked_body(reader)  # it overrides any Content-Length (§6.3)
+        if not lengths:
             return b""
-        if not length.isdigit():
+        length = lengths.pop()
+        if lengths or not length.isdigit():  # two different lengths are as bad as a wrong one
             raise BadRequest(f"bad Content-Length {length!r}")
         return await reader.readexactly(int(length))
     except asyncio.IncompleteReadError as exc:
@@ -216,6 +224,8 @@ class ResponseState:  # mutants: skip (given in the stub)
 
 def wants_keep_alive(request: HTTPRequest) -> bool:
     """HTTP/1.1 is persistent unless ``Connection: close``; HTTP/1.0 only with ``keep-alive`` (RFC 9112 §9.3)."""
+    if request.header(b"transfer-encoding") and request.header(b"content-length"):
+        return False  # both framings: maybe a smuggling attempt, so close after it (RFC 9112 §6.3)
     tokens = {t.strip() for t in (request.header(b"connection") or b"").lower().split(b",")}
     if request.http_version == "1.0":
         return b"keep-alive" in tokens
@@ -252,6 +262,7 @@ def make_receive_send(
     state = ResponseState(close=not keep_alive)
     body_sent = False
     no_body = request.method == "HEAD"
+    remaining: int | None = None  # body bytes the app's own Content-Length still promises
 
     async def receive() -> Message:
         nonlocal body_sent
@@ -280,29 +291,39 @@ def make_receive_send(
     async def start_response(message: Message) -> None:
         status = int(message["status"])
         headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", [])]
-        names = {name for name, _ in headers}
-        nonlocal no_body
+        length = dict(headers).get(b"content-length")
+        nonlocal no_body, remaining
         no_body = no_body or status in (204, 304) or 100 <= status < 200
-        if b"connection" in names and any(v.lower() == b"close" for n, v in headers if n == b"connection"):
-            state.close = True
-        if b"content-length" not in names and not no_body:
+        if length is not None and not no_body:
+            remaining = int(length)
+        elif not no_body:
             if request.http_version == "1.1":
                 state.chunked = True  # RFC 9112 §7.1: the only way to stream a body of unknown length
                 headers.append((b"transfer-encoding", b"chunked"))
             else:
                 state.close = True  # HTTP/1.0 has no chunks: the body ends when the connection closes
-        if state.close and b"connection" not in names:
-            headers.append((b"connection", b"close"))
+        if any(name == b"connection" and value.lower() == b"close" for name, value in headers):
+            state.close = True  # the app asked to close, and its own header already says so
+        elif state.close:
+            headers.append((b"connection", b"close"))  # RFC 9112 §9.6: say so before closing
         state.started, state.status = True, status
         await write(response_head(status, headers))
 
     async def send_body(body: bytes, more_body: bool) -> None:
+        nonlocal remaining
         data = b""
         if body and not no_body:
+            if remaining is not None:
+                # Bytes past the app's Content-Length would be read as the start of the next response.
+                if len(body) > remaining:
+                    raise RuntimeError("the body is longer than the app's content-length")
+                remaining -= len(body)
             data = b"%x\r\n%s\r\n" % (len(body), body) if state.chunked else bytes(body)
         if not more_body:
             if state.chunked:
                 data += b"0\r\n\r\n"  # the last chunk
+            if remaining:
+                state.close = True  # shorter than it said: only closing tells the client the body broke
             state.complete = True
             state.finished.set()
         if data:
@@ -548,10 +569,7 @@ def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
         signal.signal(signum, lambda *_: server.shutdown())
     bound_host, bound_port = server.server_address
     print(f"asgi_server: serving on http://{bound_host}:{bound_port} (press Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    server.serve_forever()  # it closes the listening socket when it stops
     print("asgi_server: stopped", flush=True)
 
 

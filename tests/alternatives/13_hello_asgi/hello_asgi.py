@@ -50,6 +50,8 @@ async def body_pieces(receive: Receive) -> AsyncIterator[bytes]:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected("the client left before the body was complete")
+        if message["type"] != "http.request":
+            raise ValueError(f"not a body piece: {message['type']!r}")  # ASGI 3.0 §Error Handling
         yield message.get("body", b"")  # both keys are optional (ASGI HTTP §Request)
         if not message.get("more_body", False):
             return
