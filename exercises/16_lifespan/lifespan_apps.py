@@ -65,6 +65,7 @@ async def state_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             elif message["type"] == "lifespan.shutdown":
                 SEEN.add("shutdown")
                 await send({"type": "lifespan.shutdown.complete"})
+                SEEN.add("shutdown complete sent")  # the server took the answer without raising
                 return
     elif scope["type"] == "http":
         state = scope.get("state", {})
@@ -112,6 +113,36 @@ async def gated_startup_app(scope: dict[str, Any], receive: Any, send: Any) -> N
         await respond(send, b"served")
 
 
+async def listener_probe_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A request that stays in flight while the server stops, trying new connections to the server's
+    own port meanwhile: it answers (and records) ``refused`` once one is refused, ``still accepting``
+    if none was within two seconds."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "http":
+        SEEN.add("request started")
+        host, port = scope["server"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2
+        result = "still accepting"
+        while loop.time() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
+            except (OSError, asyncio.TimeoutError):
+                result = "refused"
+                break
+            writer.close()
+            await asyncio.sleep(0.02)
+        SEEN.add(result)
+        await respond(send, result.encode())
+
+
 FAILURE_MESSAGE = "the database is down (on purpose)"
 
 
@@ -124,6 +155,39 @@ async def failing_startup_app(scope: dict[str, Any], receive: Any, send: Any) ->
         return
     SEEN.add("request")
     await respond(send, b"should never be served")
+
+
+SHUTDOWN_FAILURE_MESSAGE = "could not flush the cache (on purpose)"
+
+
+async def failing_shutdown_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Starts fine; answers lifespan.shutdown with lifespan.shutdown.failed and a message."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.failed", "message": SHUTDOWN_FAILURE_MESSAGE})
+                return
+    elif scope["type"] == "http":
+        await respond(send, b"served")
+
+
+async def lingering_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """After lifespan.shutdown.complete its lifespan call still takes a moment (0.1 s) to return."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                await asyncio.sleep(0.1)  # the last of the cleanup
+                SEEN.add("lifespan call returned")
+                return
+    elif scope["type"] == "http":
+        await respond(send, b"served")
 
 
 async def no_lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -163,6 +163,61 @@ def test_requests_see_the_state_startup_made() -> None:
     )
 
 
+@pytest.mark.spec("Python decorators: the stub's on_startup/on_shutdown docstrings")
+def test_the_decorators_give_back_the_handler() -> None:
+    app = lifespan.LifespanApp()
+
+    def connect(state: dict[str, Any]) -> None:
+        pass
+
+    async def disconnect(state: dict[str, Any]) -> None:
+        pass
+
+    got = (app.on_startup(connect), app.on_shutdown(disconnect))
+    assert got == (connect, disconnect), (
+        f"expected on_startup(handler) and on_shutdown(handler) to return the handler itself, got {got!r}: "
+        "a decorator that returns None leaves the decorated name bound to None"
+    )
+
+
+@pytest.mark.spec("ASGI Lifespan §Scope (state is optional: a server may send none)")
+def test_handlers_get_a_dict_when_the_server_sends_no_state() -> None:
+    app = lifespan.LifespanApp()
+    seen: list[Any] = []
+
+    @app.on_startup
+    def connect(state: dict[str, Any]) -> None:
+        seen.append(type(state).__name__)
+        state["pool"] = "connected"
+
+    async def go() -> Any:
+        call = LifespanCall(app, {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}})
+        started = await call.ask({"type": "lifespan.startup"})
+        await call.ask({"type": "lifespan.shutdown"})
+        await call.ended()
+        return started
+
+    started = run_async(go, what="your LifespanApp's lifespan call")
+    assert started == {"type": "lifespan.startup.complete"} and seen == ["dict"], (
+        f"expected the startup handler to get a fresh dict when the scope has no 'state' (an older server), and "
+        f"startup to complete; the handler got {seen!r} and the app answered {started!r}"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP (a LifespanApp without an app answers 404)")
+def test_requests_without_a_wrapped_app_get_404() -> None:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=lifespan.LifespanApp())
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/")
+
+    try:
+        response = run_async(go, what="a request to a LifespanApp without an app")
+    except Exception as exc:
+        pytest.fail(f"expected a LifespanApp() without an app to answer a request with 404, but it failed: {exc!r}")
+    assert response.status_code == 404, f"expected 404 Not Found from LifespanApp() without an app, got {response.status_code}"
+
+
 @pytest.mark.spec("ASGI HTTP (requests pass through)")
 def test_requests_pass_through_to_the_wrapped_app() -> None:
     app = recording_app([])
@@ -453,6 +508,29 @@ def test_carries_on_when_the_app_does_not_support_lifespan(kind: str, app: Any) 
     )
 
 
+@pytest.mark.spec("ASGI Lifespan §Scope (an app that does not support lifespan); the stub's Lifespan.supported")
+@pytest.mark.parametrize(
+    ("app", "supported"),
+    [(apps.state_app, True), (apps.no_lifespan_app, False), (apps.returns_on_lifespan_app, False)],
+    ids=["speaks-lifespan", "raises", "returns"],
+)
+def test_lifespan_notes_whether_the_app_supports_it(app: Any, supported: bool) -> None:
+    SEEN.clear()
+
+    async def go() -> bool:
+        call = lifespan_server.Lifespan(app, {})
+        await call.startup()
+        noted = call.supported
+        await call.shutdown()
+        return noted
+
+    noted = run_async(go, what="Lifespan.startup() and shutdown()")
+    assert noted is supported, (
+        f"expected Lifespan.supported to be {supported} after startup() for an app that "
+        f"{'answers lifespan.startup.complete' if supported else 'ends its lifespan call without answering'}, got {noted!r}"
+    )
+
+
 @pytest.mark.spec("ASGI Lifespan §Shutdown")
 @pytest.mark.parametrize("kind", SERVERS)
 def test_runs_the_shutdown_when_the_server_stops(kind: str) -> None:
@@ -461,6 +539,34 @@ def test_runs_the_shutdown_when_the_server_stops(kind: str) -> None:
         during = list(SEEN.entries)
     assert "shutdown" not in during, f"expected no lifespan.shutdown while serving, got {during!r}"
     assert "shutdown" in SEEN.entries, "expected lifespan.shutdown to reach the app when the server stopped"
+    assert "shutdown complete sent" in SEEN.entries, (
+        "expected the app's send({'type': 'lifespan.shutdown.complete'}) to be taken, but it raised "
+        "(ASGI Lifespan §Shutdown Complete: that is the answer the server waits for)"
+    )
+
+
+@pytest.mark.spec("ASGI Lifespan §Shutdown Failed (the server logs the message)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_failed_shutdown_is_reported(kind: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    with serve(kind, apps.failing_shutdown_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        assert client.get(url + "/").text == "served"
+    out, err = capfd.readouterr()
+    printed = out + err + caplog.text
+    assert apps.SHUTDOWN_FAILURE_MESSAGE in printed, (
+        f"expected the server to print the app's lifespan.shutdown.failed message {apps.SHUTDOWN_FAILURE_MESSAGE!r}, "
+        f"got:\n{printed[-1500:]}"
+    )
+
+
+@pytest.mark.spec("the stub's Lifespan.shutdown() (let the app's call end: wait a moment, then cancel)")
+def test_shutdown_lets_the_lifespan_call_end() -> None:
+    # Only your server: uvicorn cancels what is left of the call as soon as it has its answer.
+    with serve("yours", apps.lingering_app):
+        pass
+    assert "lifespan call returned" in SEEN.entries, (
+        "expected the server to give the app's lifespan call a moment to return after lifespan.shutdown.complete "
+        f"(it needs 0.1 s), got {SEEN.entries!r}: wait for the task (with a timeout) before you cancel it"
+    )
 
 
 @pytest.mark.spec("ASGI Lifespan §Shutdown (after the connections close)")
@@ -486,6 +592,29 @@ def test_shutdown_waits_for_requests_in_flight(kind: str) -> None:
         "stop accepting, let the connections finish, and only then run the shutdown"
     )
     assert answers == ["done"], f"expected the request in flight to get its answer, got {answers!r}"
+
+
+@pytest.mark.spec("ASGI Lifespan §Shutdown (stop accepting first)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_stops_accepting_connections_when_asked_to_stop(kind: str) -> None:
+    answers: list[Any] = []
+
+    def request(url: str) -> None:
+        try:
+            answers.append(httpx.get(url + "/", timeout=CLIENT_TIMEOUT).text)
+        except Exception as exc:
+            answers.append(exc)
+
+    with serve(kind, apps.listener_probe_app) as url:
+        client = threading.Thread(target=request, args=(url,), daemon=True)
+        client.start()
+        assert SEEN.wait_for("request started", CLIENT_TIMEOUT), "the request never reached the app"
+        # leaving the block stops the server while the request (which tries new connections) still runs
+    client.join(CLIENT_TIMEOUT)
+    assert answers == ["refused"], (
+        f"expected new connections to be refused once the server was asked to stop (while a request was still "
+        f"in flight), got {answers!r}: close the listener (listener.close()) before you wait for the connections"
+    )
 
 
 @pytest.mark.spec("ASGI Lifespan §Lifespan State (a real framework)")

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -126,12 +127,32 @@ def test_build_frame_masks_when_given_a_mask() -> None:
     )
 
 
+@pytest.mark.parametrize("size", [0, 4, 6, 124, 126, 65536], ids=lambda size: f"{size}-bytes")
+@pytest.mark.spec("RFC 6455 §5.2 (MASK bit, payload length), §5.3 (masking)")
+def test_build_frame_masks_every_length(size: int) -> None:
+    payload = os.urandom(size)
+    mask = os.urandom(4)
+    got = bytes(websocket_server.build_frame(Opcode.BINARY, payload, mask=mask))
+    server_side = FrameProtocol(client=False, extensions=[])  # wsproto as a server: it wants masked frames
+    server_side.receive_bytes(got)
+    try:
+        frames = list(server_side.received_frames())
+    except ParseFailed as exc:
+        pytest.fail(f"expected wsproto to read your masked {size}-byte frame, but it refused it: {exc} (second byte {got[1]:#04x})")
+    assert len(frames) == 1 and frames[0].payload == payload, (
+        f"expected wsproto to read your masked {size}-byte frame back as one frame with the same payload, got {frames!r}: "
+        "the second byte is 0x80 | the 7-bit length, then the 4 mask bytes, then the masked payload"
+    )
+
+
 @pytest.mark.spec("RFC 6455 §5.4 (fragmentation), §5.7 (a fragmented text message)")
 def test_build_frame_writes_fragments() -> None:
     first = websocket_server.build_frame(Opcode.TEXT, b"Hel", fin=False)
     last = websocket_server.build_frame(Opcode.CONTINUATION, b"lo", fin=True)
     assert first == b"\x01\x03Hel", f"expected 01 03 'Hel' (no FIN, text opcode), got {bytes(first).hex(' ')}"
     assert last == b"\x80\x02lo", f"expected 80 02 'lo' (FIN, continuation opcode 0), got {bytes(last).hex(' ')}"
+    middle = websocket_server.build_frame(Opcode.CONTINUATION, b"l", fin=False)
+    assert middle == b"\x00\x01l", f"expected 00 01 'l' (a middle fragment: no FIN, continuation opcode 0), got {bytes(middle).hex(' ')}"
 
 
 @pytest.mark.parametrize(
@@ -202,9 +223,12 @@ def test_read_frame_reads_one_frame_at_a_time() -> None:
         pytest.param(b"\x8b\x80" + RFC_MASK, id="reserved-opcode-0xb"),
         pytest.param(b"\x09\x80" + RFC_MASK, id="fragmented-ping"),
         pytest.param(b"\x89\xfe\x00\x7e" + RFC_MASK + b"x" * 126, id="ping-over-125-bytes"),
+        pytest.param(b"\x08\x82" + RFC_MASK + b"\x03\xe8", id="fragmented-close"),
+        pytest.param(b"\x88\xfe\x00\x7e" + RFC_MASK + b"\x03\xe8" + b"x" * 124, id="close-over-125-bytes"),
+        pytest.param(b"\x82\xff\x80" + b"\x00" * 7 + RFC_MASK, id="64-bit-length-top-bit-set"),
     ],
 )
-@pytest.mark.spec("RFC 6455 §5.2 (RSV bits, reserved opcodes), §5.5 (control frames)")
+@pytest.mark.spec("RFC 6455 §5.2 (RSV bits, reserved opcodes, the 64-bit length's top bit), §5.5 (control frames)")
 def test_read_frame_refuses_frames_the_protocol_forbids(wire: bytes) -> None:
     try:
         frame = read_frames(wire)[0]
@@ -213,6 +237,41 @@ def test_read_frame_refuses_frames_the_protocol_forbids(wire: bytes) -> None:
         assert code == 1002, f"expected ProtocolError with code 1002 (protocol error), got code {code!r}"
     else:
         pytest.fail(f"expected read_frame() to raise ProtocolError(code=1002) for {wire[:2].hex(' ')}..., got {frame!r}")
+
+
+@pytest.mark.spec("RFC 6455 §5.5 (control frames: a payload of 125 bytes or less)")
+def test_read_frame_reads_a_control_frame_of_125_bytes() -> None:
+    wire = bytes(client_frames().ping(b"p" * 125))
+    try:
+        [frame] = read_frames(wire)
+    except ProtocolError as exc:
+        pytest.fail(f"expected a ping of exactly 125 bytes to be allowed (the limit is 125 or less), got ProtocolError {exc}")
+    assert (frame.opcode, frame.payload) == (Opcode.PING, b"p" * 125), f"expected a ping with 125 bytes, got {frame!r}"
+
+
+@pytest.mark.spec("RFC 6455 §5.2 (a 64-bit length, top bit clear, is legal), §7.4.1 (1009: message too big)")
+def test_read_frame_refuses_a_huge_64_bit_length_as_too_big() -> None:
+    wire = b"\x82\xff\x40" + b"\x00" * 7 + RFC_MASK  # 2**62 bytes: legal, but far over any max_size
+    try:
+        frame = read_frames(wire, max_size=1000)[0]
+    except ProtocolError as exc:
+        code = getattr(exc, "code", None)
+        assert code == 1009, (
+            f"expected ProtocolError with code 1009 (too big) for a 2**62-byte length; only a set top bit (2**63) makes "
+            f"it a protocol error (1002), got code {code!r}"
+        )
+    else:
+        pytest.fail(f"expected read_frame(reader, max_size=1000) to refuse a 2**62-byte frame before reading it, got {frame!r}")
+
+
+@pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big)")
+def test_read_frame_reads_a_frame_of_exactly_max_size() -> None:
+    payload = os.urandom(1000)
+    try:
+        [frame] = read_frames(bytes(client_frames().send_data(payload)), max_size=1000)
+    except ProtocolError as exc:
+        pytest.fail(f"expected a 1000-byte frame to be read with max_size=1000 (only longer ones are too big), got {exc!r}")
+    assert frame.payload == payload, "expected the 1000-byte payload back, unmasked"
 
 
 @pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big)")
@@ -251,6 +310,21 @@ def test_parse_close_payload() -> None:
             )
 
 
+VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
+INVALID_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.spec("RFC 6455 §7.4.1, §7.4.2 (status code ranges); the IANA WebSocket Close Code registry")
+def test_is_valid_close_code() -> None:
+    wrong = [(code, True) for code in VALID_CLOSE_CODES if websocket_server.is_valid_close_code(code) is not True]
+    wrong += [(code, False) for code in INVALID_CLOSE_CODES if websocket_server.is_valid_close_code(code) is not False]
+    assert not wrong, (
+        f"expected is_valid_close_code(code) to be the second value for each of {wrong!r}: 1000-1003, 1007-1014 and "
+        "3000-4999 may be sent; 1004 (reserved), 1005, 1006, 1015 (never on the wire), the rest of 1000-2999 "
+        "(not assigned) and anything outside 1000-4999 may not"
+    )
+
+
 @pytest.mark.spec("RFC 6455 §5.5.1 (close payload)")
 def test_build_close_payload() -> None:
     cases = [((1000, ""), b"\x03\xe8"), ((4000, "bye ✓"), b"\x0f\xa0" + "bye ✓".encode()), ((1005, ""), b"")]
@@ -286,7 +360,26 @@ def test_websocket_scope_from_a_request() -> None:
         assert scope.get(key) == value, f"expected scope[{key!r}] == {value!r}, got {scope.get(key)!r}"
     assert list(map(tuple, scope.get("headers", []))) == request.headers, f"expected the request's headers as they came, got {scope.get('headers')!r}"
     assert tuple(scope.get("client") or ()) == ("10.0.0.1", 5555), f"expected client ('10.0.0.1', 5555), got {scope.get('client')!r}"
-    assert scope.get("asgi", {}).get("version") == "3.0", f"expected scope['asgi']['version'] == '3.0', got {scope.get('asgi')!r}"
+    assert tuple(scope.get("server") or ()) == ("127.0.0.1", 8000), f"expected server ('127.0.0.1', 8000), got {scope.get('server')!r}"
+    asgi = scope.get("asgi", {})
+    assert asgi.get("version") == "3.0", f"expected scope['asgi']['version'] == '3.0', got {asgi!r}"
+    assert re.fullmatch(r"2\.\d+", str(asgi.get("spec_version", ""))), (
+        f"expected scope['asgi']['spec_version'] to say which version of the WebSocket spec the server speaks "
+        f"('2.5'), got {asgi!r}"
+    )
+
+
+@pytest.mark.spec("ASGI WebSocket §Connection Scope (path: decoded; raw_path: as sent)")
+def test_websocket_scope_of_a_path_that_is_not_utf8() -> None:
+    request = websocket_server.Request(method="GET", target="/caf%FF", http_version="HTTP/1.1", headers=[(b"host", b"x")])
+    try:
+        scope = websocket_server.websocket_scope(request, None, None)
+    except Exception as exc:
+        pytest.fail(f"expected a scope for the path /caf%FF (not UTF-8 once decoded), got {exc!r}: decode with errors='replace'")
+    assert scope.get("raw_path") == b"/caf%FF", f"expected raw_path b'/caf%FF', as sent, got {scope.get('raw_path')!r}"
+    assert isinstance(scope.get("path"), str) and scope["path"].startswith("/caf"), (
+        f"expected path to be text starting '/caf' (the bad byte replaced), got {scope.get('path')!r}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,7 +461,7 @@ class RawClient:
     def close(self) -> None:
         self.sock.close()
 
-    def handshake(self, path: str = "/", *, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    def handshake(self, path: str = "/", *, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict[str, str]]:
         """Send the upgrade request; return the status and the (lowercased) response headers."""
         fields = {
             "Host": "127.0.0.1",
@@ -378,7 +471,7 @@ class RawClient:
             "Sec-WebSocket-Version": "13",
         }
         fields.update(headers or {})
-        head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v is not None) + "\r\n"
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v is not None) + "\r\n"
         self.sock.sendall(head.encode("latin-1"))
         data = b""
         while b"\r\n\r\n" not in data:
@@ -497,6 +590,49 @@ def test_handshake_refuses_a_request_without_a_key(serve: Any) -> None:
         assert status == 400, f"expected 400 Bad Request for an upgrade without Sec-WebSocket-Key, got {status}"
 
 
+@pytest.mark.parametrize(
+    ("method", "headers", "what"),
+    [
+        pytest.param("POST", {}, "a POST (the handshake is a GET)", id="post"),
+        pytest.param("GET", {"Sec-WebSocket-Key": base64.b64encode(b"x" * 15).decode()}, "a key that decodes to 15 bytes", id="key-15-bytes"),
+        pytest.param("GET", {"Sec-WebSocket-Key": base64.b64encode(b"x" * 17).decode()}, "a key that decodes to 17 bytes", id="key-17-bytes"),
+        pytest.param("GET", {"Sec-WebSocket-Key": "not base64 at all!"}, "a key that is not base64", id="key-not-base64"),
+        pytest.param("GET", {"Sec-WebSocket-Key": RFC_KEY[:10] + "*" + RFC_KEY[10:]}, "a key with a character base64 does not have", id="key-stray-character"),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §4.2.1 (a GET; a Sec-WebSocket-Key of 16 bytes, base64), §4.2.2 (an error code such as 400)")
+def test_handshake_refuses_a_malformed_upgrade(serve: Any, method: str, headers: dict[str, str], what: str) -> None:
+    # 405 Method Not Allowed fits a POST too (uvicorn answers it); anything else wants 400 Bad Request.
+    allowed = (400, 405) if method != "GET" else (400,)
+    with serve(probes.echo) as base, raw(base) as client:
+        status, _ = client.handshake("/", headers=headers, method=method)
+        assert status in allowed, (
+            f"expected the handshake to be refused with {' or '.join(map(str, allowed))} for {what}, got {status} "
+            "(decode the key with base64.b64decode(key, validate=True): it must give exactly 16 bytes)"
+        )
+
+
+@pytest.mark.spec("RFC 6455 §4.2.1 item 4 (Connection must list Upgrade); RFC 9110 §7.8")
+def test_handshake_needs_upgrade_in_the_connection_header(serve: Any) -> None:
+    with serve(probes.echo) as base, raw(base) as client:
+        status, _ = client.handshake("/", headers={"Connection": "keep-alive"})
+        assert status != 101, (
+            "expected no 101 Switching Protocols for 'Connection: keep-alive' (it does not list 'upgrade'), but the "
+            "handshake succeeded: a WebSocket handshake needs both Upgrade: websocket and Connection: Upgrade"
+        )
+
+
+@pytest.mark.parametrize("connection", ["keep-alive, Upgrade", "upgrade"], ids=["several-tokens", "lowercase"])
+@pytest.mark.spec("RFC 6455 §4.2.1 item 4 (Connection *includes* Upgrade, case-insensitively); RFC 9110 §7.6.1")
+def test_handshake_accepts_any_connection_header_listing_upgrade(serve: Any, connection: str) -> None:
+    with serve(probes.echo) as base, raw(base) as client:
+        status, _ = client.handshake("/", headers={"Connection": connection})
+        assert status == 101, (
+            f"expected 101 Switching Protocols for 'Connection: {connection}' (Firefox sends 'keep-alive, Upgrade'), got "
+            f"{status}: split the value at commas and compare each token case-insensitively"
+        )
+
+
 # --- the ASGI side ----------------------------------------------------------------------------
 
 
@@ -571,6 +707,198 @@ def test_app_close_sends_its_code_and_reason(serve: Any) -> None:
 def test_app_returning_closes_the_websocket(serve: Any) -> None:
     with serve(probes.just_returns) as base, opened(base) as ws:
         closed_with(ws, "the server to close the WebSocket once the app returned")
+
+
+@pytest.mark.parametrize(
+    ("app", "code", "what"),
+    [
+        pytest.param(probes.just_returns, 1000, "returned (1000: a normal closure)", id="returns-1000"),
+        pytest.param(probes.crashes, 1011, "raised an exception (1011: internal error; 1000 would say all went well)", id="raises-1011"),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §7.4.1 (1000, 1011), §7.1.1 (close with a close frame); ASGI WebSocket §Connection Scope")
+def test_app_ending_closes_with_the_right_code(app: Any, code: int, what: str) -> None:
+    # Only your server: uvicorn drops the TCP connection without a close frame here.
+    with served(app, "yours") as base, opened(base) as ws:
+        got, _ = closed_with(ws, f"a close frame with code {code} once the app {what.split(' (')[0]}")
+        assert got == code, f"expected close code {code} after the app {what}, got {got!r} (None: no close frame at all)"
+
+
+@pytest.mark.parametrize(
+    ("app", "what"),
+    [
+        pytest.param(probes.crashes_before_accept, "raised before it accepted", id="raises"),
+        pytest.param(probes.returns_before_accept, "returned without accepting or refusing", id="returns"),
+    ],
+)
+@pytest.mark.spec("ASGI WebSocket §Connect (the app must accept or close); RFC 9110 §15.6.1 (500)")
+def test_app_ending_before_accept_answers_500(serve: Any, app: Any, what: str) -> None:
+    with serve(app) as base, raw(base) as client:
+        status, _ = client.handshake("/")
+        assert status == 500, f"expected HTTP 500 Internal Server Error when the app {what}, got {status}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Close (code: optional, default 1000)")
+def test_app_close_without_a_code_sends_1000(serve: Any) -> None:
+    with serve(probes.closes_without_a_code) as base, opened(base) as ws:
+        code, _ = closed_with(ws, "a close frame once the app sent websocket.close")
+        assert code == 1000, f"expected close code 1000 for a websocket.close without a code (the default), got {code!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive (bytes); RFC 6455 §5.6 (binary frames)")
+def test_a_binary_message_reaches_the_app_as_bytes(serve: Any) -> None:
+    recorder = probes.Recorder()
+    with serve(recorder) as base, opened(base) as ws:
+        ws.send(b"\x00\x01binary")
+        assert recv(ws, "the echo of the binary message") == b"\x00\x01binary"
+    received = [m for m in recorder.received if m.get("type") != "websocket.connect"][:1]
+    assert received and received[0].get("type") == "websocket.receive" and received[0].get("bytes") == b"\x00\x01binary", (
+        f"expected the app to receive {{'type': 'websocket.receive', 'bytes': b'\\x00\\x01binary'}}, got {received!r}"
+    )
+    assert received[0].get("text") is None, f"expected no 'text' with a binary message, got {received[0]!r}"
+
+
+@pytest.mark.spec("RFC 6455 §5.5.3 (an unsolicited pong needs no answer); ASGI WebSocket §Receive")
+def test_an_unsolicited_pong_is_ignored(serve: Any) -> None:
+    with serve(probes.echo) as base, raw(base) as client:
+        client.open("/")
+        client.send(bytes(client.frames.pong(b"heartbeat")) + bytes(client.frames.send_data("after the pong")))
+        opcode, payload = client.next_message("the echo of the text after the pong")
+        assert (opcode, payload) == (WsOpcode.TEXT, "after the pong"), (
+            f"expected only the text 'after the pong' back (a pong is not a message for the app), got {opcode!r} {payload!r}"
+        )
+
+
+@pytest.mark.spec("RFC 6455 §7.1.7 (fail the connection); ASGI WebSocket §Disconnect")
+def test_a_protocol_error_reaches_the_app_as_disconnect(serve: Any) -> None:
+    recorder = probes.Recorder()
+    with serve(recorder) as base:
+        with raw(base) as client:
+            client.open("/")
+            client.send(b"\x81\x05Hello")  # unmasked
+            assert client.expect_close("a close frame 1002 after an unmasked frame") == 1002
+        wait_until(
+            lambda: any(m.get("type") == "websocket.disconnect" for m in recorder.received),
+            timeout=CLIENT_TIMEOUT,
+            what="the app receiving websocket.disconnect after the protocol error",
+        )
+    disconnect = next(m for m in recorder.received if m.get("type") == "websocket.disconnect")
+    assert disconnect.get("code") == 1002, f"expected websocket.disconnect with the close code 1002, got {disconnect!r}"
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected", "what"),
+    [
+        pytest.param("send-before-accept", Exception, "websocket.send before websocket.accept", id="send-before-accept"),
+        pytest.param("unknown-after-accept", Exception, "a message type the WebSocket spec does not have", id="unknown-type"),
+        pytest.param("send-after-own-close", Exception, "websocket.send after the app's own websocket.close", id="send-after-close"),
+        pytest.param("send-after-disconnect", OSError, "websocket.send once the client has gone", id="send-after-disconnect"),
+    ],
+)
+@pytest.mark.spec("ASGI WebSocket §Send, §Close, §Disconnected Client (send raises an OSError subclass, spec 2.4); RFC 6455 §5.5.1")
+def test_send_refuses_what_the_state_does_not_allow(serve: Any, mode: str, expected: type, what: str) -> None:
+    app = probes.Misuse(mode)
+    with serve(app) as base, raw(base) as client:
+        status, _ = client.handshake("/")
+        if status == 101 and mode == "send-after-disconnect":
+            client.send(bytes(client.frames.close(1000)))
+        assert app.done.wait(CLIENT_TIMEOUT), f"the probe app never got to try {what}"
+    assert app.outcome and isinstance(app.outcome[0], expected), (
+        f"expected send() to raise {'an OSError (ClientDisconnected)' if expected is OSError else 'an exception'} for "
+        f"{what}, got {app.outcome[0] if app.outcome else None!r}"
+        + (": after a close frame no data frame may follow (RFC 6455 §5.5.1)" if mode == "send-after-own-close" else "")
+    )
+
+
+@pytest.mark.spec("ASGI WebSocket §Close (before accept); §Disconnect")
+def test_receive_after_a_refusal_gives_disconnect(serve: Any) -> None:
+    app = probes.Misuse("receive-after-refusal")
+    with serve(app) as base, raw(base) as client:
+        status, _ = client.handshake("/")
+        assert status == 403, f"expected the refused handshake to answer 403, got {status}"
+        assert app.done.wait(CLIENT_TIMEOUT), "the probe app never finished"
+    got = app.outcome[0] if app.outcome else None
+    assert isinstance(got, dict) and got.get("type") == "websocket.disconnect" and got.get("code") == 1006, (
+        f"expected receive() after a close before accept to give {{'type': 'websocket.disconnect', 'code': 1006}} "
+        f"(no WebSocket ever opened, so no close frame), got {got!r}"
+    )
+
+
+@pytest.mark.spec("the stub's WebSocketConnection.receive() (disconnect, forever after)")
+def test_receive_keeps_giving_disconnect() -> None:
+    # Only your server: the ASGI spec does not say what a second receive() gives (uvicorn waits forever).
+    app = probes.Misuse("receive-after-disconnect")
+    with served(app, "yours") as base, raw(base) as client:
+        client.open("/")
+        client.send(bytes(client.frames.close(4002, "bye")))
+        assert app.done.wait(CLIENT_TIMEOUT), "the probe app never finished"
+    got = app.outcome[0] if app.outcome else None
+    assert isinstance(got, dict) and got.get("type") == "websocket.disconnect" and got.get("code") == 4002, (
+        f"expected a second receive() after the disconnect to give the same websocket.disconnect (code 4002) again, got {got!r}"
+    )
+
+
+@pytest.mark.spec("RFC 6455 §7.1.1, §7.1.7 (a peer that does not answer: drop TCP); the stub's CLOSE_TIMEOUT")
+def test_a_server_close_gives_up_on_a_silent_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(websocket_server, "CLOSE_TIMEOUT", 0.5)
+    with served(probes.hang_up, "yours") as base, raw(base) as client:
+        client.open("/")
+        assert client.next_message("'goodbye'") == (WsOpcode.TEXT, "goodbye")
+        client.expect_close("the app's close frame (4000)")
+        client.sock.settimeout(5.0 + 3)  # CLOSE_TIMEOUT as the stub gives it, in case yours read it early
+        client.expect_eof("the server to drop the TCP connection when the client never answered its close frame")
+
+
+@pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big), §5.4 (the limit counts every fragment of a message)")
+def test_max_size_counts_a_whole_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only your server, with a small limit: the given WebSocketConnection(..., max_size=...) default, lowered.
+    monkeypatch.setitem(websocket_server.WebSocketConnection.__init__.__kwdefaults__, "max_size", 1000)
+
+    def fragments(first: int, second: int) -> bytes:
+        sender = client_frames()
+        return bytes(sender.send_data(b"a" * first, fin=False) + sender.send_data(b"b" * second, fin=True))
+
+    with served(probes.echo, "yours") as base:
+        with raw(base) as client:
+            client.open("/")
+            for i in range(2):
+                client.send(fragments(600, 400))
+                opcode, payload = client.next_message(f"the echo of message {i + 1}: exactly max_size (1000 bytes)")
+                assert len(payload) == 1000, (
+                    f"expected message {i + 1} of exactly max_size=1000 bytes (in two fragments) to be echoed whole, got "
+                    f"{len(payload)} bytes: count each message from 0"
+                )
+            client.send(fragments(600, 401))
+            code = client.expect_close("a close frame 1009 for a 1001-byte message (max_size is 1000)")
+            assert code == 1009, f"expected close code 1009 (too big) for a message one byte over max_size, got {code}"
+        with raw(base) as client:
+            client.open("/")
+            client.send(fragments(600, 401))
+            code = client.expect_close("a close frame 1009 for a first message of 1001 bytes (max_size is 1000)")
+            assert code == 1009, f"expected close code 1009 (too big) for a first message one byte over max_size, got {code}"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:The `websockets` implementation is deprecated")
+@pytest.mark.spec("RFC 6455 §7.1.5, §7.4.1 (1006: closed without a close frame); ASGI WebSocket §Disconnect")
+def test_a_dropped_connection_reaches_the_app_as_1006(serve: Any) -> None:
+    recorder = probes.Recorder()
+    # uvicorn's websockets implementation reports 1006 here (its others say 1005, "no status code").
+    with serve(recorder, ws="websockets") as base:
+        with raw(base) as client:
+            client.open("/")
+            client.send(bytes(client.frames.send_data("one")))
+            assert client.next_message("the echo of 'one'") == (WsOpcode.TEXT, "one")
+        # leaving the block closes the TCP connection without a close frame
+        wait_until(
+            lambda: any(m.get("type") == "websocket.disconnect" for m in recorder.received),
+            timeout=CLIENT_TIMEOUT,
+            what="the app receiving websocket.disconnect after the client dropped the connection",
+        )
+    disconnect = next(m for m in recorder.received if m.get("type") == "websocket.disconnect")
+    assert disconnect.get("code") == 1006, (
+        f"expected websocket.disconnect with code 1006 (abnormal closure: the TCP connection ended without a close "
+        f"frame), got {disconnect!r}"
+    )
 
 
 @pytest.mark.spec("ASGI WebSocket §Disconnect (code, reason); RFC 6455 §5.5.1 (echo the close)")
@@ -660,11 +988,62 @@ def test_close_handshake_then_the_server_closes_tcp(serve: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("wire", "why"),
+    [
+        pytest.param(None, "the closing handshake (our close frame, its answer)", id="close-handshake"),
+        pytest.param(b"\x81\x05Hello", "a protocol error (an unmasked frame)", id="protocol-error"),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §5.5.1 (after sending and receiving a close, MUST close TCP), §7.1.1, §7.1.7")
+def test_the_server_closes_tcp_even_while_the_app_is_busy(serve: Any, wire: bytes | None, why: str) -> None:
+    app = probes.Deaf()
+    try:
+        with serve(app) as base, raw(base) as client:
+            client.open("/")
+            client.send(bytes(client.frames.close(1000, "bye")) if wire is None else wire)
+            frame = client.next_frame(f"a close frame after {why}")
+            assert frame.opcode == WsOpcode.CLOSE, f"expected a close frame after {why}, got {frame.opcode!r}"
+            client.expect_eof(
+                f"the server to close the TCP connection after {why}, even though the app has not returned: "
+                "close the writer yourself, do not wait for the app"
+            )
+            app.release.set()
+    finally:
+        app.release.set()
+
+
+@pytest.mark.spec("RFC 6455 §5.5.1, §7.1.1, §7.1.2 (the closing handshake: wait for the client's close frame)")
+def test_a_server_close_waits_for_the_client_answer(serve: Any) -> None:
+    with serve(probes.hang_up) as base, raw(base) as client:
+        client.open("/")
+        assert client.next_message("'goodbye'") == (WsOpcode.TEXT, "goodbye")
+        code = client.expect_close("the app's close frame (4000)")
+        assert code == 4000, f"expected the app's close code 4000, got {code}"
+        client.sock.settimeout(0.3)
+        try:
+            early = client.sock.recv(65536)
+        except TimeoutError:
+            early = None  # still open: the server waits for our answer, as it should
+        except ConnectionResetError:
+            early = b""
+        finally:
+            client.sock.settimeout(CLIENT_TIMEOUT)
+        assert early is None, (
+            f"expected the server to keep the connection open for the client's answering close frame (it waits up to "
+            f"CLOSE_TIMEOUT seconds), but it {'closed TCP at once' if not early else f'sent {early!r}'}: in finish(), "
+            "wait for the reader task before you cancel it"
+        )
+        client.send(bytes(client.frames.close(4000)))
+        client.expect_eof("the server to close the TCP connection once the client answered its close frame")
+
+
+@pytest.mark.parametrize(
     ("wire", "code", "why"),
     [
         pytest.param(b"\x81\x05Hello", 1002, "a client frame without a mask", id="unmasked"),
         pytest.param(b"\xc1\x80\x00\x00\x00\x00", 1002, "a frame with RSV1 set and no extension", id="rsv1"),
         pytest.param(b"\x80\x80\x00\x00\x00\x00", 1002, "a continuation frame with nothing to continue", id="stray-continuation"),
+        pytest.param(b"\x01\x80\x00\x00\x00\x00" + b"\x81\x80\x00\x00\x00\x00", 1002, "a new message before the last one's final fragment", id="interleaved-messages"),
         pytest.param(None, 1007, "a text message that is not UTF-8", id="invalid-utf8"),
     ],
 )

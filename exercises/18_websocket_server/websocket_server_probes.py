@@ -6,7 +6,9 @@ build a fresh app per test so that nothing leaks from one test to the next.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any
 
 from starlette.applications import Starlette
@@ -83,6 +85,100 @@ async def just_returns(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Accept and return at once: the server must close the WebSocket itself (1000)."""
     await receive()
     await send({"type": "websocket.accept"})
+
+
+async def crashes(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Accept, then fail with an exception: the server must close with 1011 (internal error)."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    raise RuntimeError("the crashes probe fails on purpose")
+
+
+async def crashes_before_accept(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Fail with an exception before answering the handshake: the server must answer HTTP 500."""
+    await receive()
+    raise RuntimeError("the crashes_before_accept probe fails on purpose")
+
+
+async def returns_before_accept(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Return without accepting or refusing: the handshake never got an answer, the server must send 500."""
+    await receive()
+
+
+async def closes_without_a_code(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Accept, then ``websocket.close`` with no code: the code defaults to 1000 (ASGI WebSocket §Close)."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close"})
+
+
+class Misuse:
+    """Does one thing the connection's state does not allow, and records what ``send()`` did in ``outcome``.
+
+    Modes: ``send-before-accept``, ``unknown-after-accept``, ``send-after-own-close``,
+    ``send-after-disconnect`` (the client closed first), ``receive-after-refusal`` (records the message
+    ``receive()`` gives after a close before accept), ``receive-after-disconnect`` (records the message a
+    second ``receive()`` gives once the disconnect came).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.outcome: list[Any] = []
+        self.done = threading.Event()
+
+    async def attempt(self, send: Any, message: dict[str, Any]) -> None:
+        try:
+            await send(message)
+        except Exception as exc:
+            self.outcome.append(exc)
+        else:
+            self.outcome.append("sent")
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return  # uvicorn's lifespan: not for this probe
+        try:
+            await receive()
+            if self.mode == "send-before-accept":
+                await self.attempt(send, {"type": "websocket.send", "text": "too early"})
+                return
+            if self.mode == "receive-after-refusal":
+                await send({"type": "websocket.close", "code": 1008})
+                self.outcome.append(await asyncio.wait_for(receive(), 2))
+                return
+            await send({"type": "websocket.accept"})
+            if self.mode == "unknown-after-accept":
+                await self.attempt(send, {"type": "websocket.no-such-message"})
+            elif self.mode == "send-after-own-close":
+                await send({"type": "websocket.close", "code": 1000})
+                await self.attempt(send, {"type": "websocket.send", "text": "after my own close"})
+            elif self.mode in ("send-after-disconnect", "receive-after-disconnect"):
+                while (await receive())["type"] != "websocket.disconnect":
+                    pass
+                if self.mode == "send-after-disconnect":
+                    await self.attempt(send, {"type": "websocket.send", "text": "too late"})
+                else:
+                    self.outcome.append(await asyncio.wait_for(receive(), 2))
+        except Exception as exc:
+            self.outcome.append(exc)
+        finally:
+            self.done.set()
+
+
+class Deaf:
+    """Accept, then stop listening (never call receive() again) until a test sets ``release``.
+
+    Whatever the server does to the connection meanwhile, it does on its own, not because the app returned.
+    """
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
 
 
 class Recorder:

@@ -315,14 +315,41 @@ def test_the_scope_is_copied_not_changed(wrap: Callable[[Any], Any]) -> None:
 # --- BearerAuthMiddleware --------------------------------------------------------------------------
 
 
+TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+AUTH_PARAM = rf'({TOKEN})\s*=\s*({TOKEN}|"(?:[^"\\]|\\.)*")'
+AUTH_PARAMS = re.compile(rf"\s*{AUTH_PARAM}(?:\s*,\s*{AUTH_PARAM})*\s*")
+
+
+def challenge_params(value: str) -> dict[str, str]:
+    """``Bearer realm="api", error="invalid_token"`` -> ``{"realm": "api", "error": "invalid_token"}``.
+
+    Fails unless the value is the scheme ``Bearer``, a space, then comma-separated ``name=value``
+    auth-params (RFC 9110 §11.3 and §5.6.4 quoted strings, RFC 6750 §3).
+    """
+    scheme, _, rest = value.partition(" ")
+    assert scheme.lower() == "bearer", f"expected a 'Bearer ...' challenge (RFC 6750 §3), got {value!r}"
+    assert AUTH_PARAMS.fullmatch(rest), (
+        f"expected the challenge to be 'Bearer' then comma-separated name=value pairs, values quoted or tokens "
+        f"(RFC 9110 §11.3), got {value!r}"
+    )
+    return {
+        name.lower(): raw[1:-1] if raw.startswith('"') else raw for name, raw in re.findall(AUTH_PARAM, rest)
+    }
+
+
 def challenge(response: httpx.Response) -> str:
     assert response.status_code == 401, f"expected 401 Unauthorized, got {response.status_code}"
     values = response.headers.get_list("www-authenticate")
     assert len(values) == 1, f"expected one www-authenticate header, got {values!r}"
-    assert values[0].lower().startswith("bearer "), f"expected a 'Bearer ...' challenge (RFC 6750 §3), got {values[0]!r}"
-    assert 'realm="api"' in values[0], f'expected realm="api" in the challenge, got {values[0]!r}'
+    params = challenge_params(values[0])
+    assert params.get("realm") == "api", f'expected realm="api" in the challenge, got {values[0]!r}'
     length = response.headers.get("content-length")
     assert length == str(len(response.content)), f"expected content-length {len(response.content)}, got {length!r}"
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    assert media_type == "text/plain", (
+        f"expected the 401's body to be text/plain (a content-type: text/plain header), got content-type "
+        f"{response.headers.get('content-type')!r}"
+    )
     return values[0]
 
 
@@ -336,22 +363,30 @@ def test_bearer_asks_for_a_token() -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    ["Bearer wrong-token", "Bearer s3cret-token-plus", "Basic YWRhOmxvdmVsYWNl", "Bearer", "s3cret-token"],
-    ids=["wrong", "longer", "basic", "empty", "no-scheme"],
+    ["Bearer wrong-token", "Bearer s3cret-token-plus", "Basic YWRhOmxvdmVsYWNl", "Basic s3cret-token", "Bearer", "s3cret-token"],
+    ids=["wrong", "longer", "basic", "known-token-other-scheme", "empty", "no-scheme"],
 )
-@pytest.mark.spec("RFC 6750 §3.1 (invalid_token)")
+@pytest.mark.spec("RFC 6750 §2.1 (only the Bearer scheme), §3.1 (invalid_token)")
 def test_bearer_refuses_a_bad_token(authorization: str) -> None:
     inner = CountingApp()
     value = challenge(request(BearerAuthMiddleware(inner, TOKENS), "GET", "/", headers={"authorization": authorization}))
-    assert 'error="invalid_token"' in value, f'expected error="invalid_token" in the challenge, got {value!r}'
+    error = challenge_params(value).get("error")
+    assert error == "invalid_token", f'expected error="invalid_token" in the challenge, got {value!r}'
     assert inner.calls == 0, f"expected the app NOT to be called with 'Authorization: {authorization}'"
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
-@pytest.mark.spec("RFC 6750 §2.1; RFC 9110 §11.1 (the scheme is case-insensitive)")
-def test_bearer_lets_a_valid_token_in(starlette_app: Starlette, scheme: str) -> None:
-    response = request(BearerAuthMiddleware(starlette_app, TOKENS), "GET", "/json", headers={"authorization": f"{scheme} other-token"})
-    assert response.status_code == 200, f"expected 200 with 'Authorization: {scheme} other-token', got {response.status_code}"
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer other-token", "bearer other-token", "BEARER other-token", "Bearer  other-token"],
+    ids=["Bearer", "bearer", "BEARER", "two-spaces"],
+)
+@pytest.mark.spec("RFC 6750 §2.1 (\"Bearer\" 1*SP b64token); RFC 9110 §11.1 (the scheme is case-insensitive)")
+def test_bearer_lets_a_valid_token_in(starlette_app: Starlette, authorization: str) -> None:
+    response = request(BearerAuthMiddleware(starlette_app, TOKENS), "GET", "/json", headers={"authorization": authorization})
+    assert response.status_code == 200, (
+        f"expected 200 with 'Authorization: {authorization}', got {response.status_code}: the scheme is case-insensitive, "
+        "and one or more spaces may separate it from the token (RFC 6750 §2.1: \"Bearer\" 1*SP b64token)"
+    )
     user = response.json().get("user")
     assert user == "grace", f"expected the app to see scope['state']['user'] == 'grace' (the token's user), got {user!r}"
 
@@ -440,16 +475,24 @@ def test_gzip_compresses_a_big_body(starlette_app: Starlette) -> None:
     answer = raw_call(GZipMiddleware(starlette_app), http_scope("/big", [(b"accept-encoding", b"gzip")]))
     assert answer.status == 200, f"expected 200, got {answer.status}"
     check_gzipped(answer, BIG_TEXT.encode())
+    content_type = answer.values(b"content-type")
+    assert content_type == [b"text/plain; charset=utf-8"], (
+        f"expected the app's own content-type (text/plain; charset=utf-8) kept on the compressed response, got {content_type!r}: "
+        "change only content-encoding, vary and content-length"
+    )
     assert len(answer.body) < len(BIG_TEXT) // 4, f"expected a repetitive {len(BIG_TEXT)}-byte text to shrink a lot, got {len(answer.body)} bytes"
     response = request(GZipMiddleware(starlette_app), "GET", "/big")  # httpx asks for gzip by default
     assert response.text == BIG_TEXT, "expected httpx to decode your gzip body back to the app's text"
 
 
-@pytest.mark.spec("RFC 9110 §12.5.5 (Vary)")
+@pytest.mark.spec("RFC 9110 §12.5.5 (Vary: a comma-separated list of field names)")
 def test_gzip_keeps_the_app_vary(starlette_app: Starlette) -> None:
     answer = raw_call(GZipMiddleware(starlette_app), http_scope("/vary", [(b"accept-encoding", b"gzip")]))
-    vary = b", ".join(answer.values(b"vary")).lower()
-    assert b"cookie" in vary and b"accept-encoding" in vary, f"expected vary to name both Cookie and Accept-Encoding, got {vary!r}"
+    names = sorted(name.strip().lower() for value in answer.values(b"vary") for name in value.split(b",") if name.strip())
+    assert names == [b"accept-encoding", b"cookie"], (
+        f"expected vary to list exactly the field names Cookie and Accept-Encoding, got {answer.values(b'vary')!r}: "
+        "join the app's value and yours with ', '"
+    )
 
 
 @pytest.mark.spec("RFC 9110 §8.4 (Content-Encoding)")
@@ -460,6 +503,41 @@ def test_gzip_leaves_a_small_body_alone(starlette_app: Starlette) -> None:
         f"with content-encoding {answer.values(b'content-encoding')!r}"
     )
     assert answer.values(b"content-length") == [b"4"], f"expected the app's content-length: 4, got {answer.values(b'content-length')!r}"
+
+
+def body_of(size: int) -> Any:
+    """A raw ASGI app whose whole body is ``size`` bytes in one message."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b"x" * size
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("minimum_size", "size", "compressed"),
+    [(100, 99, False), (100, 100, True), (None, 499, False), (None, 500, True)],
+    ids=["100-one-below", "100-exactly", "default-one-below", "default-exactly"],
+)
+@pytest.mark.spec("RFC 9110 §8.4 (Content-Encoding); the stub's docstring (fewer than minimum_size bytes, default 500)")
+def test_gzip_minimum_size_is_the_first_size_compressed(minimum_size: int | None, size: int, compressed: bool) -> None:
+    app = GZipMiddleware(body_of(size)) if minimum_size is None else GZipMiddleware(body_of(size), minimum_size=minimum_size)
+    answer = raw_call(app, http_scope("/", [(b"accept-encoding", b"gzip")]))
+    encoding = answer.values(b"content-encoding")
+    limit = f"minimum_size={minimum_size}" if minimum_size is not None else "the default minimum_size=500"
+    if compressed:
+        assert encoding == [b"gzip"], (
+            f"expected a one-message body of {size} bytes to be compressed with {limit} (only fewer than "
+            f"minimum_size bytes pass as they are), got content-encoding {encoding!r}"
+        )
+        assert gunzip(answer.body) == b"x" * size, f"expected the gzip body to decompress to the app's {size} bytes"
+    else:
+        assert not encoding and answer.body == b"x" * size, (
+            f"expected a one-message body of {size} bytes (fewer than {limit}) to pass as it is, "
+            f"got content-encoding {encoding!r}"
+        )
 
 
 @pytest.mark.parametrize(

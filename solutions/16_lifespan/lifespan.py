@@ -29,12 +29,12 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Handler = Callable[[dict[str, Any]], Any]
+Scope = dict[str, Any]  # mutants: skip (given in the stub)
+Message = dict[str, Any]  # mutants: skip (given in the stub)
+Receive = Callable[[], Awaitable[Message]]  # mutants: skip (given in the stub)
+Send = Callable[[Message], Awaitable[None]]  # mutants: skip (given in the stub)
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]  # mutants: skip (given in the stub)
+Handler = Callable[[dict[str, Any]], Any]  # mutants: skip (given in the stub)
 """A startup or shutdown handler: ``handler(state)``, a plain function or a coroutine function."""
 
 
@@ -107,7 +107,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:  # mutants: skip (given in the stub)
     """What a LifespanApp without an inner app answers to a request."""
     body = b"Not Found"
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
