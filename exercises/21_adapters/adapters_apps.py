@@ -294,7 +294,7 @@ def twice_app(probe: Probe) -> Any:
 
 
 def reader_app(probe: Probe, plan: list[Any]) -> Any:
-    """Reads ``wsgi.input`` following ``plan`` (("read", n), ("readline",), ("iter",), ...), keeps
+    """Reads ``wsgi.input`` following ``plan`` (("read", n), ("readline",), ("iter",), ("readlines",) ...), keeps
     each result in ``probe.reads``, signals ``probe.reached`` after the first, then echoes them."""
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -306,6 +306,8 @@ def reader_app(probe: Probe, plan: list[Any]) -> Any:
                 probe.reads.append(stream.readline(*step[1:]))
             elif step[0] == "iter":
                 probe.reads.extend(list(stream))
+            elif step[0] == "readlines":
+                probe.reads.extend(stream.readlines(*step[1:]))
             probe.reached.set()
         body = json.dumps([r.decode("latin-1") for r in probe.reads]).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])

@@ -181,6 +181,7 @@ def test_build_environ_has_every_required_key() -> None:
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "51000",
         "HTTP_HOST": "testserver:8000",
         "HTTP_X_REQUEST_ID": "abc",
         "wsgi.version": (1, 0),
@@ -223,12 +224,18 @@ def test_build_environ_path_info_is_bytes_as_latin1(path: str, raw_path: bytes |
 
 
 @pytest.mark.spec("PEP 3333 §environ Variables (SCRIPT_NAME, PATH_INFO); ASGI HTTP §HTTP Connection Scope (root_path)")
-def test_build_environ_splits_root_path_into_script_name() -> None:
-    environ = adapters.build_environ(http_scope("GET", "/api/hello/ada", root_path="/api"), apps_input())
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/api/hello/ada", ("/api", "/hello/ada")), ("/hello/ada", ("/api", "/hello/ada"))],
+    ids=["path-under-root_path", "path-without-root_path"],
+)
+def test_build_environ_splits_root_path_into_script_name(path: str, expected: tuple[str, str]) -> None:
+    environ = adapters.build_environ(http_scope("GET", path, root_path="/api"), apps_input())
     got = (environ.get("SCRIPT_NAME"), environ.get("PATH_INFO"))
-    assert got == ("/api", "/hello/ada"), (
-        f"expected SCRIPT_NAME '/api' and PATH_INFO '/hello/ada', got {got!r}: ASGI's path includes "
-        "root_path; WSGI's SCRIPT_NAME is root_path and PATH_INFO the rest"
+    assert got == expected, (
+        f"for path {path!r} under root_path '/api': expected (SCRIPT_NAME, PATH_INFO) {expected!r}, got {got!r}: ASGI's "
+        "path includes root_path; WSGI's SCRIPT_NAME is root_path and PATH_INFO the rest. A path that does not "
+        "start with root_path (older servers sent it so) is PATH_INFO whole, as asgiref's adapter does"
     )
 
 
@@ -279,8 +286,10 @@ def test_adapter_answers_one_request(make_adapter: Callable[..., Any], probe: ap
 
 
 @pytest.mark.spec("PEP 3333 §Input and Error Streams; ASGI HTTP §Request")
-def test_request_body_reaches_wsgi_input_as_it_arrives(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
-    adapter = make_adapter(apps.reader_app(probe, [("read", 5), ("read", 5)]))
+@pytest.mark.parametrize("plan", [[("read", 5), ("read", 5)], [("readline", 5), ("read",)]], ids=["read(5)", "readline(5)"])
+def test_request_body_reaches_wsgi_input_as_it_arrives(make_adapter: Callable[..., Any], probe: apps.Probe, plan: list[Any]) -> None:
+    adapter = make_adapter(apps.reader_app(probe, plan))
+    first = f"{plan[0][0]}({plan[0][1]})"
     scope = http_scope("POST", "/upload", headers=[(b"content-length", b"10")])
 
     async def go() -> tuple[bool, list[bytes], bytes]:
@@ -296,7 +305,7 @@ def test_request_body_reaches_wsgi_input_as_it_arrives(make_adapter: Callable[..
 
     reached, seen_then, body = run(go(), what="a POST whose body comes in two messages")
     assert reached and seen_then == [b"hello"], (
-        f"expected wsgi.input.read(5) to return b'hello' as soon as the first http.request message arrived, "
+        f"expected wsgi.input.{first} to return b'hello' as soon as the first http.request message arrived, "
         f"while the second was still to come; after {WAIT:g} s the app had read {seen_then!r}. Feed wsgi.input "
         "from receive() as the messages arrive: do not wait for the whole body before calling the app"
     )
@@ -310,8 +319,9 @@ def test_request_body_reaches_wsgi_input_as_it_arrives(make_adapter: Callable[..
         ([b"ab", b"cdef", b"g"], [("read", 3), ("read", 3), ("read", 3), ("read", 3)], ["abc", "def", "g", ""]),
         ([b"first li", b"ne\nsecond", b" line\nlast"], [("readline",), ("readline",), ("read",)], ["first line\n", "second line\n", "last"]),
         ([b"a\nb", b"\nc"], [("iter",)], ["a\n", "b\n", "c"]),
+        ([b"a\nb", b"\nc"], [("readlines",)], ["a\n", "b\n", "c"]),
     ],
-    ids=["read-size", "readline-then-read-all", "iterate-lines"],
+    ids=["read-size", "readline-then-read-all", "iterate-lines", "readlines"],
 )
 def test_wsgi_input_reads_across_messages(
     make_adapter: Callable[..., Any], probe: apps.Probe, pieces: list[bytes], plan: list[Any], expected: list[str]
@@ -335,6 +345,75 @@ def test_wsgi_input_reads_across_messages(
     assert got == expected, (
         f"the app called {calls} on wsgi.input while the body came as {pieces!r}: expected {expected!r}, "
         f"got {got!r}. A read must gather bytes across messages until it can answer (or the body ends)"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Disconnect; PEP 3333 §Input and Error Streams (ClientDisconnected from wsgi.input)")
+def test_disconnect_during_the_body_raises_in_wsgi_input(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        try:
+            probe.reads.append(environ["wsgi.input"].read(10))
+        except Exception as exc:  # noqa: BLE001 - what the read raised is what the test looks at
+            probe.errors.append(exc)
+        probe.reached.set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"nobody listens"]
+
+    adapter = make_adapter(app)
+    scope = http_scope("POST", "/upload", headers=[(b"content-length", b"10")])
+
+    async def go() -> bool:
+        talk = Talk(adapter, scope)
+        await talk.send(b"hello", more_body=True)
+        await talk.communicator.send_input({"type": "http.disconnect"})
+        reached = await wait_event(probe.reached)
+        try:
+            await talk.communicator.wait(WAIT)  # let the adapter finish as it likes: nobody reads its answer
+        except Exception:  # noqa: BLE001
+            pass
+        return reached
+
+    reached = run(go(), what="a POST whose client leaves halfway through the body")
+    assert reached, f"expected wsgi.input.read(10) to return or raise within {WAIT:g} s of http.disconnect; it was still waiting"
+    assert probe.errors and isinstance(probe.errors[0], adapters.ClientDisconnected), (
+        f"expected wsgi.input.read(10) to raise ClientDisconnected when http.disconnect came after 5 of the 10 bytes, "
+        f"got reads {probe.reads!r} and errors {probe.errors!r}: a short body must not pass for the whole one"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (it must be called before the first body byte)")
+def test_a_body_before_start_response_is_an_error(make_adapter: Callable[..., Any]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        return [b"a body with no status"]
+
+    adapter = make_adapter(app)
+
+    async def go() -> tuple[list[Any], BaseException | None]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        error: BaseException | None = None
+        try:
+            await talk.communicator.wait(WAIT)  # the adapter's end, raised or returned
+        except Exception as exc:  # noqa: BLE001 - the adapter (the app) raised: that is allowed
+            error = exc
+        messages = []
+        while not talk.communicator.output_queue.empty():
+            messages.append(talk.communicator.output_queue.get_nowait())
+        return messages, error
+
+    messages, error = run(go(), what="an app that never calls start_response")
+    if isinstance(error, NotImplementedError):
+        raise error
+    assert all(isinstance(m, dict) and m.get("type", "").startswith("http.response.") for m in messages), (
+        f"expected only http.response.* messages from the adapter, got {messages!r}"
+    )
+    starts = [m for m in messages if m.get("type") == "http.response.start"]
+    assert error is not None or (starts and starts[0].get("status", 0) >= 500), (
+        f"expected an app that yields its body without calling start_response() to be an error (raise, so the server "
+        f"answers 500, or answer 500 yourself), got {messages!r}"
+    )
+    assert b"no status" not in b"".join(m.get("body", b"") for m in messages if m.get("type") == "http.response.body"), (
+        f"expected the body of an app that never called start_response() not to be sent, got {messages!r}"
     )
 
 
@@ -563,6 +642,36 @@ def test_lifespan_is_answered(make_adapter: Callable[..., Any], probe: apps.Prob
             f"expected lifespan.startup.complete and lifespan.shutdown.complete, got {exc!r}: a WSGI app has "
             "nothing to start, but the adapter must still answer the lifespan scope (and may shut its pool down)"
         )
+
+
+@pytest.mark.spec("close(): shut the pool down, waiting for running calls (ThreadPoolExecutor.shutdown(wait=True))")
+def test_close_waits_for_running_calls(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.gated_app(probe))
+    HOLD = 0.3  # seconds close() must still be waiting while the app is held at its gate
+
+    async def go() -> tuple[bool, bool, bool]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        await talk.next("http.response.start")
+        await talk.next("the first chunk, before the app waits at its gate")
+        closer = threading.Thread(target=adapter.close, name="adapter.close()", daemon=True)
+        closer.start()
+        await asyncio.to_thread(closer.join, HOLD)
+        waited = closer.is_alive()
+        probe.gate.set()
+        _, error = await talk.rest()
+        if error:
+            raise error
+        await asyncio.to_thread(closer.join, WAIT)
+        return waited, closer.is_alive(), talk.body() == b"before the gate\nafter the gate\n"
+
+    waited, still_closing, whole = run(go(), what="close() while a request is still running")
+    assert waited, (
+        f"expected close() to wait for the request still running in the pool; it returned within {HOLD:g} s "
+        "while the app was held mid-body (executor.shutdown() waits; shutdown(wait=False) does not)"
+    )
+    assert whole, "expected the running request to finish its body after close() was called"
+    assert not still_closing, f"expected close() to return once the running request was over; after {WAIT:g} s it was still waiting"
 
 
 # ============================================================================ Flask over TCP

@@ -138,6 +138,42 @@ def test_the_response_family(make: Any, status: int, expected_type: str | None, 
         assert response.headers.get(header[0]) == header[1], f"expected the header {header[0]}: {header[1]}, got {response.headers.get(header[0])!r}"
 
 
+def response_head(response: Any) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+    """Send ``response`` through a pretend server: its http.response.start, and its headers as (lower-case name, value)."""
+    sent = raw_call(response, http_scope(), [{"type": "http.request", "body": b"", "more_body": False}])
+    start = sent[0] if sent else {}
+    return start, [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
+
+
+@pytest.mark.spec("RFC 9110 §8.3 (Content-Type), §5.3 (a singleton field is sent once)")
+@pytest.mark.parametrize("name", ["Content-Type", "content-type"])
+def test_a_given_content_type_is_kept_alone(name: str) -> None:
+    start, headers = response_head(mf.PlainTextResponse("a,b\n", headers={name: "text/csv"}))
+    types = [value for key, value in headers if key == b"content-type"]
+    assert types == [b"text/csv"], (
+        f"expected exactly one content-type, the one given (b'text/csv'), got {types!r}: add the class's media "
+        "type only when the headers do not already carry a Content-Type (in any case)"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §8.6 (Content-Length); RFC 9112 §6.3 (one length)")
+def test_a_given_content_length_is_kept_alone() -> None:
+    start, headers = response_head(mf.Response(b"abc", headers={"Content-Length": "3"}, media_type="text/plain"))
+    lengths = [value for key, value in headers if key == b"content-length"]
+    assert lengths == [b"3"], f"expected exactly one content-length, the one given (b'3'), got {lengths!r}: add it only when not given"
+
+
+@pytest.mark.spec("RFC 9110 §8.6 (Content-Length), §15.3.5 (204), §15.4.5 (304)")
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_content_length_on_204_and_304(status: int) -> None:
+    start, headers = response_head(mf.Response(status_code=status))
+    assert start.get("status") == status, f"expected status {status}, got {start!r}"
+    lengths = [value for key, value in headers if key == b"content-length"]
+    assert not lengths, f"expected no content-length on a {status} (it has no body), got {lengths!r}"
+    ok_start, ok_headers = response_head(mf.Response(status_code=200))
+    assert (b"content-length", b"0") in ok_headers, f"expected content-length 0 on an empty 200, got {ok_headers!r}"
+
+
 @pytest.mark.spec("ASGI HTTP §Response Body (more_body)")
 def test_streaming_response_sends_piece_by_piece() -> None:
     app = mf.App()
@@ -155,6 +191,8 @@ def test_streaming_response_sends_piece_by_piece() -> None:
     assert start.get("type") == "http.response.start" and start.get("status") == 200, f"expected http.response.start 200 first, got {sent!r}"
     names = [bytes(k).lower() for k, _ in start.get("headers", [])]
     assert b"content-length" not in names, "expected no Content-Length on a stream (its length is unknown when the head goes out)"
+    types = [bytes(v) for k, v in start.get("headers", []) if bytes(k).lower() == b"content-type"]
+    assert types == [b"text/plain; charset=utf-8"], f"expected the stream's content-type b'text/plain; charset=utf-8' in http.response.start, got {types!r}"
     bodies = [m for m in sent if m.get("type") == "http.response.body"]
     pieces = [m.get("body") for m in bodies if m.get("body")]
     assert pieces == [b"0\n", b"1\n", b"2\n"], (
@@ -201,6 +239,40 @@ def test_typed_path_parameters(path: str, expected: dict[str, Any]) -> None:
     assert got == expected, f"expected {expected!r} for {path}, got {response.json()!r}"
 
 
+@pytest.mark.spec("App: every registering decorator registers its method and returns the function unchanged")
+def test_decorators_register_and_return_the_function() -> None:
+    app = mf.App()
+
+    async def handler(request: Any) -> Any:
+        return {}
+
+    def hook() -> None:
+        pass
+
+    decorators = {
+        "route('/r')": app.route("/r"),
+        "route('/m', methods=['PUT'])": app.route("/m", methods=["PUT"]),
+        "get('/g')": app.get("/g"),
+        "post('/p')": app.post("/p"),
+        "put('/u')": app.put("/u"),
+        "patch('/a')": app.patch("/a"),
+        "delete('/d')": app.delete("/d"),
+        "websocket('/w')": app.websocket("/w"),
+    }
+    for name, decorator in decorators.items():
+        got = decorator(handler)
+        assert got is handler, f"expected @app.{name} to return the handler itself (so it can still be called or stacked), got {got!r}"
+    for name, register in {"on_startup": app.on_startup, "on_shutdown": app.on_shutdown}.items():
+        got = register(hook)
+        assert got is hook, f"expected @app.{name} to return the hook itself, got {got!r}"
+    for method, path in [("GET", "/r"), ("HEAD", "/r"), ("GET", "/g"), ("POST", "/p"), ("PUT", "/u"), ("PATCH", "/a"), ("DELETE", "/d"), ("PUT", "/m")]:
+        status = request(app, method, path).status_code
+        assert status == 200, (
+            f"expected {method} {path} to reach its handler (200), got {status}: route() without methods is GET (and HEAD); "
+            "post/put/patch/delete register their own method"
+        )
+
+
 @pytest.mark.spec("RFC 9110 §15.5.5 (404 Not Found)")
 @pytest.mark.parametrize("path", ["/nowhere", "/tasks/abc", "/tasks/1/extra"], ids=["unknown", "int-mismatch", "too-long"])
 def test_no_matching_route_is_a_404(path: str) -> None:
@@ -213,6 +285,21 @@ def test_no_matching_route_is_a_404(path: str) -> None:
     response = request(app, "GET", path)
     assert response.status_code == 404, f"expected 404 for {path}, got {response.status_code}"
     assert response.json() == {"detail": "Not Found"}, f"expected the JSON body {{'detail': 'Not Found'}}, got {response.text!r}"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.5 (404 Not Found): a WebSocket route is no HTTP route")
+def test_an_http_request_to_a_websocket_route_is_not_routed() -> None:
+    app = mf.App()
+
+    @app.websocket("/ws")
+    async def ws(websocket: mf.WebSocket) -> None:
+        await websocket.accept()
+
+    response = request(app, "GET", "/ws")
+    assert response.status_code in (404, 426), (
+        f"expected 404 for a plain GET on a path only a WebSocket route has (no HTTP route matches; 426 Upgrade "
+        f"Required would do too), got {response.status_code} {response.text[:200]!r} (allow: {response.headers.get('allow')!r})"
+    )
 
 
 @pytest.mark.spec("RFC 9110 §15.5.6 (405 Method Not Allowed), §10.2.1 (Allow)")
@@ -279,12 +366,12 @@ def test_request_exposes_the_scope_and_the_body() -> None:
             "params": request.path_params,
         }
 
-    response = request(app, "POST", "/inspect/things?page=2&q=a%20b", content=b'{"a": 1}', headers={"X-Custom": "yes", "Content-Type": "application/json"})
+    response = request(app, "POST", "/inspect/things?page=2&q=a%20b&empty=", content=b'{"a": 1}', headers={"X-Custom": "yes", "Content-Type": "application/json"})
     assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.text[:300]!r}"
     expected = {
         "method": "POST",
         "path": "/inspect/things",
-        "query": {"page": "2", "q": "a b"},
+        "query": {"page": "2", "q": "a b", "empty": ""},
         "custom": "yes",
         "type": "application/json",
         "json": {"a": 1},
@@ -293,25 +380,56 @@ def test_request_exposes_the_scope_and_the_body() -> None:
     }
     got = response.json()
     wrong = {k: got.get(k) for k in expected if got.get(k) != expected[k]}
-    assert not wrong, f"expected {', '.join(f'{k}={expected[k]!r}' for k in wrong)}; got {wrong!r} (headers: lower-case names; body() cached, so json() and body() both work)"
+    assert not wrong, f"expected {', '.join(f'{k}={expected[k]!r}' for k in wrong)}; got {wrong!r} (headers: lower-case names; a query key with an empty value is kept; body() cached, so json() and body() both work)"
 
 
-@pytest.mark.spec("ASGI HTTP §Request (more_body)")
-def test_request_body_joins_every_message() -> None:
+@pytest.mark.spec("ASGI HTTP §Request (more_body, default False)")
+@pytest.mark.parametrize(
+    "inbox",
+    [
+        [
+            {"type": "http.request", "body": b"abc", "more_body": True},
+            {"type": "http.request", "body": b"", "more_body": True},
+            {"type": "http.request", "body": b"defg", "more_body": False},
+        ],
+        [{"type": "http.request", "body": b"abcdefg"}],
+    ],
+    ids=["three-messages", "one-without-more_body"],
+)
+def test_request_body_joins_every_message(inbox: list[dict[str, Any]]) -> None:
     app = mf.App()
 
     @app.post("/upload")
     async def upload(request: mf.Request) -> mf.Response:
         return mf.PlainTextResponse(f"{len(await request.body())} bytes")
 
-    inbox = [
-        {"type": "http.request", "body": b"abc", "more_body": True},
-        {"type": "http.request", "body": b"", "more_body": True},
-        {"type": "http.request", "body": b"defg", "more_body": False},
-    ]
     sent = raw_call(app, http_scope("POST", "/upload"), inbox)
     body = b"".join(m.get("body", b"") for m in sent if m.get("type") == "http.response.body")
-    assert body == b"7 bytes", f"expected the handler to see all 7 bytes sent in three messages, got {body!r}: loop on receive() until more_body is false"
+    assert body == b"7 bytes", (
+        f"expected the handler to see all 7 bytes sent in {len(inbox)} message(s), got {body!r}: loop on receive() until "
+        "more_body is false (a message without more_body is the last: it defaults to False)"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Request, §Disconnect (a body cut short is not the body)")
+def test_request_body_cut_short_by_a_disconnect_raises() -> None:
+    app = mf.App()
+    seen: list[Any] = []
+
+    @app.post("/upload")
+    async def upload(request: mf.Request) -> mf.Response:
+        try:
+            seen.append(await request.body())
+        except Exception as exc:  # noqa: BLE001 - which exception is the student's choice
+            seen.append(exc)
+        return mf.PlainTextResponse("done")
+
+    inbox = [{"type": "http.request", "body": b"abc", "more_body": True}, {"type": "http.disconnect"}]
+    raw_call(app, http_scope("POST", "/upload"), inbox)
+    assert seen and isinstance(seen[0], Exception) and not isinstance(seen[0], NotImplementedError), (
+        f"expected request.body() to raise when http.disconnect comes before the last http.request (the client left), "
+        f"got {seen!r}: the part that arrived is not the whole body"
+    )
 
 
 @pytest.mark.spec("RFC 9110 §15.5.1 (400 Bad Request)")
@@ -367,6 +485,19 @@ def test_a_handler_that_raises_is_a_500_and_a_dict_is_json() -> None:
     )
 
 
+@pytest.mark.spec("RFC 9110 §15.6.1 (500): a handler that returns neither a Response nor a dict or list has a bug")
+def test_a_handler_returning_something_else_is_a_500() -> None:
+    app = mf.App()
+
+    @app.get("/text")
+    async def text(request: mf.Request) -> Any:
+        return "a bare string is not a response"
+
+    response = request(app, "GET", "/text")
+    assert response.status_code == 500, f"expected 500 when a handler returns a str, got {response.status_code} {response.text[:200]!r}"
+    assert response.json() == {"detail": "Internal Server Error"}, f"expected {{'detail': 'Internal Server Error'}}, got {response.text!r}"
+
+
 # ============================================================================ WebSocket
 
 
@@ -413,6 +544,112 @@ def test_websocket_route_echoes() -> None:
     assert kinds[:1] == ["websocket.accept"], f"expected websocket.accept first, got {sent!r}"
     texts = [m.get("text") for m in sent if m.get("type") == "websocket.send"]
     assert texts == ["lobby: hello", "lobby: again"], f"expected the two echoes, got {texts!r}"
+    assert "websocket.close" not in kinds, (
+        f"expected no websocket.close after the client's websocket.disconnect (the connection is already over: "
+        f"a handler that returns after WebSocketDisconnect needs no close), got {sent!r}"
+    )
+
+
+@pytest.mark.spec("ASGI WebSocket §Disconnect - receive event (code); §Receive, §Send (bytes)")
+def test_websocket_bytes_and_the_disconnect_code() -> None:
+    app = mf.App()
+    codes: list[Any] = []
+
+    @app.websocket("/raw")
+    async def raw(websocket: mf.WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                data = await websocket.receive_bytes()
+                await websocket.send_bytes(data[::-1])
+        except mf.WebSocketDisconnect as exc:
+            codes.append(exc.code)
+            raise
+
+    inbox = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "bytes": b"\x00\x01\x02"},
+        {"type": "websocket.disconnect", "code": 1001},
+    ]
+    sent = raw_call(app, ws_scope("/raw"), inbox)
+    sends = [m for m in sent if m.get("type") == "websocket.send"]
+    assert [(m.get("bytes"), m.get("text")) for m in sends] == [(b"\x02\x01\x00", None)], (
+        f"expected one websocket.send with bytes b'\\x02\\x01\\x00' (and no text), got {sends!r}"
+    )
+    assert codes == [1001], f"expected receive_bytes() to raise WebSocketDisconnect(1001), the client's code, got codes {codes!r}"
+    assert "websocket.close" not in [m.get("type") for m in sent], f"expected no websocket.close once the client has gone, got {sent!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive - receive event (exactly one of bytes or text is non-None)")
+@pytest.mark.parametrize(
+    ("message", "method"),
+    [({"bytes": b"raw", "text": None}, "receive_text"), ({"bytes": None, "text": "words"}, "receive_bytes")],
+    ids=["bytes-to-receive_text", "text-to-receive_bytes"],
+)
+def test_websocket_receive_of_the_wrong_kind_raises(message: dict[str, Any], method: str) -> None:
+    app = mf.App()
+    seen: list[str] = []
+
+    @app.websocket("/kinds")
+    async def kinds(websocket: mf.WebSocket) -> None:
+        await websocket.accept()
+        try:
+            got = await getattr(websocket, method)()
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - which exception is the student's choice
+            seen.append(f"raised {type(exc).__name__}")
+            raise
+        seen.append(f"returned {got!r}")
+
+    inbox = [{"type": "websocket.connect"}, {"type": "websocket.receive", **message}, {"type": "websocket.disconnect", "code": 1000}]
+    raw_call(app, ws_scope("/kinds"), inbox)
+    assert seen and seen[0].startswith("raised"), (
+        f"expected websocket.{method}() to raise for the client's message {message!r} (it has none of that kind), got {seen!r}"
+    )
+
+
+@pytest.mark.spec("ASGI WebSocket §Close - send event; RFC 6455 §7.4.1 (1000 normal, 1011 unexpected condition)")
+@pytest.mark.parametrize(("ending", "code"), [("returns", 1000), ("raises", 1011), ("closes", 1000), ("closes-with-reason", 4000)])
+def test_websocket_handler_end_closes_the_connection(ending: str, code: int) -> None:
+    app = mf.App()
+
+    @app.websocket("/end")
+    async def end(websocket: mf.WebSocket) -> None:
+        await websocket.accept()
+        if ending == "raises":
+            raise RuntimeError("a bug in the handler")
+        if ending == "closes":
+            await websocket.close()
+        if ending == "closes-with-reason":
+            await websocket.close(4000, "see you")
+
+    sent = raw_call(app, ws_scope("/end"), [{"type": "websocket.connect"}])
+    closes = [m for m in sent if m.get("type") == "websocket.close"]
+    what = {"returns": "returns with the socket open", "raises": "raises", "closes": "calls websocket.close()", "closes-with-reason": "calls websocket.close(4000, 'see you')"}[ending]
+    assert [m.get("type") for m in sent][:1] == ["websocket.accept"], f"expected websocket.accept first, got {sent!r}"
+    assert [m.get("code", 1000) for m in closes] == [code], (
+        f"expected one websocket.close with code {code} when the handler {what}, got {closes!r}"
+    )
+    if ending == "closes-with-reason":
+        assert closes[0].get("reason") == "see you", f"expected the close reason 'see you' in websocket.close, got {closes[0]!r}"
+
+
+@pytest.mark.spec("ASGI WebSocket §Accept - send event (subprotocol)")
+def test_websocket_accept_with_a_subprotocol() -> None:
+    app = mf.App()
+
+    @app.websocket("/chat")
+    async def chat(websocket: mf.WebSocket) -> None:
+        await websocket.accept(subprotocol="chat.v2")
+
+    scope = ws_scope("/chat")
+    scope["subprotocols"] = ["chat.v1", "chat.v2"]
+    sent = raw_call(app, scope, [{"type": "websocket.connect"}])
+    accepts = [m for m in sent if m.get("type") == "websocket.accept"]
+    assert [m.get("subprotocol") for m in accepts] == ["chat.v2"], (
+        f"expected websocket.accept with subprotocol 'chat.v2' (accept(subprotocol=...)), got {sent!r}"
+    )
 
 
 @pytest.mark.spec("ASGI WebSocket §Close (a close before accept refuses the handshake: 403)")
@@ -490,6 +727,43 @@ def test_a_failing_startup_hook_fails_the_startup() -> None:
     )
 
 
+@pytest.mark.spec("ASGI Lifespan §Shutdown - send event (lifespan.shutdown.failed)")
+def test_a_failing_shutdown_hook_fails_the_shutdown() -> None:
+    app = mf.App()
+
+    @app.on_shutdown
+    async def broken() -> None:
+        raise RuntimeError("could not flush the cache")
+
+    async def go() -> list[Any]:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        task = asyncio.ensure_future(app(scope, inbox.get, outbox.put))
+        answers: list[Any] = []
+        for step in ("lifespan.startup", "lifespan.shutdown"):
+            inbox.put_nowait({"type": step})
+            answer = asyncio.ensure_future(outbox.get())
+            await asyncio.wait([task, answer], timeout=3, return_when=asyncio.FIRST_COMPLETED)
+            if not answer.done():
+                answer.cancel()
+                task.cancel()
+                if task.done() and not task.cancelled() and isinstance(task.exception(), NotImplementedError):
+                    raise task.exception()  # type: ignore[misc]
+                answers.append(f"nothing within 3 s of {step}")
+                break
+            answers.append(answer.result())
+        task.cancel()
+        return answers
+
+    got = run(go(), what="a lifespan whose shutdown hook raises")
+    types = [a.get("type") if isinstance(a, dict) else a for a in got]
+    assert types == ["lifespan.startup.complete", "lifespan.shutdown.failed"], (
+        f"expected lifespan.startup.complete, then lifespan.shutdown.failed when a shutdown hook raises, got {got!r}"
+    )
+    assert "could not flush the cache" in str(got[1].get("message", "")), f"expected the hook's error in the message, got {got[1]!r}"
+
+
 class Trace:
     """Pure ASGI middleware: records its name on the way in and adds it to the response headers."""
 
@@ -534,4 +808,28 @@ def test_middleware_order_options_and_state() -> None:
     )
     assert response.json() == {"trace": ["second", "first"]}, (
         f"expected request.state.trace (scope['state'] set by the middleware) in the handler, got {response.text!r}"
+    )
+
+
+@pytest.mark.spec("Middleware: add_middleware() wraps the app, never silently does nothing")
+def test_middleware_added_after_the_first_request_is_not_ignored() -> None:
+    app = mf.App()
+    log: list[str] = []
+
+    @app.get("/")
+    async def home(request: mf.Request) -> Any:
+        return {"ok": True}
+
+    first = request(app, "GET", "/")
+    assert first.status_code == 200, f"expected 200, got {first.status_code}"
+    try:
+        app.add_middleware(Trace, name="late", log=log)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - refusing once the app has served is fine (Starlette does)
+        return
+    second = request(app, "GET", "/")
+    assert second.headers.get("x-trace") == "late" and log == ["late"], (
+        "expected a middleware added after the first request either to raise in add_middleware() or to wrap "
+        f"the next request; it did neither (headers {dict(second.headers)!r}, log {log!r})"
     )
