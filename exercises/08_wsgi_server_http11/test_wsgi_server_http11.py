@@ -16,7 +16,9 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +32,17 @@ import httpx
 import pytest
 
 import wsgi_server_http11
-from grader.harness import CLIENT_TIMEOUT, GUNICORN_READY, HOST, gunicorn_argv, python_argv, serving, subprocess_serving, wait_until
+from grader.harness import (
+    CLIENT_TIMEOUT,
+    GUNICORN_READY,
+    HOST,
+    gunicorn_argv,
+    python_argv,
+    serving,
+    subprocess_serving,
+    wait_for_port,
+    wait_until,
+)
 from wsgi_server_http11 import Request
 from wsgi_server_http11_apps import app as probe_app
 
@@ -268,8 +280,27 @@ def make_student_server(app: Callable[..., Any]) -> Any:
 
 @contextlib.contextmanager
 def serving_yours(app: Callable[..., Any] = probe_app) -> Iterator[str]:
-    with serving(make_student_server(app), name="your server") as url:
-        yield url
+    """Serve ``app`` with your server; fail if one of its threads dies of an unhandled exception."""
+    crashes: list[Any] = []
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        crashes.append(args)
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        with serving(make_student_server(app), name="your server") as url:
+            yield url
+    finally:
+        threading.excepthook = previous
+    if crashes:
+        crash = crashes[0]
+        pytest.fail(
+            f"a thread of your server died of an unhandled {crash.exc_type.__name__}: {crash.exc_value}. A connection "
+            "ends normally when the client closes (parse_request returns None), on a timeout, or when the server "
+            "stops: leave the loop then, without an exception"
+        )
 
 
 SERVERS = [pytest.param("gunicorn", marks=pytest.mark.reference, id="gunicorn"), pytest.param("yours", id="yours")]
@@ -332,20 +363,26 @@ def test_read_chunked_body() -> None:
     "wire",
     [
         pytest.param(b"zz\r\nhello\r\n0\r\n\r\n", id="size-not-hex"),
+        pytest.param(b"5X\r\nhello\r\n0\r\n\r\n", id="size-with-junk"),
+        pytest.param(b"FFFFFFFFFFFFFFF\r\nhello", id="huge-size-then-closed"),
         pytest.param(b"5\r\nhelloXX0\r\n\r\n", id="no-crlf-after-data"),
         pytest.param(b"5\r\nhel", id="connection-closed-in-data"),
         pytest.param(b"5\r\nhello\r\n", id="connection-closed-before-last-chunk"),
     ],
 )
 def test_read_chunked_body_rejects_malformed(wire: bytes) -> None:
+    rfile = io.BufferedReader(io.BytesIO(wire))  # buffered, like conn.makefile("rb")
     try:
-        body = within(3, "read_chunked_body()", wsgi_server_http11.read_chunked_body, io.BytesIO(wire))
+        body = within(3, "read_chunked_body()", wsgi_server_http11.read_chunked_body, rfile)
     except wsgi_server_http11.BadRequest:
         return
     except NotImplementedError:
         raise
     except Exception as exc:
-        pytest.fail(f"expected BadRequest for {wire!r}, got {type(exc).__name__}: {exc}")
+        pytest.fail(
+            f"expected BadRequest for {wire!r}, got {type(exc).__name__}: {exc} (a huge size must not make you "
+            "read() that many bytes at once: read a chunk's data in pieces)"
+        )
     pytest.fail(f"expected BadRequest for {wire!r}, got {body!r}")
 
 
@@ -387,8 +424,45 @@ def test_make_input_reads_length_and_chunked_bodies() -> None:
     assert lines == [b"abc\n", b"def"], f"expected readlines() to give [b'abc\\n', b'def'], got {lines!r}"
     assert rfile.read() == b"NEXT", "expected the chunked body to be consumed up to its end, and no further"
 
+    stream, _, rfile = make_input([("Content-Length", "8")], b"ab\ncd\nefNEXT")
+    lines = within(3, "iterating over wsgi.input", list, stream)
+    assert lines == [b"ab\n", b"cd\n", b"ef"], f"expected iteration to give the lines [b'ab\\n', b'cd\\n', b'ef'], got {lines!r}"
+
     stream, _, rfile = make_input([], b"NEXT")
     assert within(3, "wsgi.input.read()", stream.read) == b"", "expected an empty body without Content-Length or chunks"
+    default = wsgi_server_http11.RequestInput(io.BytesIO(b"NEXT"))
+    got = within(3, "RequestInput(rfile).read()", default.read)
+    assert got == b"", f"expected RequestInput(rfile) (length 0, not chunked) to give an empty body, got {got!r}"
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (persistence: the next request starts after this body)")
+def test_finish_reads_what_the_app_left() -> None:
+    stream, _, rfile = make_input([("Content-Length", "5")], b"helloNEXT")
+    within(3, "wsgi.input.read(2)", stream.read, 2)
+    reusable = within(3, "wsgi.input.finish()", stream.finish)
+    assert reusable is True and rfile.read() == b"NEXT", (
+        f"expected finish() to read the 3 bytes the app left and return True, got {reusable!r} with the next "
+        "request not where it should be"
+    )
+    stream, _, rfile = make_input([("Transfer-Encoding", "chunked")], b"3\r\nabc\r\n0\r\n\r\nNEXT")
+    reusable = within(3, "wsgi.input.finish()", stream.finish)
+    assert reusable is True and rfile.read() == b"NEXT", (
+        f"expected finish() to read the unread chunked body to its end and return True, got {reusable!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (a client told nothing may or may not send its body)")
+def test_finish_refuses_when_100_continue_was_never_sent() -> None:
+    stream, send, rfile = make_input([("Content-Length", "5"), ("Expect", "100-continue")], b"hello")
+    reusable = within(3, "wsgi.input.finish()", stream.finish)
+    assert reusable is False, (
+        f"expected finish() to return False when the app never read a body it had to ask for with 100 Continue, "
+        f"got {reusable!r}: the client may still send it, or not, so the connection cannot carry another request"
+    )
+    assert send.raw == b"" and rfile.tell() == 0, (
+        f"expected finish() neither to send 100 Continue nor to read the body, got {send.raw!r} sent and "
+        f"{rfile.tell()} bytes read"
+    )
 
 
 @pytest.mark.spec("RFC 9112 §6.1 (Transfer-Encoding with Content-Length)")
@@ -426,6 +500,25 @@ def test_100_continue_is_sent_when_the_app_first_reads() -> None:
     stream, send, _ = make_input([("Content-Length", "5")], b"hello")
     within(3, "wsgi.input.read()", stream.read)
     assert send.raw == b"", f"expected no 100 Continue when the client did not ask for it, got {send.raw!r}"
+
+    stream, send, _ = make_input([("Content-Length", "1"), ("Expect", "100-continue")], b"x")
+    got = within(3, "wsgi.input.read()", stream.read)
+    assert (send.raw, got) == (b"HTTP/1.1 100 Continue\r\n\r\n", b"x"), (
+        f"expected 100 Continue for a 1-byte body too, then b'x', got {send.raw!r} and {got!r}"
+    )
+    stream, send, _ = make_input([("Expect", "100-continue")], b"NEXT")
+    got = within(3, "wsgi.input.read()", stream.read)
+    reusable = within(3, "wsgi.input.finish()", stream.finish)
+    assert (send.raw, got, reusable) == (b"", b"", True), (
+        f"expected no 100 Continue for a request without a body (nothing to wait for), an empty read and a "
+        f"reusable connection, got {send.raw!r}, {got!r}, {reusable!r}"
+    )
+
+    stream, send, _ = make_input([("Transfer-Encoding", "chunked"), ("Expect", "100-continue")], b"zz\r\n")
+    for _ in range(2):  # the app may try again after the first error
+        with pytest.raises(wsgi_server_http11.BadRequest):
+            within(3, "wsgi.input.read()", stream.read)
+    assert send.raw.count(b"100 Continue") == 1, f"expected 100 Continue to be sent once, got {send.raw!r}"
 
 
 def parse_reply(raw: bytes, method: str = "GET") -> Reply:
@@ -477,7 +570,7 @@ def test_call_app_never_sends_more_than_content_length() -> None:
     assert body == b"hello", (
         f"expected exactly the 5 declared bytes b'hello', got {body!r}: extra bytes would be read as the next response"
     )
-    raw, reusable = run_app(app_with("200 OK", [("Content-Length", "10")], [b"short"]))
+    raw, reusable = run_app(app_with("200 OK", [("Content-Length", "6")], [b"short"]))
     assert reusable is False, (
         f"expected call_app to return False when the body is shorter than its Content-Length, got {reusable!r}: "
         "the client is still waiting for 5 bytes, only closing tells it they are not coming"
@@ -496,6 +589,9 @@ def test_call_app_keep_alive_and_close() -> None:
     assert reusable is True and b"close" not in raw.partition(b"\r\n\r\n")[0].lower(), (
         f"expected a reusable connection and no 'Connection: close', got {reusable!r} and {raw[:200]!r}"
     )
+    default = within(5, "call_app(app, environ, send)", wsgi_server_http11.call_app,
+                      app_with("200 OK", [("Content-Length", "2")], [b"ok"]), base_environ(), Recorder())
+    assert default is True, f"expected keep_alive to default to True (call_app(app, environ, send)), got {default!r}"
     raw, reusable = run_app(app_with("200 OK", [], [b"until ", b"close"]), base_environ(protocol="HTTP/1.0"))
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"chunked" not in head.lower() and body == b"until close" and reusable is False, (
@@ -517,6 +613,193 @@ def test_call_app_sends_no_body_for_head_and_204() -> None:
         f"expected a 204 with no body and no chunked framing (not even the last chunk), got {raw[:200]!r}"
     )
     assert reusable is True, f"expected the connection to stay reusable after a 204, got {reusable!r}"
+
+
+@pytest.mark.spec("RFC 9110 §6.4.1 (1xx, 204 and 304 have no content), §15.4 (other 3xx do)")
+@pytest.mark.parametrize(
+    "status, has_body",
+    [("100 Continue", False), ("199 Odd Informational", False), ("200 OK", True), ("303 See Other", True),
+     ("304 Not Modified", False), ("305 Use Proxy", True)],
+)
+def test_call_app_knows_which_statuses_have_a_body(status: str, has_body: bool) -> None:
+    raw, _ = run_app(app_with(status, [("Content-Type", "text/plain")], [b"body"]))
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    chunked = b"transfer-encoding: chunked" in head.lower()
+    if has_body:
+        body = parse_reply(raw).body
+        assert body == b"body", f"expected a {status} response to carry its body b'body', got {raw[:200]!r}"
+    else:
+        assert rest == b"" and not chunked, (
+            f"expected a {status} response with no body and no chunked framing (not even the last chunk), got {raw[:200]!r}"
+        )
+
+
+IMF_FIXDATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
+)
+
+
+@pytest.mark.spec("RFC 9110 §6.6.1 (Date), §5.6.7 (IMF-fixdate)")
+def test_call_app_adds_one_date() -> None:
+    raw, _ = run_app(app_with("200 OK", [("Content-Length", "2")], [b"ok"]))
+    dates = parse_reply(raw).header("Date")
+    assert dates and IMF_FIXDATE.fullmatch(dates), (
+        f"expected the server to add a Date like 'Sun, 06 Nov 1994 08:49:37 GMT' (email.utils.formatdate(usegmt=True)), "
+        f"got {dates!r}"
+    )
+    raw, _ = run_app(app_with("200 OK", [("Content-Length", "2"), ("Date", "Sun, 06 Nov 1994 08:49:37 GMT")], [b"ok"]))
+    dates = [v for n, v in parse_reply(raw).headers if n.lower() == "date"]
+    assert dates == ["Sun, 06 Nov 1994 08:49:37 GMT"], (
+        f"expected only the app's own Date when it gives one, got {dates!r}: add a Date only if the app gave none"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §The write() Callable")
+def test_call_app_write_still_works() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"Hello, ")
+        return [b"world", b"!"]
+
+    raw, _ = run_app(app)
+    body = parse_reply(raw).body
+    assert body == b"Hello, world!", (
+        f"expected b'Hello, world!' (the write() data, then the iterable), got {body!r}: start_response must "
+        "still return a write(data) that sends data, framed like the rest"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (a second call needs exc_info)")
+def test_call_app_second_start_response_without_exc_info_fails() -> None:
+    outcome: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+        except Exception:
+            outcome.append("raised")
+        else:
+            outcome.append("accepted")
+        return [b"ok"]
+
+    run_app(app)
+    assert outcome == ["raised"], (
+        "expected the second start_response() call without exc_info to raise (PEP 3333: 'a fatal error'), "
+        f"got: it was {outcome[0] if outcome else 'never reached'}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling (exc_info before the headers are sent)")
+def test_call_app_exc_info_before_headers_replaces_the_response() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        try:
+            raise ValueError("the template failed")
+        except ValueError:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "5")],
+                           sys.exc_info())
+        return [b"sorry"]
+
+    reply = parse_reply(run_app(app)[0])
+    assert (reply.status, reply.header("Content-Type"), reply.body) == (503, "text/plain", b"sorry"), (
+        "expected the second start_response (with exc_info, headers not sent yet) to replace status and headers: "
+        f"503, text/plain, b'sorry'; got {reply.status}, {reply.header('Content-Type')!r}, {reply.body!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling (exc_info after the headers are sent)")
+def test_call_app_exc_info_after_headers_reraises() -> None:
+    outcome: list[object] = []
+    error = ValueError("failed half-way")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first part"
+        try:
+            raise error
+        except ValueError:
+            try:
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+            except BaseException as exc:
+                outcome.append(exc)
+                raise
+            outcome.append("returned")
+        yield b"should never be sent"
+
+    raw, reusable = run_app(app)
+    assert outcome and outcome[0] is error, (
+        "expected start_response(..., exc_info) to re-raise the app's own exception once the headers are sent, "
+        f"got {outcome[0] if outcome else 'no call'!r}"
+    )
+    assert b"should never be sent" not in raw and not raw.endswith(b"0\r\n\r\n") and reusable is False, (
+        f"expected the response cut short after b'first part' (no last chunk) and the connection not reused, "
+        f"got {raw[-60:]!r} and {reusable!r}: only closing tells the client the body is incomplete"
+    )
+
+
+class Closing:
+    """An app whose iterable records close(); it can fail half-way."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.closed = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Closing:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return self
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"one "
+        if self.fail:
+            raise RuntimeError("the app broke while streaming")
+        yield b"two"
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def gone(data: bytes) -> None:
+    """A ``send`` for a client that has gone away."""
+    raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details (close() is always called)")
+@pytest.mark.parametrize("case", ["success", "error-while-iterating", "client-gone"])
+def test_call_app_always_closes_the_iterable(case: str) -> None:
+    app = Closing(fail=case == "error-while-iterating")
+    send = gone if case == "client-gone" else Recorder()
+    try:
+        reusable = within(5, "call_app()", wsgi_server_http11.call_app, app, base_environ(), send, True)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"expected call_app to handle the {case} case itself, it raised {type(exc).__name__}: {exc}")
+    assert app.closed == 1, (
+        f"expected the iterable's close() to be called exactly once ({case}), got {app.closed} calls: "
+        "call it in a finally: block"
+    )
+    expected = case == "success"
+    assert reusable is expected, (
+        f"expected call_app to return {expected} ({case}), got {reusable!r}: after an app error or a client that "
+        "went away the connection is done"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling")
+def test_call_app_answers_500_when_the_app_fails() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise KeyError("no such task")
+
+    environ = base_environ()
+    raw, reusable = run_app(app, environ)
+    reply = parse_reply(raw)
+    assert reply.status == 500 and reusable is False, (
+        f"expected a 500 response and False (close the connection) when the app raises, got {reply.status} and {reusable!r}"
+    )
+    logged = environ["wsgi.errors"].getvalue()
+    assert "KeyError" in logged, f"expected the traceback to be written to environ['wsgi.errors'], got {logged[:200]!r}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,6 +840,37 @@ def test_connection_close_is_honoured(server: Any) -> None:
         closed = within(8, "waiting for the server to close", conv.closed_by_server)
     assert reply.body == b"hello last", f"expected b'hello last', got {reply.body!r}"
     assert closed, "expected the server to close the connection after answering a request with 'Connection: close'"
+
+
+def _talk_until_closed(sock: socket.socket, seconds: float = 4.0) -> str:
+    """Keep sending a few bytes every 0.1 s; say how the server reacted: "closed", "answered" or "open"."""
+    sock.settimeout(0.1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(b"X-Still-Talking: yes\r\n")
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:  # a reset: the server has closed
+            return "closed"
+        return "closed" if data == b"" else "answered"
+    return "open"
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (the server initiates the close)")
+def test_server_closes_even_while_the_client_talks(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        reply = conv.request("GET", "/hello?who=last", [("Connection", "close")])
+        # The client does not stop sending (say, the rest of an upload nobody wanted).
+        outcome = within(8, "waiting for the server to close", _talk_until_closed, conv.sock)
+    assert reply.body == b"hello last", f"expected b'hello last', got {reply.body!r}"
+    assert outcome == "closed", (
+        "expected the server to close its side of the connection right after the 'Connection: close' response, "
+        f"even though the client kept sending bytes; the connection was {outcome!r}: a server that sends close "
+        "MUST initiate the closure (RFC 9112 §9.6). Half-close first (conn.shutdown(socket.SHUT_WR)), then "
+        "drain what the client still sends, and never answer it"
+    )
 
 
 @pytest.mark.spec("RFC 9112 §7.1 (chunked request bodies); PEP 3333 §Input and Error Streams")
@@ -733,6 +1047,58 @@ def test_shutdown_closes_idle_keep_alive_connections() -> None:
         conv.close()
 
 
+@pytest.mark.spec("RFC 9112 §9.5 (idle connections time out)")
+def test_an_idle_connection_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wsgi_server_http11, "KEEP_ALIVE_TIMEOUT", 0.5)  # instead of 5 s, so the test is quick
+    with serving_yours() as base, Conversation(base) as conv:
+        reply = conv.request("GET", "/hello?who=idle")
+        closed = within(8, "waiting for the server to close the idle connection", conv.closed_by_server)
+    assert reply.body == b"hello idle", f"expected b'hello idle', got {reply.body!r}"
+    assert closed, (
+        f"expected the server to close a connection idle for longer than KEEP_ALIVE_TIMEOUT (0.5 s here) within "
+        f"{CLIENT_TIMEOUT:g} s, it stayed open: conn.settimeout(KEEP_ALIVE_TIMEOUT), reading the constant when the "
+        "connection starts"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Thread Support; socketserver's shutdown(): 'wait until serve_forever() stops'")
+def test_shutdown_waits_for_the_request_in_progress() -> None:
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started.set()
+        time.sleep(0.5)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "8")])
+        finished.set()
+        return [b"finished"]
+
+    before = set(threading.enumerate())
+    server = make_student_server(slow)
+    runner = threading.Thread(target=server.serve_forever, name="serve_forever", daemon=True)
+    runner.start()
+    host, port = server.server_address[:2]
+    try:
+        wait_for_port(port, host=host)
+        with Conversation(f"http://{host}:{port}") as conv:
+            conv.send_head("GET", "/slow", [])
+            conv.send_body(b"")
+            assert started.wait(5), "the app never received the request"
+            within(8, "shutdown() with a request in progress", server.shutdown)
+            left = [t.name for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
+            assert finished.is_set() and not left, (
+                f"expected shutdown() to return only once the request in progress was done and every connection "
+                f"thread had ended, got app finished={finished.is_set()} and threads still running {left}: join the "
+                "connection threads before serve_forever() returns, and make shutdown() wait for serve_forever()"
+            )
+        runner.join(5)
+    finally:
+        server.server_close()
+    assert not runner.is_alive(), "expected serve_forever() to return after shutdown()"
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=1).close()
+        pytest.fail(f"expected {host}:{port} to refuse connections after server_close(): close the listening socket")
+
+
 @pytest.mark.spec("RFC 9112 §7.1 (a malformed chunked body gets 400)")
 def test_malformed_chunked_body_gets_400() -> None:
     with serving_yours() as base, Conversation(base) as conv:
@@ -741,7 +1107,10 @@ def test_malformed_chunked_body_gets_400() -> None:
         conv.h11.send(h11.Data(data=b"x"))
         conv.h11.send(h11.EndOfMessage())
         reply = conv.receive()
-    assert reply.status in (400, 500), f"expected 400 (or 500 if the app met the error) for a chunk size 'zz', got {reply.status}"
+    assert reply.status == 400, (
+        f"expected 400 for a chunk size 'zz', got {reply.status}: a malformed body is the client's error, even "
+        "when it is the app's read of wsgi.input that meets it (call_app: answer 400 for a BadRequest, not 500)"
+    )
     with serving_yours() as base, Conversation(base) as conv:
         conv.send_head("POST", "/echo", [("Transfer-Encoding", "chunked"), ("Content-Length", "5")])
         conv.sock.sendall(b"5\r\nhello\r\n0\r\n\r\n")

