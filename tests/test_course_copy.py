@@ -179,7 +179,10 @@ def test_main_holds_only_the_chosen_exercises_and_the_course_tools(course, sourc
 def test_solutions_branch_is_one_commit_ahead_with_the_reference_solutions(course, source):
     assert sorted(git(course, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()) == ["main", "solutions"]
     assert git(course, "rev-parse", "solutions^") == git(course, "rev-parse", "main")
-    assert git(course, "diff", "--name-only", "main", "solutions").splitlines() == [STUB01]
+    # The reference solution over the stub, and its mutants.toml (for `grader mutants` in the copy).
+    expected = sorted(f"exercises/{EX01}/{p.name}" for p in (source / "solutions" / EX01).iterdir() if p.is_file())
+    assert STUB01 in expected
+    assert git(course, "diff", "--name-only", "main", "solutions").splitlines() == expected
     assert git(course, "show", f"solutions:{STUB01}") == (source / SOLUTION01).read_text().strip()
 
 
