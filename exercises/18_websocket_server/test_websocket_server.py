@@ -790,6 +790,7 @@ def test_a_protocol_error_reaches_the_app_as_disconnect(serve: Any) -> None:
     ("mode", "expected", "what"),
     [
         pytest.param("send-before-accept", Exception, "websocket.send before websocket.accept", id="send-before-accept"),
+        pytest.param("accept-after-refusal", Exception, "websocket.accept after the app's websocket.close refused the handshake", id="accept-after-refusal"),
         pytest.param("unknown-after-accept", Exception, "a message type the WebSocket spec does not have", id="unknown-type"),
         pytest.param("send-after-own-close", Exception, "websocket.send after the app's own websocket.close", id="send-after-close"),
         pytest.param("send-after-disconnect", OSError, "websocket.send once the client has gone", id="send-after-disconnect"),

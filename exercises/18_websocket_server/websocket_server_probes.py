@@ -115,7 +115,7 @@ async def closes_without_a_code(scope: dict[str, Any], receive: Any, send: Any) 
 class Misuse:
     """Does one thing the connection's state does not allow, and records what ``send()`` did in ``outcome``.
 
-    Modes: ``send-before-accept``, ``unknown-after-accept``, ``send-after-own-close``,
+    Modes: ``send-before-accept``, ``accept-after-refusal``, ``unknown-after-accept``, ``send-after-own-close``,
     ``send-after-disconnect`` (the client closed first), ``receive-after-refusal`` (records the message
     ``receive()`` gives after a close before accept), ``receive-after-disconnect`` (records the message a
     second ``receive()`` gives once the disconnect came).
@@ -145,6 +145,10 @@ class Misuse:
             if self.mode == "receive-after-refusal":
                 await send({"type": "websocket.close", "code": 1008})
                 self.outcome.append(await asyncio.wait_for(receive(), 2))
+                return
+            if self.mode == "accept-after-refusal":
+                await send({"type": "websocket.close", "code": 1008})
+                await self.attempt(send, {"type": "websocket.accept"})
                 return
             await send({"type": "websocket.accept"})
             if self.mode == "unknown-after-accept":

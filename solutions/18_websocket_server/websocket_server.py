@@ -482,8 +482,7 @@ class WebSocketConnection:
             elif kind == "websocket.close":
                 # Closing before accepting refuses the handshake (ASGI WebSocket §Close).
                 await self.write(http_error(403))
-                self.state = "closed"
-                self.disconnected(1006, "")
+                self.disconnected(1006, "")  # the app may still receive(): no WebSocket, no close frame
             else:
                 raise RuntimeError(f"expected websocket.accept or websocket.close first, got {kind!r}")
         elif self.state == "open":
