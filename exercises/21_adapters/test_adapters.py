@@ -187,13 +187,15 @@ def test_build_environ_has_every_required_key() -> None:
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
         "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
     }
     wrong = {key: environ.get(key, "(missing)") for key, value in expected.items() if environ.get(key, "(missing)") != value}
     assert not wrong, f"expected {{{', '.join(f'{k!r}: {expected[k]!r}' for k in wrong)}}}, got {wrong!r}"
     for key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
         assert key not in environ, f"{key} must not be in the environ: Content-Type and Content-Length become CONTENT_TYPE and CONTENT_LENGTH"
-    for key in ("wsgi.input", "wsgi.errors", "wsgi.multiprocess"):
+    for key in ("wsgi.input", "wsgi.errors"):
         assert key in environ, f"expected {key!r} in the environ, it is missing"
     try:
         check_environ(environ)
@@ -208,8 +210,9 @@ def test_build_environ_has_every_required_key() -> None:
         ("/café", b"/caf%C3%A9", "/caf\xc3\xa9"),
         ("/café", None, "/caf\xc3\xa9"),
         ("/a b/c", b"/a%20b/c", "/a b/c"),
+        ("/caf\ufffd", b"/caf%E9", "/caf\xe9"),
     ],
-    ids=["from-raw_path", "from-path", "percent-decoded"],
+    ids=["from-raw_path", "from-path", "percent-decoded", "non-utf8-from-raw_path"],
 )
 def test_build_environ_path_info_is_bytes_as_latin1(path: str, raw_path: bytes | None, expected: str) -> None:
     scope = http_scope("GET", path, raw_path=raw_path)
@@ -239,15 +242,44 @@ def test_build_environ_splits_root_path_into_script_name(path: str, expected: tu
     )
 
 
-@pytest.mark.spec("PEP 3333 §environ Variables (HTTP_ Variables); RFC 9110 §5.3 (field order)")
+@pytest.mark.spec("PEP 3333 §environ Variables (HTTP_ Variables); RFC 9110 §5.3 (field order); RFC 6265 §5.4 (Cookie)")
 def test_build_environ_joins_repeated_headers() -> None:
-    scope = http_scope("GET", "/", headers=[(b"x-tag", b"a"), (b"accept", b"text/html"), (b"x-tag", b"b")])
+    scope = http_scope("GET", "/", headers=[(b"x-tag", b"a"), (b"cookie", b"a=1"), (b"accept", b"text/html"), (b"x-tag", b"b"), (b"cookie", b"b=2")])
     environ = adapters.build_environ(scope, apps_input())
     got = environ.get("HTTP_X_TAG")
     assert isinstance(got, str) and [v.strip() for v in got.split(",")] == ["a", "b"], (
         f"expected both X-Tag values in one comma-separated HTTP_X_TAG, in order ('a, b'), got {got!r}"
     )
     assert environ.get("HTTP_ACCEPT") == "text/html", f"expected HTTP_ACCEPT 'text/html', got {environ.get('HTTP_ACCEPT')!r}"
+    assert environ.get("HTTP_COOKIE") == "a=1; b=2", (
+        f"expected two Cookie headers (as HTTP/2 sends them) joined with '; ' into HTTP_COOKIE 'a=1; b=2' (RFC 6265 §5.4: "
+        f"a cookie list is separated by '; ', not ', '), got {environ.get('HTTP_COOKIE')!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (wsgi.url_scheme); ASGI HTTP §HTTP Connection Scope (scheme defaults to http)")
+def test_build_environ_url_scheme() -> None:
+    scope = http_scope()
+    scope["scheme"] = "https"
+    got = adapters.build_environ(scope, apps_input()).get("wsgi.url_scheme")
+    assert got == "https", f"expected wsgi.url_scheme 'https' for a scope with scheme 'https', got {got!r}"
+    del scope["scheme"]
+    got = adapters.build_environ(scope, apps_input()).get("wsgi.url_scheme")
+    assert got == "http", f"expected wsgi.url_scheme 'http' for a scope without scheme (ASGI: it defaults to 'http'), got {got!r}"
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (SERVER_NAME, SERVER_PORT are never empty); ASGI HTTP §HTTP Connection Scope (server)")
+@pytest.mark.parametrize("server", [None, ["/tmp/app.sock", None]], ids=["no-server", "unix-socket"])
+def test_build_environ_without_a_server_address(server: Any) -> None:
+    scope = http_scope()
+    scope["server"] = server
+    environ = adapters.build_environ(scope, apps_input())
+    name, port = environ.get("SERVER_NAME"), environ.get("SERVER_PORT")
+    assert isinstance(name, str) and name and ":" not in name and "/" not in name, (
+        f"expected a host name in SERVER_NAME when scope['server'] is {server!r} (PEP 3333 requires it; asgiref says "
+        f"'localhost'), got {name!r}"
+    )
+    assert isinstance(port, str) and port.isdigit(), f"expected SERVER_PORT as a string of digits when scope['server'] is {server!r}, got {port!r}"
 
 
 def apps_input() -> Any:
@@ -320,8 +352,11 @@ def test_request_body_reaches_wsgi_input_as_it_arrives(make_adapter: Callable[..
         ([b"first li", b"ne\nsecond", b" line\nlast"], [("readline",), ("readline",), ("read",)], ["first line\n", "second line\n", "last"]),
         ([b"a\nb", b"\nc"], [("iter",)], ["a\n", "b\n", "c"]),
         ([b"a\nb", b"\nc"], [("readlines",)], ["a\n", "b\n", "c"]),
+        ([b"a\n\nb"], [("readline",), ("readline",), ("readline",)], ["a\n", "\n", "b"]),
+        ([b"abc", b"def\nrest"], [("readline", 4), ("readline",), ("read",)], ["abcd", "ef\n", "rest"]),
+        ([b"abc"], [("read", 0), ("readline", 0), ("read",)], ["", "", "abc"]),
     ],
-    ids=["read-size", "readline-then-read-all", "iterate-lines", "readlines"],
+    ids=["read-size", "readline-then-read-all", "iterate-lines", "readlines", "empty-line", "readline-size", "size-0"],
 )
 def test_wsgi_input_reads_across_messages(
     make_adapter: Callable[..., Any], probe: apps.Probe, pieces: list[bytes], plan: list[Any], expected: list[str]
@@ -345,6 +380,71 @@ def test_wsgi_input_reads_across_messages(
     assert got == expected, (
         f"the app called {calls} on wsgi.input while the body came as {pieces!r}: expected {expected!r}, "
         f"got {got!r}. A read must gather bytes across messages until it can answer (or the body ends)"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Request (more_body defaults to False)")
+def test_a_body_message_without_more_body_is_the_last(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.reader_app(probe, [("read",)]))
+    scope = http_scope("POST", "/", headers=[(b"content-length", b"5")])
+
+    async def go() -> bytes:
+        talk = Talk(adapter, scope)
+        await talk.communicator.send_input({"type": "http.request", "body": b"hello"})  # no more_body: the last
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return talk.body()
+
+    body = run(go(), what="a body in one http.request message without more_body")
+    assert json.loads(body) == ["hello"], f"expected read() to give b'hello' and end there (more_body is False when missing), got {body!r}"
+
+
+def interleaved_app(probe: apps.Probe) -> Any:
+    """Answers its first line before it reads the request body, then echoes the body (PEP 3333 allows it)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"reading\n"
+        probe.reached.set()
+        yield b"got " + environ["wsgi.input"].read() + b"\n"
+
+    return app
+
+
+@pytest.mark.spec("PEP 3333 §Input and Error Streams (the app may read the body after its first chunk); ASGI HTTP §Request")
+@pytest.mark.parametrize(
+    ("method", "headers", "pieces"),
+    [
+        ("POST", [(b"content-length", b"10")], [b"hello", b"world"]),
+        ("POST", [(b"Content-Length", b"10")], [b"hello", b"world"]),
+        ("POST", [(b"transfer-encoding", b"chunked")], [b"hello", b"world"]),
+        ("GET", [], []),
+    ],
+    ids=["content-length", "Content-Length-capitalised", "chunked", "no-body"],
+)
+def test_the_body_can_be_read_after_the_first_chunk(
+    make_adapter: Callable[..., Any], probe: apps.Probe, method: str, headers: list[tuple[bytes, bytes]], pieces: list[bytes]
+) -> None:
+    adapter = make_adapter(interleaved_app(probe))
+
+    async def go() -> bytes:
+        talk = Talk(adapter, http_scope(method, "/", headers=headers))
+        await talk.send(pieces[0] if pieces else b"", more_body=len(pieces) > 1)
+        await talk.next("http.response.start")
+        await talk.next("the first chunk, sent before the app reads its body")
+        for index, piece in enumerate(pieces[1:], start=2):
+            await talk.send(piece, more_body=index < len(pieces))
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return talk.body()
+
+    body = run(go(), what=f"a {method} whose app answers before it reads the body")
+    expected = b"reading\ngot " + b"".join(pieces) + b"\n"
+    assert body == expected, (
+        f"expected {expected!r}, got {body!r}: an app may read wsgi.input after its first chunk, so the body must still "
+        "reach it then; only once the body is all in (or there is none) may the adapter wait for http.disconnect"
     )
 
 
@@ -422,6 +522,7 @@ def test_response_streams_chunk_by_chunk(make_adapter: Callable[..., Any], probe
     adapter = make_adapter(apps.gated_app(probe))
 
     async def go() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        before = asyncio.all_tasks()
         talk = Talk(adapter, http_scope())
         await talk.send()
         start = await talk.next("http.response.start")
@@ -433,6 +534,10 @@ def test_response_streams_chunk_by_chunk(make_adapter: Callable[..., Any], probe
         messages, error = await talk.rest()
         if error:
             raise error
+        await talk.communicator.wait(WAIT)
+        await asyncio.sleep(0)  # one turn of the loop: let cancelled tasks finish cancelling
+        left = [t for t in asyncio.all_tasks() - before if not t.done()]
+        assert not left, f"expected no task of the adapter's left running once the request is over, got {left!r}"
         return start, first, messages
 
     start, first, messages = run(go(), what="a streamed response")
@@ -553,13 +658,35 @@ def test_close_is_always_called(make_adapter: Callable[..., Any], probe: apps.Pr
         )
 
 
+def body_then_endless_app(probe: apps.Probe) -> Any:
+    """Reads the whole request body first, then streams without end (like endless_app)."""
+    endless = apps.endless_app(probe)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        probe.reads.append(environ["wsgi.input"].read())
+        return endless(environ, start_response)
+
+    return app
+
+
 @pytest.mark.spec("ASGI HTTP §Disconnect; PEP 3333 §Specification Details (close())")
-def test_client_disconnect_stops_an_endless_stream(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
-    adapter = make_adapter(apps.endless_app(probe))
+@pytest.mark.parametrize(
+    ("method", "headers", "body", "make_app"),
+    [
+        ("GET", [], b"", apps.endless_app),
+        ("POST", [(b"content-length", b"0")], b"", apps.endless_app),
+        ("POST", [(b"content-length", b"4")], b"data", body_then_endless_app),
+    ],
+    ids=["get", "post-empty-body", "post-body-read-first"],
+)
+def test_client_disconnect_stops_an_endless_stream(
+    make_adapter: Callable[..., Any], probe: apps.Probe, method: str, headers: list[tuple[bytes, bytes]], body: bytes, make_app: Any
+) -> None:
+    adapter = make_adapter(make_app(probe))
 
     async def go() -> tuple[bool, int]:
-        talk = Talk(adapter, http_scope())
-        await talk.send()
+        talk = Talk(adapter, http_scope(method, "/", headers=headers))
+        await talk.send(body)
         await talk.next("http.response.start")
         await talk.next("the first chunk of an endless stream")
         await talk.communicator.send_input({"type": "http.disconnect"})

@@ -68,7 +68,6 @@ class WsgiInput:
         self._loop = loop
         self._buffer = bytearray()  # received, not yet read by the app
         self._more = True  # false once the last http.request (more_body false) has arrived
-        self.disconnected = False
 
     @property
     def complete(self) -> bool:
@@ -86,7 +85,6 @@ class WsgiInput:
         message = call_in_loop(self._loop, self._receive())
         if message["type"] == "http.disconnect":
             self._more = False
-            self.disconnected = True
             raise ClientDisconnected("the client went away before sending the whole body")
         self._buffer += message.get("body", b"")
         self._more = message.get("more_body", False)
@@ -155,7 +153,7 @@ def build_environ(scope: Scope, wsgi_input: Any) -> Environ:
     """
     raw_path = scope.get("raw_path")
     if raw_path is not None:
-        path_bytes = unquote_to_bytes(bytes(raw_path).split(b"?", 1)[0])
+        path_bytes = unquote_to_bytes(bytes(raw_path))  # ASGI: the path only, no query string
     else:
         path_bytes = scope["path"].encode("utf-8")
     script_name = scope.get("root_path", "").encode("utf-8")
@@ -163,13 +161,11 @@ def build_environ(scope: Scope, wsgi_input: Any) -> Environ:
     if script_name and path_bytes.startswith(script_name):
         path_bytes = path_bytes[len(script_name) :]
 
-    server = scope.get("server") or (None, None)
-    host_header = next((v for k, v in scope.get("headers", []) if bytes(k).lower() == b"host"), b"")
-    server_name, server_port = server[0], server[1]
-    if server_name is None:  # a Unix socket, or no server given: the Host header is the next best
-        name, _, port = bytes(host_header).decode("latin-1").partition(":")
-        server_name = name or "localhost"
-        server_port = port or (443 if scope.get("scheme") == "https" else 80)
+    server = scope.get("server")
+    if server and server[1] is not None:
+        server_name, server_port = server
+    else:  # a Unix socket (no port) or no server given: PEP 3333 still needs both (as asgiref)
+        server_name, server_port = "localhost", 80
 
     environ: Environ = {
         "REQUEST_METHOD": scope["method"],
@@ -259,8 +255,6 @@ class WsgiResponse:
 
     def write(self, data: bytes) -> None:
         """The legacy ``write()`` callable: send ``data`` now, the head first if it has not gone."""
-        if self.start is None:
-            raise AssertionError("write() called before start_response()")
         if not data:
             return
         self.send_head()
@@ -268,14 +262,13 @@ class WsgiResponse:
 
     def send_head(self) -> None:
         if not self.started:
-            assert self.start is not None
+            if self.start is None:
+                raise AssertionError("the WSGI app sent a body (or returned) without calling start_response()")
             self.started = True
             self.send(self.start)
 
     def finish(self) -> None:
         """The body is complete: send the head if it is still waiting, then the last (empty) message."""
-        if self.start is None:
-            raise AssertionError("the WSGI app returned without calling start_response()")
         self.send_head()
         self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -304,8 +297,8 @@ async def watch_for_disconnect(receive: Receive, disconnected: threading.Event) 
 class WsgiToAsgi:
     """An ASGI app that runs ``wsgi_app`` in a pool of ``max_workers`` threads.
 
-    ``http`` scopes run the WSGI app; ``lifespan`` is answered (there is nothing to start, and the
-    pool is shut down at shutdown); any other scope (``websocket``) is refused with ``ValueError``:
+    ``http`` scopes run the WSGI app; ``lifespan`` is answered (there is nothing to start or
+    stop); any other scope (``websocket``) is refused with ``ValueError``:
     WSGI has no way to speak it.
     """
 
@@ -364,20 +357,18 @@ class WsgiToAsgi:
                 close()  # always, whatever happened (PEP 3333: the server must call it)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        """ASGI Lifespan 2.0: nothing to start; at shutdown, let the idle worker threads go."""
+        """ASGI Lifespan 2.0: a WSGI app has nothing to start or stop; answer both."""
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.close(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def close(self, wait: bool = True) -> None:
-        """Shut the thread pool down (waiting for running calls when ``wait``); a later request
-        starts a new pool."""
+    def close(self) -> None:
+        """Shut the thread pool down, waiting for running calls; a later request starts a new pool."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=wait)
+            executor.shutdown()
