@@ -68,6 +68,35 @@ async def closing_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def not_modified_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """304 Not Modified: a response that never has a body (RFC 9110 §15.4.5), and no Content-Length."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", b'"v1"')]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Takes half a second to answer: a server asked to stop meanwhile must let it finish."""
+    if scope["type"] != "http":
+        return
+    SEEN.add("slow app started")
+    await asyncio.sleep(0.5)
+    body = b"worth the wait"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def slow_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Streams ``first``, takes half a second, then ``last``: busy for a while, and visibly so."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+    await asyncio.sleep(0.5)
+    await send({"type": "http.response.body", "body": b"last\n"})
+
+
 async def scope_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Records the scope it was called with, answers 204."""
     if scope["type"] != "http":
@@ -124,11 +153,12 @@ async def fails_mid_body_app(scope: dict[str, Any], receive: Any, send: Any) -> 
 
 
 async def too_long_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Says Content-Length: 2, then sends 7 bytes: the 5 extra must never reach the wire."""
+    """Says Content-Length: 4, then sends 6 bytes in two parts: the 2 extra must never reach the wire."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"okEXTRA"})
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+    await send({"type": "http.response.body", "body": b"ok", "more_body": True})
+    await send({"type": "http.response.body", "body": b"ay!!"})
 
 
 async def too_short_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

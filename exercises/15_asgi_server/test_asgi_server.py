@@ -168,6 +168,11 @@ def header(response: h11.Response, name: bytes) -> bytes | None:
     return next((value for key, value in response.headers if key == name), None)
 
 
+def connection_options(response: h11.Response) -> set[bytes]:
+    """The options of every Connection header: a comma-separated list, case-insensitive (RFC 9110 §7.6.1)."""
+    return {option.strip().lower() for key, value in response.headers if key == b"connection" for option in value.split(b",")}
+
+
 def new_request(**fields: Any) -> HTTPRequest:
     values: dict[str, Any] = {"method": "GET", "target": b"/", "http_version": "1.1", "headers": [], "body": b""}
     values.update(fields)
@@ -246,12 +251,14 @@ def test_reads_a_chunked_body() -> None:
         b"5\r\nhello\r\n"
         b"1;note=extension\r\n \r\n"
         b"A\r\n0123456789\r\n"
+        b"1a\r\n abcdefghijklmnopqrstuvwxy\r\n"
         b"0\r\nX-Trailer: ignored\r\n\r\n"
     )
     request = run_async(lambda: asgi_server.read_http_request(reader_with(raw)), what="read_http_request()")
-    assert request.body == b"hello 0123456789", (
-        f"expected the chunks joined: b'hello 0123456789', got {request.body!r}. Sizes are hexadecimal "
-        "('A' is 10), a ';' starts an extension to ignore, and trailer lines may follow the 0 chunk"
+    expected = b"hello 0123456789 abcdefghijklmnopqrstuvwxy"
+    assert request.body == expected, (
+        f"expected the chunks joined: {expected!r}, got {request.body!r}. Sizes are hexadecimal "
+        "('A' is 10, '1a' is 26), a ';' starts an extension to ignore, and trailer lines may follow the 0 chunk"
     )
 
 
@@ -261,14 +268,24 @@ def test_returns_none_when_the_client_closed() -> None:
     assert request is None, f"expected None for a connection closed before any byte, got {request!r}"
 
 
-@pytest.mark.spec("RFC 9112 §3 (request line), §5 (field lines), §6.3 (invalid Content-Length)")
+@pytest.mark.spec(
+    "RFC 9112 §3 (request line), §5 (field lines), §6.3 (invalid Content-Length), §7.1 (chunks); RFC 9110 §5.4 (field limits)"
+)
 @pytest.mark.parametrize(
     "raw",
     [
         pytest.param(b"NONSENSE\r\n\r\n", id="no-target-no-version"),
         pytest.param(b"GET / SPDY/3\r\nHost: t\r\n\r\n", id="not-http"),
+        pytest.param(b"GET  HTTP/1.1\r\nHost: t\r\n\r\n", id="empty-target"),
         pytest.param(b"GET / HTTP/1.1\r\nHost t\r\n\r\n", id="header-without-colon"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", id="head-too-large"),
         pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n", id="bad-content-length"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", id="bad-chunk-size"
+        ),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc!!0\r\n\r\n", id="chunk-longer-than-its-size"
+        ),
     ],
 )
 def test_rejects_malformed_requests(raw: bytes) -> None:
@@ -430,6 +447,20 @@ def test_send_writes_status_line_headers_and_body() -> None:
     assert raw.endswith(b"\r\n\r\nhello"), f"expected the head to end with CRLF CRLF and the body to follow, got {raw!r}"
 
 
+@pytest.mark.spec("RFC 9110 §15 (status codes are extensible); RFC 9112 §4 (the reason phrase may be empty)")
+def test_send_passes_on_a_status_code_it_has_no_name_for() -> None:
+    async def app(receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 299, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    raw, _ = exchange(app, what="send() with status 299")
+    response, body, ended = parse_response(raw)
+    assert (response.status_code, body, ended) == (299, b"ok", True), (
+        f"expected the app's status 299 (unregistered, but a valid code) and its body, got {raw!r}: "
+        "a status without a known reason phrase gets an empty one"
+    )
+
+
 @pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding), §6.3 (message body length)")
 def test_send_uses_chunked_when_the_app_gives_no_content_length() -> None:
     async def app(receive: Any, send: Any) -> None:
@@ -461,6 +492,7 @@ def test_send_refuses_a_body_before_the_start() -> None:
 
     raw, outcome = exchange(app, what="send()")
     assert outcome != "accepted", "expected send() to raise for http.response.body before http.response.start"
+    assert outcome == "RuntimeError", f"expected send() to raise RuntimeError (as make_receive_send's docstring says), got {outcome}"
     assert raw == b"", f"expected nothing on the wire after a refused send, got {raw!r}"
 
 
@@ -479,12 +511,13 @@ def test_send_refuses_messages_out_of_order(wrong: dict[str, Any]) -> None:
             await send(wrong)
         except NotImplementedError:
             raise
-        except Exception:
-            return "refused"
+        except Exception as exc:
+            return type(exc).__name__
         return "accepted"
 
     _, outcome = exchange(app, what="send()")
-    assert outcome == "refused", f"expected send({wrong!r}) after http.response.start to raise, it was accepted"
+    assert outcome != "accepted", f"expected send({wrong!r}) after http.response.start to raise, it was accepted"
+    assert outcome == "RuntimeError", f"expected send({wrong!r}) to raise RuntimeError (as the docstring says), got {outcome}"
 
 
 @pytest.mark.spec("ASGI HTTP §Response Body (nothing after more_body=False)")
@@ -496,12 +529,13 @@ def test_send_refuses_anything_after_the_response_is_complete() -> None:
             await send({"type": "http.response.body", "body": b"more"})
         except NotImplementedError:
             raise
-        except Exception:
-            return "refused"
+        except Exception as exc:
+            return type(exc).__name__
         return "accepted"
 
     raw, outcome = exchange(app, what="send()")
-    assert outcome == "refused", "expected send() to raise for a body message after the response was complete"
+    assert outcome != "accepted", "expected send() to raise for a body message after the response was complete"
+    assert outcome == "RuntimeError", f"expected send() to raise RuntimeError (as the docstring says), got {outcome}"
     assert not raw.endswith(b"more"), f"expected nothing written after the response was complete, got {raw!r}"
 
 
@@ -537,15 +571,22 @@ def test_receive_waits_until_the_client_disconnects() -> None:
 
 
 @pytest.mark.spec("ASGI HTTP §Disconnected Client - send exception")
-@pytest.mark.parametrize("gone", ["disconnected", "writer-closing"])
+@pytest.mark.parametrize("gone", ["disconnected", "writer-closing", "write-fails"])
 def test_send_raises_once_the_client_has_left(gone: str) -> None:
+    class ResetWriter(FakeWriter):
+        """The client resets the connection as the body goes out: that last send() must raise."""
+
+        async def drain(self) -> None:
+            if self.data.endswith(b"ok"):
+                raise ConnectionResetError("the client reset the connection")
+
     async def go() -> BaseException | None:
-        disconnected, writer = asyncio.Event(), FakeWriter()
+        disconnected, writer = asyncio.Event(), (ResetWriter() if gone == "write-fails" else FakeWriter())
         receive, send, _state = asgi_server.make_receive_send(new_request(), writer, disconnected)
         await receive()  # the body
         if gone == "disconnected":
             disconnected.set()  # the connection loop saw the end of the stream
-        else:
+        elif gone == "writer-closing":
             writer.closed = True  # the connection is closing: a write would be dropped without a word
         try:
             await send({**START_200, "headers": [(b"content-length", b"2")]})
@@ -557,7 +598,9 @@ def test_send_raises_once_the_client_has_left(gone: str) -> None:
         return None
 
     raised = run_async(go, what="send() after the client left")
-    cause = "disconnected is set" if gone == "disconnected" else "writer.is_closing() is true"
+    cause = {"disconnected": "disconnected is set", "writer-closing": "writer.is_closing() is true"}.get(
+        gone, "writer.drain() raised ConnectionResetError as the last body went out"
+    )
     assert raised is not None, (
         f"expected send() to raise ClientDisconnected (an OSError) once the client left ({cause}), "
         "but the response was accepted and silently dropped: the app would never know"
@@ -624,25 +667,27 @@ def test_scope_over_tcp(kind: str) -> None:
 @pytest.mark.parametrize("kind", SERVERS)
 def test_keeps_the_connection_alive(kind: str) -> None:
     with serve(kind, apps.scope_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
-        for _ in range(3):
-            client.get(url + "/")
+        client.get(url + "/")
+        client.post(url + "/", content=b"a body with a Content-Length")
+        client.post(url + "/", content=iter([b"a chunked ", b"body"]))
+        client.get(url + "/")
     ports = [scope["client"][1] for scope in SEEN.entries]
-    assert len(ports) == 3 and len(set(ports)) == 1, (
-        f"expected three requests over one connection (one client port), got client ports {ports}: "
-        "after a response, read the next request on the same connection"
+    assert len(ports) == 4 and len(set(ports)) == 1, (
+        f"expected four requests (GET, POST with Content-Length, chunked POST, GET) over one connection (one "
+        f"client port), got client ports {ports}: after a response, read the next request on the same connection"
     )
 
 
-@pytest.mark.spec("RFC 9112 §9.6 (Connection: close)")
+@pytest.mark.spec("RFC 9112 §9.6 (Connection: close); RFC 9110 §7.6.1 (Connection is a list of options)")
+@pytest.mark.parametrize("connection", [b"close", b"TE, Close"])
 @pytest.mark.parametrize("kind", SERVERS)
-def test_closes_when_the_client_asks(kind: str) -> None:
+def test_closes_when_the_client_asks(kind: str, connection: bytes) -> None:
     with serve(kind, apps.hello_app) as url, connect(url) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        raw = read_until_closed(sock, "a request with Connection: close")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nTE: trailers\r\nConnection: " + connection + b"\r\n\r\n")
+        raw = read_until_closed(sock, f"a request with Connection: {connection.decode()} (options are a list, case-insensitive)")
     response, body, ended = parse_response(raw)
     assert (body, ended) == (b"Hello, world!", True), f"expected the whole response before the close, got {raw!r}"
-    connection = (header(response, b"connection") or b"").lower()
-    assert b"close" in connection, (
+    assert b"close" in connection_options(response), (
         f"expected 'Connection: close' in the response, got headers {response.headers!r}: a server about to close "
         "the connection says so in its last response (RFC 9112 §9.6)"
     )
@@ -669,10 +714,12 @@ def test_closes_an_http_1_0_connection_after_the_response(kind: str) -> None:
 
 
 @pytest.mark.spec("RFC 9112 §7.1 (chunked is HTTP/1.1), §6.3 (a body delimited by the close), §9.3")
+@pytest.mark.parametrize("connection", [b"", b"Connection: keep-alive\r\n"], ids=["plain", "keep-alive"])
 @pytest.mark.parametrize("kind", SERVERS)
-def test_streams_to_an_http_1_0_client_without_chunks(kind: str) -> None:
+def test_streams_to_an_http_1_0_client_without_chunks(kind: str, connection: bytes) -> None:
     with serve(kind, apps.parts_app) as url, connect(url) as sock:
-        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        # Even a client that asked for keep-alive: a body with no length ends only with the close.
+        sock.sendall(b"GET / HTTP/1.0\r\n" + connection + b"\r\n")
         raw = read_until_closed(sock, "a streamed response to HTTP/1.0 (its end is the close)")
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"transfer-encoding" not in head.lower(), (
@@ -733,6 +780,10 @@ def test_answers_400_to_a_bad_request_and_closes(kind: str, raw: bytes, statuses
     status = responses[0][0].status_code
     assert status in statuses, f"expected status {' or '.join(map(str, statuses))} for {raw!r}, got {status}"
     assert not rest, f"expected nothing after the {status} response, got {rest[:80]!r}"
+    assert b"close" in connection_options(responses[0][0]), (
+        f"expected 'Connection: close' on the {status}: a server about to close says so (RFC 9112 §9.6), "
+        f"got headers {responses[0][0].headers!r}"
+    )
 
 
 @pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §8 (incomplete messages); ASGI HTTP §Response Body")
@@ -805,6 +856,54 @@ def test_answers_500_when_the_app_sends_no_response(kind: str, app: Any) -> None
         f"before http.response.start, got {response.status_code}: nothing was on the wire yet, so the server answers"
     )
     assert after.status_code == 500, f"expected the server to go on serving, got {after.status_code} on the next request"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start; RFC 9110 §15.6.1 (500), §8.3 (Content-Type); RFC 9112 §6.3, §9.6")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_the_500_is_a_complete_response_and_then_a_close(kind: str) -> None:
+    with serve(kind, apps.fails_before_start_app) as url, connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        raw = read_until_closed(sock, "the 500 for an app that raised (its head says Connection: close)")
+    responses, rest = parse_responses(raw, ["GET"])
+    assert responses and responses[0][0].status_code == 500 and responses[0][2], f"expected a complete 500, got {raw!r}"
+    response, body, _ended = responses[0]
+    assert header(response, b"content-type"), f"expected the 500's body to name its Content-Type, got headers {response.headers!r}"
+    assert not rest, f"expected nothing after the {len(body)}-byte body its head announced, got {rest[:80]!r}"
+    assert b"close" in connection_options(response), (
+        f"expected 'Connection: close' on the 500 (the server closes after it), got headers {response.headers!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §15.4.5 (304 Not Modified has no content), §6.4.1; RFC 9112 §6.3")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_304_has_no_body_at_all(kind: str) -> None:
+    two = b"GET / HTTP/1.1\r\nHost: test\r\n\r\nGET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    with serve(kind, apps.not_modified_app) as url, connect(url) as sock:
+        sock.sendall(two)
+        raw = read_until_closed(sock, "two requests answered 304")
+    responses, rest = parse_responses(raw, ["GET", "GET"])  # fails on stray bytes (a chunk) between them
+    assert [r.status_code for r, _body, _ended in responses] == [304, 304] and not rest, (
+        f"expected two 304 responses and nothing else, got {raw!r}: a 304 never has a body, so no chunked "
+        "framing and no final 0-size chunk either"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.3.2 (pipelining: answers in order)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_answers_pipelined_requests_in_order(kind: str) -> None:
+    three = b"".join(
+        b"GET /greet/" + name + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
+        for name, extra in [(b"one", b""), (b"two", b""), (b"three", b"Connection: close\r\n")]
+    )
+    with serve(kind, apps.starlette_app) as url, connect(url) as sock:
+        sock.sendall(three)  # all three at once, before any answer
+        raw = read_until_closed(sock, "three pipelined requests, the last with Connection: close")
+    responses, _rest = parse_responses(raw, ["GET", "GET", "GET"])
+    names = [json.loads(body).get("name") for _response, body, ended in responses if ended]
+    assert names == ["one", "two", "three"], (
+        f"expected the three answers in order (one, two, three), got {names!r}: a request read ahead while the "
+        "app runs is the next request, not a sign that the client left"
+    )
 
 
 @pytest.mark.spec("ASGI HTTP §Response Body (an error after the start)")
@@ -883,6 +982,73 @@ def test_stops_promptly_with_an_idle_keep_alive_connection(kind: str) -> None:
         with serve(kind, apps.hello_app) as url:
             assert client.get(url + "/").status_code == 200
         # leaving serve() stopped the server while the client still held its idle connection open
+
+
+@pytest.mark.spec("graceful shutdown: a busy connection finishes its response")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_finishes_a_busy_response_when_it_stops(kind: str) -> None:
+    with serve(kind, apps.slow_app) as url:
+        sock = connect(url)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert SEEN.wait_for("slow app started", CLIENT_TIMEOUT), "the app was never called"
+        # leaving serve() stops the server while the app is still busy with its answer
+    with sock:
+        raw = read_until_closed(sock, "a response in progress when the server stopped")
+    _response, body, ended = parse_response(raw)
+    assert (body, ended) == (b"worth the wait", True), (
+        f"expected the busy response to be finished before the server stopped, got {raw!r}: stop accepting, "
+        "then give busy connections a few seconds"
+    )
+
+
+@pytest.mark.spec("graceful shutdown: shutdown() waits until serving stopped; then nothing is accepted")
+def test_shutdown_returns_once_serving_stopped() -> None:
+    SEEN.clear()
+    server = asgi_server.Server(apps.slow_app, HOST, 0)
+    host, port = server.server_address
+    thread = threading.Thread(target=server.serve_forever, name="your asgi_server.Server", daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection((host, port), timeout=CLIENT_TIMEOUT) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert SEEN.wait_for("slow app started", CLIENT_TIMEOUT), "the app was never called"
+            server.shutdown()  # from another thread than serve_forever's: it waits until serving has stopped
+            sock.settimeout(0.1)  # so the finished response is already here
+            raw = b""
+            try:
+                while chunk := sock.recv(65536):
+                    raw += chunk
+            except TimeoutError:
+                pytest.fail(
+                    f"expected shutdown() to return only once serving had stopped (the busy response finished and its "
+                    f"connection closed), but after it returned the client had only {raw!r}: wait for serve() to end"
+                )
+        _response, body, ended = parse_response(raw)
+        assert (body, ended) == (b"worth the wait", True), f"expected the busy response finished, got {raw!r}"
+        thread.join(5)
+        assert not thread.is_alive(), "expected serve_forever() to return after shutdown()"
+        try:
+            with socket.create_connection((host, port), timeout=1) as probe:
+                probe.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+                answer = probe.recv(65536)
+        except (ConnectionRefusedError, ConnectionResetError):
+            answer = b""
+        except TimeoutError:
+            pytest.fail(
+                "expected no new connection once serve_forever() returned, but one was accepted and left hanging: "
+                "stop accepting (close the listening socket) when serving stops"
+            )
+        assert answer == b"", f"expected no new connection to be served once shutdown() returned, got {answer[:80]!r}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+    never_served = asgi_server.Server(apps.hello_app, HOST, 0)
+    never_served.server_close()
+    with pytest.raises(OSError):
+        socket.create_connection(never_served.server_address, timeout=1).close()
+        pytest.fail("expected server_close() to close the listening socket of a server that never served")
 
 
 @pytest.mark.spec("graceful shutdown: a signal may come before serve_forever() runs")
@@ -993,7 +1159,8 @@ def cli_process(args: list[str]) -> Iterator[tuple[subprocess.Popen[str], str, C
     process = subprocess.Popen(
         python_argv(*args, "--host", HOST, "--port", "0"),
         cwd=Path(asgi_server.__file__).parent,  # python -m looks in the current folder first
-        env={**os.environ, **cli_env(), "PYTHONUNBUFFERED": "1"},
+        # No PYTHONUNBUFFERED: stdout is a pipe, so a ready line that is not flushed never arrives.
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, **cli_env()},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -1055,3 +1222,28 @@ def test_the_command_line_stops_on_ctrl_c(args: list[str]) -> None:
         with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
             assert client.get(url + "/").status_code == 200  # an idle keep-alive connection stays open
             stops_on(process, signal.SIGINT, printed)
+
+
+@pytest.mark.spec("running a server by hand: SIGTERM stops it gracefully (a busy response finishes)")
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["-m", "uvicorn", "asgi_server_apps:slow_stream_app"], marks=pytest.mark.reference, id="uvicorn"),
+        pytest.param(["-m", "asgi_server", "asgi_server_apps:slow_stream_app"], id="asgi_server"),
+    ],
+)
+def test_the_command_line_finishes_a_busy_response_on_sigterm(args: list[str]) -> None:
+    with cli_process(args) as (process, url, printed), connect(url) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        received = b""
+        while b"first" not in received and (chunk := sock.recv(65536)):
+            received += chunk
+        assert b"first" in received, f"expected the stream to start, got {received!r}"
+        process.send_signal(signal.SIGTERM)  # the app is busy: half its answer is out
+        raw = received + read_until_closed(sock, "the rest of a response in progress at SIGTERM")
+        stops_on(process, signal.SIGTERM, printed)
+    _response, body, ended = parse_response(raw)
+    assert (body, ended) == (b"first\nlast\n", True), (
+        f"expected the busy response finished before the server stopped, got {raw!r}: let SIGTERM call "
+        "shutdown() (signal.signal), which lets busy connections finish, rather than kill the process"
+    )
