@@ -274,8 +274,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
                 report = reports[shown]
                 if shown:
                     print()
-                sampled = args.max is not None and len(report.chosen) < report.total - len(report.acknowledged)
-                mutants.render_report(report, sys.stdout, sampled=sampled, seed=args.seed)
+                mutants.render_report(report, sys.stdout, seed=args.seed)
                 shown += 1
 
         show_finished()

@@ -76,6 +76,7 @@ class ExerciseReport:
     exercise: Exercise
     total: int  # every mutant of the solution, acknowledged ones included
     chosen: list[Mutant] = field(default_factory=list)  # the ones run: all, or a seeded sample
+    sampled: bool = False  # whether ``chosen`` is a sample of the unacknowledged mutants
     outcomes: list[Outcome] = field(default_factory=list)
     acknowledged: list[tuple[Mutant, Acknowledgement]] = field(default_factory=list)
     stale: list[Acknowledgement] = field(default_factory=list)
@@ -87,10 +88,6 @@ class ExerciseReport:
     @property
     def survivors(self) -> list[Mutant]:
         return [o.mutant for o in self.outcomes if not o.killed]
-
-    @property
-    def hung(self) -> list[Mutant]:
-        return [o.mutant for o in self.outcomes if o.hung]
 
     @property
     def score(self) -> float:
@@ -179,6 +176,7 @@ def plan(
     matched = {a.key for _, a in report.acknowledged}
     report.stale = [a for a in acknowledgements if a.key not in matched]
     if max_count is not None and max_count < len(runnable):
+        report.sampled = True
         runnable = sample(runnable, max_count, seed=seed, salt=exercise.name)
     report.chosen = runnable
     return report
@@ -291,7 +289,7 @@ def run_mutants(
 # --- showing what was found ------------------------------------------------------------------------
 
 
-def render_report(report: ExerciseReport, out: TextIO, *, sampled: bool, seed: int) -> None:
+def render_report(report: ExerciseReport, out: TextIO, *, seed: int) -> None:
     style = ui.Style(out)
 
     def plain(text: str) -> str:
@@ -299,18 +297,16 @@ def render_report(report: ExerciseReport, out: TextIO, *, sampled: bool, seed: i
 
     exercise = report.exercise
     run = len(report.chosen)
-    how = f"{run} run (a sample, seed {seed})" if sampled else f"{run} run"
+    how = f"{run} run (a sample, seed {seed})" if report.sampled else f"{run} run"
     acknowledged = f", {len(report.acknowledged)} acknowledged" if report.acknowledged else ""
     print(f"{exercise.label} {style.dash()} {report.total} mutants, {how}{acknowledged}", file=out)
-    hung = {id(m) for m in report.hung}
     for outcome in report.outcomes:
-        mutant = outcome.mutant
-        where = f"{mutant.file}:{mutant.line}  {mutant.description}  ({mutant.source_line})"
+        where = plain(outcome.mutant.where)
         if not outcome.killed:
-            print(f"  {style.paint('survived', 'red')}      {plain(where)}", file=out)
-        elif id(mutant) in hung:
+            print(f"  {style.paint('survived', 'red')}      {where}", file=out)
+        elif outcome.hung:
             limit = f"{exercise.timeout:g} s a test, {exercise.time_limit:g} s in all"
-            print(f"  {style.paint('hung', 'yellow')}          {plain(where)}  (killed by the time limit: {limit})", file=out)
+            print(f"  {style.paint('hung', 'yellow')}          {where}  (killed by the time limit: {limit})", file=out)
     for mutant, acknowledgement in report.acknowledged:
         where = f"{mutant.file}:{mutant.line}  {mutant.description}"
         print(f"  {style.paint('acknowledged', 'dim')}  {plain(where)} {style.dash()} {acknowledgement.reason}", file=out)

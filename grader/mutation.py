@@ -32,7 +32,6 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 SKIP_COMMENT = "mutants: skip"
@@ -69,6 +68,11 @@ class Mutant:
         """What an acknowledgement in ``mutants.toml`` matches: stable while unrelated lines move."""
         return (self.file, self.source_line, self.description)
 
+    @property
+    def where(self) -> str:
+        """``file:line  mutation  (source line)``: how a mutant is shown to an author."""
+        return f"{self.file}:{self.line}  {self.description}  ({self.source_line})"
+
 
 class NotPython(ValueError):
     """The file does not parse: the message says where."""
@@ -81,13 +85,14 @@ def mutants_of(source: str, file: str) -> list[Mutant]:
     except SyntaxError as exc:
         raise NotPython(f"{file} does not parse: line {exc.lineno}: {exc.msg}") from None
     original = source.encode("utf-8")
+    starts = _offsets(original)
     lines = source.splitlines()
     finder = _Finder(skipped_lines(source, tree))
     finder.visit(tree)
     found: list[Mutant] = []
     seen: set[tuple[str, str, str]] = set()
     for change in sorted(finder.changes, key=lambda c: (c.start, c.end, c.description)):
-        mutated = _splice(original, _offsets(original), change)
+        mutated = _splice(original, starts, change)
         try:
             compile(mutated, file, "exec", dont_inherit=True)
         except (SyntaxError, ValueError):
@@ -181,7 +186,7 @@ class _Finder(ast.NodeVisitor):
     # Definitions: walk the body, not the annotations, and leave docstrings alone ------------------
 
     def _visit_body(self, body: list[ast.stmt]) -> None:
-        for index, statement in enumerate(body):
+        for statement in body:
             if _is_bare_string(statement):
                 continue  # a docstring, or a string used as a comment
             self.visit(statement)
@@ -364,8 +369,3 @@ def _splice(original: bytes, starts: list[int], change: _Change) -> str:
     end = starts[change.end[0] - 1] + change.end[1]
     return (original[:begin] + change.replacement.encode("utf-8") + original[end:]).decode("utf-8")
 
-
-def iter_descriptions(mutants: list[Mutant]) -> Iterator[str]:
-    """``file:line  mutation  (source line)``: how a mutant is shown to an author."""
-    for mutant in mutants:
-        yield f"{mutant.file}:{mutant.line}  {mutant.description}  ({mutant.source_line})"

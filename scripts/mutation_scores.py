@@ -64,7 +64,7 @@ def table(max_count: int | None, seed: int, jobs: int) -> None:
     print(f"\n{how}; {jobs} at a time; {time.monotonic() - started:.0f} s")
     for r in reports:
         for mutant in r.survivors:
-            print(f"  {r.exercise.name}/{mutant.file}:{mutant.line}  {mutant.description}  ({mutant.source_line})")
+            print(f"  {r.exercise.name}/{mutant.where}")
 
 
 def main() -> None:
