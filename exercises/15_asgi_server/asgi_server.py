@@ -91,7 +91,8 @@ async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
     latin-1; keep header names lower-cased and values stripped, as bytes, repeats kept, in order.
 
     The body (RFC 9112 §6.3): ``Transfer-Encoding: chunked`` means chunks (§7.1: ``<hex size>[;ext]
-    CRLF <data> CRLF`` ... a ``0`` chunk, optional trailer lines, an empty line); otherwise
+    CRLF <data> CRLF`` ... a ``0`` chunk, optional trailer lines, an empty line; the size is hex
+    digits only: ``int(text, 16)`` also takes ``-5``, ``+5`` and ``0x5``, which are a BadRequest); otherwise
     ``Content-Length`` bytes exactly (read no further: the next request may follow on the same
     connection); otherwise no body.
 

@@ -286,6 +286,13 @@ def test_returns_none_when_the_client_closed() -> None:
         pytest.param(
             b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc!!0\r\n\r\n", id="chunk-longer-than-its-size"
         ),
+        *(
+            pytest.param(
+                b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n",
+                id=f"chunk-size-{size.decode()}",
+            )
+            for size in (b"-5", b"+5", b"0x5")
+        ),
     ],
 )
 def test_rejects_malformed_requests(raw: bytes) -> None:

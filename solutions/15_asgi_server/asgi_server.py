@@ -149,10 +149,10 @@ async def read_chunked_body(reader: asyncio.StreamReader) -> bytes:
     while True:
         size_line = await reader.readuntil(b"\r\n")
         size_text = size_line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise BadRequest(f"bad chunk size {size_text!r}") from None
+        # chunk-size = 1*HEXDIG (RFC 9112 §7.1): int(text, 16) alone would take "-5", "+5" and "0x5"
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            raise BadRequest(f"bad chunk size {size_text!r}")
+        size = int(size_text, 16)
         if size == 0:
             break
         chunks.append(await reader.readexactly(size))
