@@ -367,7 +367,7 @@ def cmd_solution(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench
+    from bench import bench
 
     course = load_course()
     exercise = course.resolve(args.exercise)

@@ -32,7 +32,7 @@ from typing import Any
 
 # Imported once in the warm process: what nearly every exercise's tests need. Not the plugins named
 # with -p: pytest wants to import those itself (to rewrite their asserts) and warns otherwise.
-PRELOAD = ("pytest", "_pytest.python", "grader.harness", "httpx", "h11")
+PRELOAD = ("pytest", "_pytest.python", "testkit.serving", "httpx", "h11")
 STARTUP_TIMEOUT = 60.0
 
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from grader.harness import HOST, serving
+from testkit.serving import HOST, serving
 from http_client import RawResponse, raw_http_request
 
 BIG_BODY = bytes(range(256)) * 4096  # 1 MiB: far more than one recv() returns

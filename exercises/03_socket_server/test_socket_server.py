@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 import socket_server
-from grader.harness import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, serving, subprocess_serving
+from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, serving, subprocess_serving
 from socket_server import hello_app, make_server
 
 SILENT_TIMEOUT = 1.0

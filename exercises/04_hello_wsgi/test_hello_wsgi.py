@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import hello_wsgi
-from grader.harness import CLIENT_TIMEOUT, GUNICORN_READY, HOST, gunicorn_argv, serving, subprocess_serving
+from testkit.serving import CLIENT_TIMEOUT, GUNICORN_READY, HOST, gunicorn_argv, serving, subprocess_serving
 
 # The validator only *warns* about some mistakes (a status without a reason phrase, say): make them fail.
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")

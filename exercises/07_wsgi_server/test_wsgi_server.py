@@ -33,7 +33,7 @@ import httpx
 import pytest
 
 import wsgi_server
-from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, wait_until
+from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, wait_until
 from wsgi_server import Request
 
 EXERCISE_DIR = Path(__file__).resolve().parent

@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 import wsgi_server_http11
-from grader.harness import (
+from testkit.serving import (
     CLIENT_TIMEOUT,
     GUNICORN_READY,
     HOST,

@@ -23,7 +23,7 @@ from wsgiref.validate import validator
 import httpx
 import pytest
 
-from grader.harness import CLIENT_TIMEOUT
+from testkit.serving import CLIENT_TIMEOUT
 from wsgi_middleware import (
     BasicAuthMiddleware,
     CORSMiddleware,

@@ -15,7 +15,7 @@ import flask
 import httpx
 import pytest
 
-from grader.harness import CLIENT_TIMEOUT
+from testkit.serving import CLIENT_TIMEOUT
 from routing import Mount, Router, TrailingSlashMiddleware
 
 # Any WSGIWarning from the validator fails the test.

@@ -20,7 +20,7 @@ from wsgiref.validate import validator
 import httpx
 import pytest
 
-from grader.harness import CLIENT_TIMEOUT
+from testkit.serving import CLIENT_TIMEOUT
 from request_response import EmptyResponse, HTMLResponse, JSONResponse, RedirectResponse, Request, Response
 
 # Any WSGIWarning from the validator (a status without a reason phrase...) fails the test.

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import why_async
-from grader.harness import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
+from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
 
 T = TypeVar("T")
 

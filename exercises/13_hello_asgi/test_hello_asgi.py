@@ -18,7 +18,7 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 
 import hello_asgi
-from grader.harness import CLIENT_TIMEOUT, uvicorn_serving
+from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
 
 T = TypeVar("T")
 TEXT = b"text/plain; charset=utf-8"

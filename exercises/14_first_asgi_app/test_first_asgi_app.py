@@ -19,7 +19,7 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 
 import first_asgi_app
-from grader.harness import CLIENT_TIMEOUT, uvicorn_serving, wait_until
+from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving, wait_until
 
 T = TypeVar("T")
 JSON = "application/json"

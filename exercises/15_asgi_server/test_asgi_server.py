@@ -31,7 +31,7 @@ import asgi_server
 import asgi_server_apps as apps
 from asgi_server import HTTPRequest
 from asgi_server_apps import SEEN
-from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
+from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
 
 T = TypeVar("T")
 
@@ -1160,7 +1160,7 @@ READY = r"http://127\.0\.0\.1:(?P<port>\d+)"
 def cli_process(args: list[str]) -> Iterator[tuple[subprocess.Popen[str], str, Callable[[], str]]]:
     """Start ``python <args> --host 127.0.0.1 --port 0``; yield the process, its URL and what it printed.
 
-    (A local stand-in for grader.harness.subprocess_serving, whose select()-then-readline() can miss
+    (A local stand-in for testkit.serving.subprocess_serving, whose select()-then-readline() can miss
     a ready line that arrives in the same write as the line before it.)
     """
     process = subprocess.Popen(

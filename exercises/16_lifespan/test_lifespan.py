@@ -26,7 +26,7 @@ from asgi_lifespan import LifespanManager
 import lifespan
 import lifespan_apps as apps
 import lifespan_server
-from grader.harness import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, uvicorn_serving, wait_until
+from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, uvicorn_serving, wait_until
 from lifespan_apps import SEEN
 
 T = TypeVar("T")

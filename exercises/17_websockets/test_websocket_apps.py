@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 import websocket_apps
-from grader.harness import CLIENT_TIMEOUT, uvicorn_serving
+from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
 
 # uvicorn needs a WebSocket implementation; both are installed with the course.
 WS_IMPLEMENTATIONS = ["websockets-sansio", "wsproto"]

@@ -30,7 +30,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode as WsOpcod
 
 import websocket_server
 import websocket_server_probes as probes
-from grader.harness import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, uvicorn_serving, wait_until
+from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, uvicorn_serving, wait_until
 from websocket_server import Frame, Opcode, ProtocolError
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3

@@ -42,7 +42,7 @@ from asgi_middleware import (
     TimingMiddleware,
     build_middleware_stack,
 )
-from grader.harness import CLIENT_TIMEOUT, uvicorn_serving
+from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
 
 T = TypeVar("T")
 TOKENS = {"s3cret-token": "ada", "other-token": "grace"}

@@ -30,7 +30,7 @@ from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
 import testing_clients
-from grader.harness import CLIENT_TIMEOUT
+from testkit.serving import CLIENT_TIMEOUT
 from testing_clients_apps import flask_app, make_starlette_app
 
 T = TypeVar("T")

@@ -32,7 +32,7 @@ from asgiref.wsgi import WsgiToAsgi as AsgirefWsgiToAsgi
 
 import adapters
 import adapters_apps as apps
-from grader.harness import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, serving, uvicorn_serving, wait_until
+from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, serving, uvicorn_serving, wait_until
 
 T = TypeVar("T")
 WAIT = 3.0

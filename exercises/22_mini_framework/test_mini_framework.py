@@ -18,7 +18,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 import mini_framework as mf
-from grader.harness import CLIENT_TIMEOUT
+from testkit.serving import CLIENT_TIMEOUT
 
 T = TypeVar("T")
 

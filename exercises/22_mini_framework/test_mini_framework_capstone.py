@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import mini_framework_capstone as capstone
-from grader.harness import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
+from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
 
 HTTP_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("asgi_server", id="your-server-15")]
 WS_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("websocket_server", id="your-server-18")]

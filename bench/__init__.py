@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .course import Course, CourseError, Exercise
+from grader.course import Course, CourseError, Exercise
 
 # Which exercises can be benchmarked: the kind of server, and how the student's module makes one.
 BENCHABLE = {
@@ -185,7 +185,7 @@ def bench(
     concurrency: int = 4,
     seconds: float = 10.0,
 ) -> int:
-    from .harness import subprocess_serving  # the same start/ready/stop rules as the tests
+    from testkit.serving import subprocess_serving  # the same start/ready/stop rules as the tests
 
     if exercise.slug not in BENCHABLE:
         names = ", ".join(sorted(BENCHABLE))
@@ -194,7 +194,7 @@ def bench(
     reference = "wsgiref" if kind == "wsgi" else "uvicorn"
     results: list[Figures] = []
     for which, name in (("reference", reference), ("student", f"yours ({exercise.slug})")):
-        argv = [sys.executable, "-m", "grader.bench", kind, which, str(exercise.path), exercise.slug, factory]
+        argv = [sys.executable, "-m", "bench", kind, which, str(exercise.path), exercise.slug, factory]
         print(f"benchmarking {name}: up to {requests} requests, {concurrency} clients, {seconds:g} s at most …", file=out, flush=True)
         try:
             with subprocess_serving(argv, ready=READY_PREFIX + r"(?P<port>\d+)", cwd=course.root, name=name) as url:
@@ -228,7 +228,7 @@ def render(results: list[Figures], out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m grader.bench", description="one bench server (internal)")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="one bench server (internal)")
     parser.add_argument("kind", choices=["wsgi", "asgi"])
     parser.add_argument("which", choices=["reference", "student"])
     parser.add_argument("module_dir")
@@ -238,6 +238,3 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(Path(args.module_dir))
     serve(args.kind, args.which, args.module_dir, args.module, args.factory)
 
-
-if __name__ == "__main__":
-    main()

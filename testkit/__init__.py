@@ -1,0 +1,10 @@
+"""The exercise tests' shared toolkit: what every test module uses instead of copying helpers.
+
+- ``testkit.serving``: start a server (a student's, or a peer: uvicorn, gunicorn, hypercorn), wait
+  until it listens, stop it, and prove it stopped;
+- ``testkit.prerequisites``: import a student's module from an earlier exercise, or say in one
+  sentence which exercise to finish first.
+
+It ships in every course copy beside ``grader/`` (the command line that grades) and ``bench/`` (the
+student's ``grader bench`` tool). Only tests import it.
+"""
