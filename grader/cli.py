@@ -179,12 +179,20 @@ def cmd_check(args: argparse.Namespace) -> int:
             return OK
         chosen = [current]
     pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce, jobs=default_jobs())
+    statuses = _prerequisite_statuses(course, [e for e, r in pairs if r.status != PASSED], state)
     state.save()
     for index, (exercise, result) in enumerate(pairs):
         if index:
             print()
-        ui.render_check(exercise, result, sys.stdout)
+        ui.render_check(exercise, result, sys.stdout, unmet=ui.unmet_prerequisites(exercise, statuses))
     return OK if all(r.status == PASSED for _, r in pairs) else FAILED
+
+
+def _prerequisite_statuses(course: Course, failing: list[Exercise], state: State) -> dict[int, str]:
+    """Whether the exercises that ``failing`` ones build on pass (from the cache when it is true)."""
+    wanted = {n for e in failing for n in e.builds_on}
+    earlier = [e for e in course.exercises if e.number in wanted]
+    return {e.number: r.status for e, r in results_for(course, earlier, state, on_run=_announce)}
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

@@ -47,6 +47,8 @@ class Exercise:
     timeout: float = DEFAULT_TIMEOUT
     time_limit: float = DEFAULT_TIME_LIMIT
     hints: tuple[str, ...] = field(default_factory=tuple)
+    builds_on: tuple[int, ...] = field(default_factory=tuple)
+    """The earlier exercises whose student code this one imports (``builds_on = ["15"]``)."""
 
     @property
     def name(self) -> str:
@@ -76,6 +78,24 @@ class Course:
     @property
     def solutions_dir(self) -> Path:
         return self.root / "solutions"
+
+    def prerequisites(self, exercise: Exercise) -> list[Exercise]:
+        """The exercises ``exercise`` builds on, directly or through another, that this course has."""
+        by_number = {e.number: e for e in self.exercises}
+        found: dict[int, Exercise] = {}
+        waiting = list(exercise.builds_on)
+        while waiting:
+            number = waiting.pop()
+            if number in found or number not in by_number:
+                continue
+            found[number] = by_number[number]
+            waiting.extend(by_number[number].builds_on)
+        return [found[n] for n in sorted(found)]
+
+    def missing_prerequisites(self, exercise: Exercise) -> list[int]:
+        """Numbers ``exercise`` builds on that are not in this course (a copy made without them)."""
+        have = {e.number for e in self.exercises}
+        return [n for n in exercise.builds_on if n not in have]
 
     def resolve(self, text: str) -> Exercise:
         """Find the exercise a student means: ``7``, ``07``, ``wsgi_server``, ``07_wsgi_server`` or a prefix."""
@@ -155,7 +175,7 @@ def load_exercise(folder: Path) -> Exercise:
     return _exercise_from(folder, int(match["number"]), match["slug"], data, metadata_file)
 
 
-_KNOWN_KEYS = {"title", "part", "chapter", "files", "points", "timeout", "time_limit", "hints"}
+_KNOWN_KEYS = {"title", "part", "chapter", "files", "builds_on", "points", "timeout", "time_limit", "hints"}
 
 
 def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Path) -> Exercise:
@@ -183,6 +203,11 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
         raise CourseError(f"{source}: 'files' must be a non-empty list of file names")
     if not all(isinstance(h, str) for h in hints):
         raise CourseError(f"{source}: 'hints' must be a list of strings")
+    builds_on = need("builds_on", list, [])
+    if not all(isinstance(b, str) and re.fullmatch(r"[0-9]{2}", b) for b in builds_on):
+        raise CourseError(f"{source}: 'builds_on' must list exercise numbers as two-digit strings, like [\"07\"]")
+    if any(int(b) >= number for b in builds_on):
+        raise CourseError(f"{source}: 'builds_on' may only name earlier exercises than {number:02d}")
     part = need("part", int)
     if part not in PARTS:
         raise CourseError(f"{source}: 'part' must be one of {sorted(PARTS)}, not {part}")
@@ -198,4 +223,5 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
         timeout=float(need("timeout", (int, float), DEFAULT_TIMEOUT)),
         time_limit=float(need("time_limit", (int, float), DEFAULT_TIME_LIMIT)),
         hints=tuple(hints),
+        builds_on=tuple(sorted({int(b) for b in builds_on})),
     )

@@ -27,19 +27,22 @@ _SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
 
 @functools.cache
 def _grader_digest() -> bytes:
-    """The grader's own code: a new grader may judge the same files differently."""
+    """The grader's own code and the tests' toolkit: a new one may judge the same files differently."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    for path in sorted([*here.glob("*.py"), *(here.parent / "testkit").glob("*.py")]):
         with contextlib.suppress(OSError):
             digest.update(path.read_bytes())
     return digest.digest()
 
 
 def fingerprint(course: Course, exercise: Exercise) -> str:
-    """A hash of everything that decides an exercise's result: its folder, the switch, the grader."""
+    """A hash of everything that decides an exercise's result: its folder and the folders of the
+    exercises it builds on (16's tests run on the student's 15), the switch, the grader."""
     digest = hashlib.sha256(_grader_digest())
     inputs = [course.exercises_dir / "conftest.py"]
-    inputs += sorted(p for p in exercise.path.rglob("*") if p.is_file() and not _SKIPPED_PARTS & set(p.parts))
+    for folder in [exercise.path, *(e.path for e in course.prerequisites(exercise))]:
+        inputs += sorted(p for p in folder.rglob("*") if p.is_file() and not _SKIPPED_PARTS & set(p.parts))
     for path in inputs:
         digest.update(str(path.relative_to(path.anchor)).encode())
         with contextlib.suppress(OSError):

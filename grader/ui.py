@@ -71,8 +71,34 @@ def describe(result: ExerciseResult) -> str:
     return word
 
 
+def _numbers(numbers: Sequence[int]) -> str:
+    names = [f"{n:02d}" for n in numbers]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def builds_on_note(unmet: Sequence[int]) -> str:
+    """``builds on 15, which does not pass yet``: why a progressive exercise cannot pass yet."""
+    verb = "does" if len(unmet) == 1 else "do"
+    return f"builds on {_numbers(unmet)}, which {verb} not pass yet"
+
+
+def prerequisite_sentence(unmet: Sequence[int]) -> str:
+    """The one sentence ``grader check`` adds when an exercise's integration tests need earlier work."""
+    them, verb = ("it", "does") if len(unmet) == 1 else ("them", "do")
+    return (
+        f"The tests that run on your own exercise {_numbers(unmet)} need {them} to pass, which {verb} not yet: "
+        f"`grader check {unmet[0]:02d}` first (this exercise's own parts are graded either way)."
+    )
+
+
+def unmet_prerequisites(exercise: Exercise, statuses: dict[int, str]) -> list[int]:
+    """The exercises ``exercise`` builds on that do not pass (an exercise not in ``statuses`` counts)."""
+    return [n for n in exercise.builds_on if statuses.get(n) != PASSED]
+
+
 def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]], out: TextIO) -> None:
     style = Style(out)
+    statuses = {e.number: r.status for e, r in pairs}
     width = max((len(e.label) for e, _ in pairs), default=10)
     state_width = max((len(describe(r)) for _, r in pairs), default=10)
     for part in sorted({e.part for e, _ in pairs}):
@@ -86,6 +112,9 @@ def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult
             # The title goes last: a long one runs on to the right without pushing the states apart.
             state = style.paint(f"{describe(result):<{state_width}}", colour)
             print(f"  {mark} {exercise.label:<{width}}  {state}  {exercise.title}", file=out)
+            unmet = unmet_prerequisites(exercise, statuses) if result.status != PASSED else []
+            if unmet:
+                print(style.paint(f"    {' ' * width}  {builds_on_note(unmet)}", "dim"), file=out)
     done = sum(r.status == PASSED for _, r in pairs)
     print(f"\nProgress {style.bar(done, len(pairs))} {done}/{len(pairs)} exercises", file=out)
 
@@ -114,8 +143,11 @@ def render_next(exercise: Exercise | None, course: Course, out: TextIO) -> None:
     print(f"  run   grader check {exercise.number:02d}", file=out)
 
 
-def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO) -> None:
-    """One exercise's verdict, and the first failure in plain words."""
+def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO, *, unmet: Sequence[int] = ()) -> None:
+    """One exercise's verdict, and the first failure in plain words.
+
+    ``unmet``: the exercises it builds on that do not pass yet (its integration tests need them).
+    """
     style = Style(out)
     word, colour = STATUS_WORDS[result.status]
     mark = style.paint(style.symbol(result.status), colour)
@@ -128,6 +160,8 @@ def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO) -> Non
         print(style.paint(f"  note: {result.message}", "yellow"), file=out)
     if result.status == PASSED:
         return
+    if unmet:
+        print(style.paint(f"  {prerequisite_sentence(unmet)}", "yellow"), file=out)
     failure = result.first_failure()
     if result.status in (TIMED_OUT, CRASHED, ERROR):
         print(f"  {result.message}", file=out)

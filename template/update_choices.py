@@ -4,6 +4,8 @@ Copier cannot glob, so the lists that depend on exercises/ are generated here an
 
 - copier.yml, block ``choices``: the ``exercises`` question's choices and default (all of them);
 - copier.yml, block ``exercise_info``: each exercise's title, part and chapter (for the copy's README);
+- copier.yml, block ``validator``: the ``exercises`` question refuses an exercise without the ones it
+  ``builds_on`` (each exercise.toml), in one sentence;
 - copier.yml, block ``skip_if_exists``: every file a student edits (each exercise.toml's ``files``), so
   ``copier update`` never touches them;
 - template/pyproject.toml.jinja, blocks ``dependencies`` and ``markers``: copied from pyproject.toml,
@@ -116,7 +118,27 @@ def copier_blocks(found: list[tuple[str, dict]]) -> dict[str, list[str]]:
         info.append(f"  {_q(name)}: {{{inline}}}")
 
     skip = [f"- exercises/{name}/{file}" for name, meta in found for file in meta["files"]]
-    return {"choices": choices, "exercise_info": info, "skip_if_exists": skip}
+    return {"choices": choices, "exercise_info": info, "skip_if_exists": skip, "validator": validator(found)}
+
+
+def validator(found: list[tuple[str, dict]]) -> list[str]:
+    """The ``exercises`` question's validator: at least one, and never one without what it builds on.
+
+    16's tests run on the student's own 15 (``builds_on`` in exercise.toml), so a copy with 16 and
+    without 15 could never pass: copier refuses that choice with one sentence.
+    """
+    by_number = {name[:2]: name for name, _ in found}
+    template = "{% if not exercises %}choose at least one exercise"
+    for name, meta in found:
+        for number in meta.get("builds_on", []):
+            earlier = by_number.get(number)
+            if earlier is None:
+                raise GenerateError(f"exercises/{name}/exercise.toml: builds_on names {number}, which is not offered")
+            template += (
+                f'{{% elif "{name}" in exercises and "{earlier}" not in exercises %}}'
+                f"{name} builds on the students' own {earlier} (its tests run on it): choose {earlier} too"
+            )
+    return [f"validator: {_q(template + '{% endif %}')}"]
 
 
 def _toml_array_lines(pyproject_text: str, key: str) -> list[str]:

@@ -152,6 +152,14 @@ def test_choices_offer_every_exercise_and_skip_every_student_file(source):
     assert len(found) >= 2, "the source should offer more exercises than the copy takes"
 
 
+def test_a_choice_without_the_exercises_it_builds_on_is_refused_in_one_sentence(source, tmp_path):
+    # 22's capstone runs on the students' own 15 and 18 (builds_on): a copy without 18 could never pass.
+    with pytest.raises(ValueError, match="22_mini_framework builds on the students' own 18_websocket_server") as info:
+        copy_course(source, tmp_path / "course", ["15_asgi_server", "22_mini_framework"])
+    assert "choose 18_websocket_server too" in str(info.value)
+    assert not (tmp_path / "course").exists(), "a refused choice must not leave a half-made copy"
+
+
 # --- a fresh copy ---------------------------------------------------------------------------------------------
 
 
@@ -163,6 +171,7 @@ def test_main_holds_only_the_chosen_exercises_and_the_course_tools(course, sourc
         STUB01, TEST01, f"exercises/{EX01}/exercise.toml", f"exercises/{EX01}/README.md", "exercises/conftest.py",
         "grader/__main__.py", "grader/cli.py", "README.md", "pyproject.toml", ".gitignore", ".copier-answers.yml",
         ".github/workflows/grade.yml", "autograder/run_autograder", "autograder/setup.sh",
+        "testkit/serving.py", "testkit/prerequisites.py", "bench/__init__.py",
     ):
         assert wanted in files, f"{wanted} missing from the copy's main"
     shared = {f"exercises/{p.name}" for p in (source / "exercises").iterdir() if p.is_file()}
