@@ -2,6 +2,8 @@
 
 - ``testkit.serving``: start a server (a student's, or a peer: uvicorn, gunicorn, hypercorn), wait
   until it listens, stop it, and prove it stopped;
+- ``testkit.asgi``: drive ASGI code from a synchronous test: ``run()`` (a bounded event loop) and
+  ``http_scope()`` (a complete HTTP scope);
 - ``testkit.prerequisites``: import a student's module from an earlier exercise, or say in one
   sentence which exercise to finish first.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import setup_testing_defaults
@@ -21,24 +21,13 @@ import httpx
 import pytest
 
 import why_async
+from testkit.asgi import run
 from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
 
 T = TypeVar("T")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def run(coroutine: Coroutine[Any, Any, T], *, timeout: float, what: str) -> T:
-    """Run ``coroutine`` on a fresh event loop, failing in plain words if it takes over ``timeout`` s."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    try:
-        return asyncio.run(bounded())
-    except TimeoutError:
-        pytest.fail(f"{what} had not finished after {timeout:g} s")
 
 
 async def fetch_together(

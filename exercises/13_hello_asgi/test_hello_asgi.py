@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 
 import hello_asgi
+from testkit.asgi import http_scope, run
 from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
 
 T = TypeVar("T")
@@ -25,36 +25,6 @@ TEXT = b"text/plain; charset=utf-8"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def run(coroutine: Coroutine[Any, Any, T], *, timeout: float = 5, what: str = "the test") -> T:
-    """Run ``coroutine`` on a fresh event loop, failing in plain words if it takes over ``timeout`` s."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    try:
-        return asyncio.run(bounded())
-    except TimeoutError:
-        pytest.fail(f"{what} had not finished after {timeout:g} s")
-
-
-def http_scope(method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
-    """A complete HTTP connection scope, as ASGI HTTP §HTTP Connection Scope describes it."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
 
 
 async def next_message(communicator: ApplicationCommunicator, what: str, timeout: float = 2) -> dict[str, Any]:

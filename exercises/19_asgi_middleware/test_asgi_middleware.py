@@ -18,7 +18,7 @@ import gzip
 import re
 import threading
 import zlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -42,6 +42,8 @@ from asgi_middleware import (
     TimingMiddleware,
     build_middleware_stack,
 )
+from testkit import asgi
+from testkit.asgi import run
 from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
 
 T = TypeVar("T")
@@ -53,18 +55,6 @@ FILE_BYTES = "".join(f"{i:06d} a file served by FileResponse in 64 KiB pieces\n"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def run(coroutine: Coroutine[Any, Any, T], *, timeout: float = 5, what: str = "the test") -> T:
-    """Run ``coroutine`` on a fresh event loop, failing in plain words if it takes over ``timeout`` s."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    try:
-        return asyncio.run(bounded())
-    except TimeoutError:
-        pytest.fail(f"{what} had not finished after {timeout:g} s")
 
 
 def request(app: Any, method: str, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -79,22 +69,8 @@ def request(app: Any, method: str, path: str, headers: dict[str, str] | None = N
 
 
 def http_scope(path: str = "/", headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> dict[str, Any]:
-    """A complete HTTP connection scope (ASGI HTTP §HTTP Connection Scope)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        **extra,
-    }
+    """A complete HTTP GET scope for ``path`` (ASGI HTTP §HTTP Connection Scope)."""
+    return asgi.http_scope("GET", path, headers=headers, **extra)
 
 
 class Answer:

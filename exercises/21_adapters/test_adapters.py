@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextvars
 import importlib.util
 import json
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from wsgiref.validate import check_environ, validator
 
@@ -32,6 +33,7 @@ from asgiref.wsgi import WsgiToAsgi as AsgirefWsgiToAsgi
 
 import adapters
 import adapters_apps as apps
+from testkit import asgi
 from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, serving, uvicorn_serving, wait_until
 
 T = TypeVar("T")
@@ -42,42 +44,9 @@ WAIT = 3.0
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def run(coroutine: Coroutine[Any, Any, T], *, what: str, timeout: float = 10) -> T:
-    """Run ``coroutine`` on a fresh event loop; one that never finishes fails in seconds, in words."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    try:
-        return asyncio.run(bounded())
-    except TimeoutError:
-        pytest.fail(f"{what} had not finished after {timeout:g} s")
-
-
-def http_scope(
-    method: str = "GET",
-    path: str = "/",
-    *,
-    raw_path: bytes | None = None,
-    query_string: bytes = b"",
-    headers: list[tuple[bytes, bytes]] | None = None,
-    root_path: str = "",
-) -> dict[str, Any]:
-    """A complete ASGI HTTP connection scope (ASGI HTTP §HTTP Connection Scope)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("utf-8") if raw_path is None else raw_path,
-        "query_string": query_string,
-        "root_path": root_path,
-        "headers": [(b"host", b"testserver:8000"), *(headers or [])],
-        "client": ("127.0.0.1", 51000),
-        "server": ("127.0.0.1", 8000),
-    }
+run = functools.partial(asgi.run, timeout=10)  # a WSGI app runs in a thread: give it room
+# The scope of a request to testserver:8000 from port 51000: the environ tests below expect these values.
+http_scope = functools.partial(asgi.http_scope, host=b"testserver:8000", client=("127.0.0.1", 51000), spec_version="2.4")
 
 
 @pytest.fixture

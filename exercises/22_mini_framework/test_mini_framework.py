@@ -10,7 +10,7 @@ and your own server, is in ``test_mini_framework_capstone.py``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import functools
 from typing import Any, TypeVar
 
 import httpx
@@ -18,21 +18,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 import mini_framework as mf
+from testkit import asgi
+from testkit.asgi import run
 from testkit.serving import CLIENT_TIMEOUT
 
 T = TypeVar("T")
-
-
-def run(coroutine: Coroutine[Any, Any, T], *, what: str, timeout: float = 5) -> T:
-    """Run ``coroutine`` on a fresh event loop; one that never finishes fails in seconds, in words."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    try:
-        return asyncio.run(bounded())
-    except TimeoutError:
-        pytest.fail(f"{what} had not finished after {timeout:g} s")
 
 
 def request(app: Any, method: str, path: str, **options: Any) -> httpx.Response:
@@ -46,21 +36,7 @@ def request(app: Any, method: str, path: str, **options: Any) -> httpx.Response:
     return run(go(), what=f"{method} {path} through httpx.ASGITransport")
 
 
-def http_scope(method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+http_scope = functools.partial(asgi.http_scope, spec_version="2.4")
 
 
 def raw_call(app: Any, scope: dict[str, Any], inbox: list[dict[str, Any]]) -> list[dict[str, Any]]:

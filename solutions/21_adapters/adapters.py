@@ -358,13 +358,10 @@ class WsgiToAsgi:
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         """ASGI Lifespan 2.0: a WSGI app has nothing to start or stop; answer both."""
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
+        while (event := await receive())["type"] != "lifespan.shutdown":
+            if event["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await send({"type": "lifespan.shutdown.complete"})
 
     def close(self) -> None:
         """Shut the thread pool down, waiting for running calls; a later request starts a new pool."""
