@@ -12,6 +12,8 @@ from somebody else's file::
     with finished("asgi_server", "15"):              # a NotImplementedError inside means "finish 15"
         server = asgi_server.Server(app, HOST, 0)
 
+:func:`own_serving` does both for a server and serves an app on it, for 21's and 22's integration runs.
+
 ``exercise.toml``'s ``builds_on`` names the same exercises, so that ``grader`` can say it up front.
 """
 
@@ -22,6 +24,7 @@ import importlib
 import traceback
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -69,3 +72,58 @@ def finished(module: str, exercise: str) -> Iterator[None]:
 def fail_prerequisite(exc: PrerequisiteMissing) -> None:
     """``pytest.fail`` with the sentence alone (no traceback into the toolkit)."""
     pytest.fail(str(exc), pytrace=False)
+
+
+class _Watched:
+    """A student's server with a note of whether its ``serve_forever()`` is still the stub's."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.server_address = server.server_address
+        self.unfinished: NotImplementedError | None = None
+
+    def serve_forever(self) -> None:
+        try:
+            self.server.serve_forever()
+        except NotImplementedError as exc:
+            self.unfinished = exc
+            raise
+
+    def shutdown(self) -> None:
+        if self.unfinished is None:
+            self.server.shutdown()
+
+    def server_close(self) -> None:
+        close = getattr(self.server, "server_close", None)
+        if close is not None:
+            close()
+
+
+@contextlib.contextmanager
+def own_serving(module: str, exercise: str, app: Any, *, factory: str = "Server") -> Iterator[str]:
+    """Serve ``app`` on the student's own server from an earlier exercise; yield its base URL.
+
+    ``module.factory(app, "127.0.0.1", 0)`` makes the server (exercise 15's ``asgi_server.Server``).
+    Whatever part of it is unfinished (the import, the constructor, ``serve_forever()``), the test
+    fails with the one sentence of :func:`earlier` instead of a connection error.
+    """
+    from testkit.serving import HOST, serving
+
+    try:
+        loaded = earlier(module, exercise)
+        with finished(module, exercise):
+            watched = _Watched(getattr(loaded, factory)(app, HOST, 0))
+    except PrerequisiteMissing as exc:
+        fail_prerequisite(exc)
+    try:
+        with serving(watched, name=f"your {module}.{factory}") as url:
+            try:
+                yield url
+            except Exception as exc:  # a stub's serve_forever() shows up as a refused connection, or worse
+                if watched.unfinished is not None and not isinstance(exc, PrerequisiteMissing):
+                    fail_prerequisite(PrerequisiteMissing(_sentence(module, exercise, f"is not finished yet ({watched.unfinished})")))
+                raise
+    except AssertionError as exc:
+        if isinstance(exc.__cause__, NotImplementedError):
+            fail_prerequisite(PrerequisiteMissing(_sentence(module, exercise, f"is not finished yet ({exc.__cause__})")))
+        raise

@@ -15,9 +15,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextvars
-import importlib.util
+import functools
 import json
 import threading
 import time
@@ -34,7 +33,8 @@ from asgiref.wsgi import WsgiToAsgi as AsgirefWsgiToAsgi
 import adapters
 import adapters_apps as apps
 from testkit import asgi
-from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, serving, uvicorn_serving, wait_until
+from testkit.prerequisites import own_serving
+from testkit.serving import CLIENT_TIMEOUT, STOP_TIMEOUT, uvicorn_serving, wait_until
 
 T = TypeVar("T")
 WAIT = 3.0
@@ -985,63 +985,14 @@ def test_flask_reads_a_chunked_upload(make_adapter: Callable[..., Any]) -> None:
 # ============================================================================ on your own server (exercise 15)
 
 
-class Watched:
-    """Your exercise-15 ``Server``, with a note of whether ``serve_forever()`` is still a stub."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-        self.server_address = server.server_address
-        self.unfinished: NotImplementedError | None = None
-
-    def serve_forever(self) -> None:
-        try:
-            self.server.serve_forever()
-        except NotImplementedError as exc:
-            self.unfinished = exc
-            raise
-
-    def shutdown(self) -> None:
-        if self.unfinished is None:
-            self.server.shutdown()
-
-    def server_close(self) -> None:
-        close = getattr(self.server, "server_close", None)
-        if close is not None:
-            close()
-
-
-FINISH_15 = "this test runs your adapter on your own server from exercise 15: finish 15 first"
-
-
-def own_server(app: Any) -> Watched:
-    if importlib.util.find_spec("asgi_server") is None:
-        pytest.skip("exercise 15 (asgi_server) is not part of this course copy: no server of your own to run on")
-    import asgi_server  # an error inside your exercise-15 module shows as itself
-    try:
-        return Watched(asgi_server.Server(app, HOST, 0))
-    except NotImplementedError:
-        pytest.fail(FINISH_15)
-
-
 @pytest.mark.spec("ASGI HTTP 2.4 on both sides: your server (15) and your adapter (21)")
 def test_flask_on_your_asgi_server_matches_asgiref(
     make_adapter: Callable[..., Any], asgiref_answers: dict[str, list[Answer]]
 ) -> None:
     errors = ValidatorErrors()
     adapter = make_adapter(checked(apps.flask_app, errors))
-    server = own_server(adapter)
-    try:
-        with serving(server, name="your asgi_server.Server") as url:
-            try:
-                answers = ask_all(url, REQUESTS)
-            except httpx.HTTPError:
-                if server.unfinished is not None:
-                    pytest.fail(FINISH_15)
-                raise
-    except AssertionError as exc:
-        if isinstance(exc.__cause__, NotImplementedError):
-            pytest.fail(FINISH_15)
-        raise
+    with own_serving("asgi_server", "15", adapter) as url:
+        answers = ask_all(url, REQUESTS)
     assert not errors, f"wsgiref.validate, wrapped around Flask inside your adapter, found: {errors[0]}"
     difference = first_difference(REQUESTS, answers, asgiref_answers["plain"])
     assert difference is None, f"on your exercise-15 server: {difference}"
