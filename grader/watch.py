@@ -129,6 +129,14 @@ class Watcher:
                 return now
             now = later
 
+    def unmet_prerequisites(self, exercise: Exercise, result: ExerciseResult) -> list[int]:
+        """The exercises a failing ``exercise`` builds on that do not pass (cached results, mostly)."""
+        if result.status == PASSED or not exercise.builds_on:
+            return []
+        earlier = [e for e in self.course.exercises if e.number in exercise.builds_on]
+        statuses = {e.number: r.status for e, r in results_for(self.course, earlier, self.state)}
+        return ui.unmet_prerequisites(exercise, statuses)
+
     def show(self, exercise: Exercise, *, move_on: bool = False) -> None:
         """Check ``exercise`` and show the verdict; with ``move_on``, a pass moves on to the next one.
 
@@ -139,7 +147,7 @@ class Watcher:
             self.out.write("\033[2J\033[H")
         self.say(f"checking {exercise.label} …")
         result = self.check(exercise)
-        ui.render_check(exercise, result, self.out)
+        ui.render_check(exercise, result, self.out, unmet=self.unmet_prerequisites(exercise, result))
         if result.status == PASSED and move_on:
             following = self.after(exercise)
             if following is None:
