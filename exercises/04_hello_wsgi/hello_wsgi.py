@@ -37,6 +37,10 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     - Any other path answers ``404 Not Found``, text/plain, with the body ``Not Found``.
 
     Every response carries ``Content-Length``: the length of the body in **bytes**, as a ``str``.
+
+    A ``HEAD`` request gets the same status and headers as the same request with ``GET`` would
+    (``Content-Length`` included) and no body at all (RFC 9110 §9.3.2): a server that passes the body
+    on would corrupt the next response on a kept-alive connection.
     """
     raise NotImplementedError("write application() in hello_wsgi.py")
 

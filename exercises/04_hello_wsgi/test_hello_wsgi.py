@@ -119,6 +119,19 @@ def test_sends_a_correct_content_length() -> None:
     )
 
 
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: the GET's headers, no content)")
+@pytest.mark.parametrize(("path", "status"), [("/", "200 OK"), ("/nope", "404 Not Found")], ids=["hello", "not-found"])
+def test_head_gets_the_headers_and_no_body(path: str, status: str) -> None:
+    get = call(hello_wsgi.application, make_environ("GET", path))
+    head = call(hello_wsgi.application, make_environ("HEAD", path))
+    assert head.calls[0][0] == status, f"HEAD {path}: expected the status {status!r}, got {head.calls[0][0]!r}"
+    assert head.body == b"", f"HEAD {path}: expected no body at all (RFC 9110 §9.3.2), got {head.body!r}"
+    expected = get.header("Content-Length")
+    assert head.header("Content-Length") == expected, (
+        f"HEAD {path}: expected the Content-Length a GET gets ({expected!r}), got {head.header('Content-Length')!r}"
+    )
+
+
 @pytest.mark.spec("PEP 3333 (checked by wsgiref.validate)")
 @pytest.mark.parametrize(
     ("method", "path", "query"), [("GET", "/", ""), ("POST", "/echo/x", "a=1"), ("GET", "/nope", "")], ids=["hello", "echo", "not-found"]

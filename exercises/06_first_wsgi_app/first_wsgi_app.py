@@ -64,6 +64,10 @@ def read_body(environ: Environ) -> bytes:
     §Input and Error Streams: "the application should not attempt to read more data than is
     specified by the CONTENT_LENGTH variable"). A ``CONTENT_LENGTH`` that is not a whole number
     ``>= 0`` raises ``BadRequest``.
+
+    One exception: a chunked upload has no ``CONTENT_LENGTH``, and a server that removes the chunked
+    framing (gunicorn, your exercise 08) sets ``environ["wsgi.input_terminated"]`` to ``True``: its
+    ``wsgi.input`` then ends where the body ends, so read it to its end (``read()``).
     """
     raise NotImplementedError("write read_body() in first_wsgi_app.py")
 

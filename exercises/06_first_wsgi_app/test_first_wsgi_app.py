@@ -119,6 +119,23 @@ def test_read_body_without_a_length_is_empty(content_length: str | None) -> None
     assert got == b"", f"expected b'' when CONTENT_LENGTH is {content_length!r}, got {got!r}"
 
 
+@pytest.mark.spec("wsgi.input_terminated (gunicorn): a de-chunked upload has no CONTENT_LENGTH; read to the end")
+def test_read_body_reads_a_terminated_input_to_its_end() -> None:
+    body = b'{"title": "sent in chunks"}'
+    environ = make_environ()
+    environ["wsgi.input"] = io.BytesIO(body)  # the server removed the chunks; the stream ends with the body
+    environ["wsgi.input_terminated"] = True
+    got = first_wsgi_app.read_body(environ)
+    assert got == body, (
+        f"expected the whole de-chunked body {body!r}, got {got!r}: with no CONTENT_LENGTH and "
+        "wsgi.input_terminated true, read wsgi.input to its end"
+    )
+    environ["wsgi.input_terminated"] = False
+    environ["wsgi.input"] = SocketInput(NEXT_REQUEST)
+    got = first_wsgi_app.read_body(environ)
+    assert got == b"", f"expected b'' with no CONTENT_LENGTH and wsgi.input_terminated false, got {got!r}"
+
+
 @pytest.mark.spec("RFC 9112 §6.3 (an invalid Content-Length is an error)")
 @pytest.mark.parametrize("content_length", ["abc", "-1", "1.5"])
 def test_read_body_rejects_a_bad_content_length(content_length: str) -> None:

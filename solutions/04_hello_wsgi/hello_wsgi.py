@@ -39,6 +39,10 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     - Any other path answers ``404 Not Found``, text/plain, with the body ``Not Found``.
 
     Every response carries ``Content-Length``: the length of the body in **bytes**, as a ``str``.
+
+    A ``HEAD`` request gets the same status and headers as the same request with ``GET`` would
+    (``Content-Length`` included) and no body at all (RFC 9110 §9.3.2): a server that passes the body
+    on would corrupt the next response on a kept-alive connection.
     """
     method = environ["REQUEST_METHOD"]
     path = environ.get("PATH_INFO", "") or "/"
@@ -59,7 +63,8 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
         ("Content-Length", str(len(body))),
     ]
     start_response(status, headers)
-    return [body]
+    # HEAD: the headers describe the body a GET would get, but none is sent (RFC 9110 §9.3.2).
+    return [] if method == "HEAD" else [body]
 
 
 def main(argv: list[str] | None = None) -> None:  # mutants: skip (given in the stub)

@@ -64,10 +64,15 @@ def read_body(environ: Environ) -> bytes:
     §Input and Error Streams: "the application should not attempt to read more data than is
     specified by the CONTENT_LENGTH variable"). A ``CONTENT_LENGTH`` that is not a whole number
     ``>= 0`` raises ``BadRequest``.
+
+    One exception: a chunked upload has no ``CONTENT_LENGTH``, and a server that removes the chunked
+    framing (gunicorn, your exercise 08) sets ``environ["wsgi.input_terminated"]`` to ``True``: its
+    ``wsgi.input`` then ends where the body ends, so read it to its end (``read()``).
     """
     raw_length = environ.get("CONTENT_LENGTH", "").strip()
     if not raw_length:
-        return b""
+        # A server that removed chunked framing says so: the stream then ends where the body does.
+        return environ["wsgi.input"].read() if environ.get("wsgi.input_terminated") else b""
     if not (raw_length.isascii() and raw_length.isdigit()):  # also rejects "-1", "+5" and "1.5"
         raise BadRequest(f"invalid Content-Length: {raw_length!r}")
     return environ["wsgi.input"].read(int(raw_length))  # read(0) is b"" at once, even on a socket

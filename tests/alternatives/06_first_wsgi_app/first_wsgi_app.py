@@ -72,6 +72,18 @@ class UnsupportedMediaType(HTTPError):
     status = "415 Unsupported Media Type"
 
 
+def _read_to_the_end(stream: Any) -> bytes:
+    """Read a self-terminating ``wsgi.input`` in blocks, refusing more than ``MAX_BODY`` bytes."""
+    pieces: list[bytes] = []
+    size = 0
+    while block := stream.read(65536):
+        size += len(block)
+        if size > MAX_BODY:
+            raise ContentTooLarge(f"the body may be at most {MAX_BODY} bytes")
+        pieces.append(block)
+    return b"".join(pieces)
+
+
 def read_body(environ: Environ) -> bytes:
     """Read exactly ``CONTENT_LENGTH`` bytes of ``wsgi.input`` (``b""`` without a length).
 
@@ -80,6 +92,8 @@ def read_body(environ: Environ) -> bytes:
     """
     declared = (environ.get("CONTENT_LENGTH") or "").strip()
     if not declared:
+        if environ.get("wsgi.input_terminated"):
+            return _read_to_the_end(environ["wsgi.input"])  # a de-chunked upload: the stream ends with the body
         return b""  # no length, no body: and wsgi.input is not touched at all
     if not _DIGITS.fullmatch(declared):
         raise BadRequest(f"Content-Length must be a whole number of bytes, got {declared!r}")
