@@ -70,8 +70,8 @@ def finished(module: str, exercise: str) -> Iterator[None]:
 
 
 def fail_prerequisite(exc: PrerequisiteMissing) -> None:
-    """``pytest.fail`` with the sentence alone (no traceback into the toolkit)."""
-    pytest.fail(str(exc), pytrace=False)
+    """``pytest.fail`` with the sentence alone: no traceback into the toolkit, no "during handling"."""
+    raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 class _Watched:

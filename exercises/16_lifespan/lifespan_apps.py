@@ -1,8 +1,9 @@
-"""The apps the server-side tests serve with your server (and with uvicorn, to prove each test).
+"""The probe apps of the server-side tests: your ``Lifespan`` drives them, your server serves them.
 
-They speak the lifespan protocol by hand, without your ``lifespan.py``, so that the server tests grade
-only the server. ``SEEN`` collects what they observed, in order (the server runs in a thread of the
-test process, so the test reads it directly). You never edit this file.
+They speak the lifespan protocol by hand, without your ``lifespan.py``, so that the server-side tests
+grade only the server side; each server test runs them under uvicorn first, to prove the test.
+``SEEN`` collects what they observed, in order (the server runs in a thread of the test process, so
+the test reads it directly). You never edit this file.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ async def gated_startup_app(scope: dict[str, Any], receive: Any, send: Any) -> N
                 SEEN.add("startup done")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                SEEN.add("shutdown")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     elif scope["type"] == "http":
@@ -186,6 +188,22 @@ async def lingering_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await asyncio.sleep(0.1)  # the last of the cleanup
                 SEEN.add("lifespan call returned")
                 return
+    elif scope["type"] == "http":
+        await respond(send, b"served")
+
+
+async def silent_shutdown_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Starts fine, then never answers lifespan.shutdown: its call waits until it is cancelled."""
+    if scope["type"] == "lifespan":
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        try:
+            await receive()  # lifespan.shutdown, which it never answers
+            await asyncio.Event().wait()  # hung, the way a cleanup stuck on a dead database is
+        except asyncio.CancelledError:
+            SEEN.add("lifespan call cancelled")
+            raise
     elif scope["type"] == "http":
         await respond(send, b"served")
 

@@ -7,15 +7,15 @@ the server says "starting" and "stopping", and the app answers "done" or "failed
     server                                   app(scope={"type": "lifespan", "state": {}}, ...)
     receive() -> {"type": "lifespan.startup"}      connects to the database, fills state
              <- {"type": "lifespan.startup.complete"}   (or .failed, with a message)
-    ... accept connections; every request scope gets a shallow copy of state ...
+    ... serve HTTP; every request scope gets a shallow copy of state ...
     receive() -> {"type": "lifespan.shutdown"}     closes the database
              <- {"type": "lifespan.shutdown.complete"}  (or .failed)
 
 An app that does not support lifespan raises (or returns) when it sees the scope: the server then
 simply carries on without it (ASGI Lifespan 2.0 §Scope).
 
-The HTTP half of the server is given (``lifespan_http.py``, exercise 15's reference). You write
-the ``Lifespan`` class and the order of things in ``Server.serve()``.
+This is the driver only, sans-IO: ``lifespan_serving.py`` (given) runs ``serve_with_lifespan`` around
+the exercise-15 server's ``serve()``.
 
 Spec: ASGI Lifespan 2.0 (§Scope, §Startup, §Startup Complete, §Startup Failed, §Shutdown, §Shutdown
 Complete, §Shutdown Failed, §Lifespan State).
@@ -23,30 +23,23 @@ Complete, §Shutdown Failed, §Lifespan State).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import importlib
-import signal
-import socket
 import sys
-import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lifespan_http import ASGIApp, Message, serve_connection
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Serve = Callable[[dict[str, Any] | None], Awaitable[None]]
 
 LIFESPAN_ASGI = {"version": "3.0", "spec_version": "2.0"}
 
 
 class LifespanStartupFailed(RuntimeError):
     """The app answered ``lifespan.startup.failed``: the server must not serve. ``str()`` is its message."""
-
-
-SHUTDOWN_TIMEOUT = 5.0
-"""Seconds the app gets to answer ``lifespan.shutdown``: a server asked to stop must stop."""
-
-END_TIMEOUT = 1.0
-"""Seconds the app's lifespan call gets to return once answered, before it is cancelled."""
 
 
 def say(text: str) -> None:
@@ -75,11 +68,12 @@ class Lifespan:
     and the shutdown on exit, so whatever happens while serving, the shutdown is not forgotten.
     """
 
-    def __init__(self, app: ASGIApp, state: dict[str, Any]) -> None:
+    def __init__(self, app: ASGIApp, state: dict[str, Any], *, shutdown_timeout: float = 5.0) -> None:
         self.app = app
         self.state = state
         self.supported = True
         """False once the app showed it does not speak lifespan: then nothing more is sent to it."""
+        self.shutdown_timeout = shutdown_timeout
         self._events: asyncio.Queue[Message] = asyncio.Queue()
         self._answer: asyncio.Future[Message | CallEnded] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -119,23 +113,16 @@ class Lifespan:
             # It answered first, then raised (as Starlette re-raises after a ...failed): already told.
             say(f"the lifespan call raised after answering: {type(error).__name__}: {error}")
 
-    async def _ask(self, event: Message, timeout: float | None = None) -> Message | CallEnded | None:
-        """Put ``event`` for the app and wait for its answer; ``None`` if ``timeout`` passed first."""
+    async def _ask(self, event: Message) -> Message | CallEnded:
+        """Put ``event`` for the app and wait for its answer (or learn that its call ended)."""
         self._answer = asyncio.get_running_loop().create_future()
         self._events.put_nowait(event)
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._answer), timeout)
-        except asyncio.TimeoutError:
-            return None
+        return await asyncio.shield(self._answer)  # a cancelled wait must not cancel the future itself
 
-    async def _end_call(self) -> None:
-        """Let the app's call return by itself for a moment, then cancel it: nothing outlives the server."""
+    async def _cancel_call(self) -> None:
+        """Cancel what is left of the app's call and wait until it has ended: nothing outlives the server."""
         task = self._task
-        if task is None:
-            return
-        if not task.done():
-            await asyncio.wait({task}, timeout=END_TIMEOUT)
-        if not task.done():
+        if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
@@ -157,179 +144,46 @@ class Lifespan:
         kind = answer.get("type")
         if kind == "lifespan.startup.complete":
             return
-        await self._end_call()
+        await self._cancel_call()
         if kind == "lifespan.startup.failed":
             raise LifespanStartupFailed(str(answer.get("message", "")))
         raise LifespanStartupFailed(f"the app answered lifespan.startup with {kind!r}")
 
     async def shutdown(self) -> None:
-        """Send ``lifespan.shutdown`` and wait for ``...complete`` (§Shutdown); say so if it failed.
+        """Send ``lifespan.shutdown``, wait for ``...complete`` and for the call to return (§Shutdown).
 
-        Nothing is sent to an app that does not support lifespan, or whose call already ended.
-        Either way the call is then ended.
+        All within one ``shutdown_timeout`` deadline (``asyncio.timeout``): a server asked to stop
+        must stop. Nothing is sent to an app that does not support lifespan, or whose call ended.
         """
+        task = self._task
+        answer: Message | CallEnded | None = None
         try:
-            if self.supported and self._task is not None and not self._task.done():
-                answer = await self._ask({"type": "lifespan.shutdown"}, timeout=SHUTDOWN_TIMEOUT)
-                if answer is None:
-                    say(f"the app did not answer lifespan.shutdown within {SHUTDOWN_TIMEOUT:g} s")
-                elif isinstance(answer, CallEnded):
-                    say(f"the lifespan call {answer} instead of answering lifespan.shutdown")
-                elif answer.get("type") == "lifespan.shutdown.failed":
-                    say(f"the app's lifespan shutdown failed: {answer.get('message', '')}")
-                elif answer.get("type") != "lifespan.shutdown.complete":
-                    say(f"the app answered lifespan.shutdown with {answer.get('type')!r}")
+            async with asyncio.timeout(self.shutdown_timeout):
+                if self.supported and task is not None and not task.done():
+                    answer = await self._ask({"type": "lifespan.shutdown"})
+                    self._report(answer)
+                if task is not None:
+                    await asyncio.wait({task})  # it usually returns right after its answer
+        except TimeoutError:
+            if answer is None and self.supported:
+                say(f"the app did not answer lifespan.shutdown within {self.shutdown_timeout:g} s: cancelling it")
         finally:
-            await self._end_call()
+            await self._cancel_call()
+
+    @staticmethod
+    def _report(answer: Message | CallEnded) -> None:
+        if isinstance(answer, CallEnded):
+            say(f"the lifespan call {answer} instead of answering lifespan.shutdown")
+        elif answer.get("type") == "lifespan.shutdown.failed":
+            say(f"the app's lifespan shutdown failed: {answer.get('message', '')}")
+        elif answer.get("type") != "lifespan.shutdown.complete":
+            say(f"the app answered lifespan.shutdown with {answer.get('type')!r}")
 
 
-class Server:
-    """``Server(app, host, port)`` as in exercise 15, with the app's lifespan around the serving.
+async def serve_with_lifespan(app: ASGIApp, serve: Serve) -> None:
+    """``async with Lifespan(...)``: the startup on entry, the shutdown on exit, whatever ends the serving.
 
-    ``started`` is set once the server accepts connections (after the lifespan startup).
+    A failed startup raises from ``__aenter__``, so the body (``serve``) never runs and no shutdown is sent.
     """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
-        self.app = app
-        self.socket = socket.create_server((host, port))
-        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
-        self.state: dict[str, Any] | None = None
-        self.started = threading.Event()
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._stop_requested = False
-        self._serving_thread: threading.Thread | None = None
-        self._stopped = threading.Event()
-        self._connections: set[asyncio.Task[Any]] = set()
-
-    def serve_forever(self) -> None:
-        """Serve until ``shutdown()``; raises ``LifespanStartupFailed`` if the app's startup failed."""
-        asyncio.run(self.serve())
-
-    async def serve(self) -> None:
-        """Run the lifespan around the serving, in this order (ASGI Lifespan §Startup, §Shutdown).
-
-        ``async with Lifespan(...)`` does the startup before the listener opens (requests may rely
-        on what it made) and the shutdown after the last connection closed (requests may still use
-        what it releases). A failed startup closes the socket, so that nobody can even connect.
-        """
-        try:
-            self.prepare()
-            try:
-                lifespan = Lifespan(self.app, {})
-                async with lifespan:
-                    self.state = lifespan.state
-                    listener = await self.accept_connections()
-                    try:
-                        await self.wait_until_stopping()
-                    finally:
-                        listener.close()
-                        await self.close_connections()
-            except LifespanStartupFailed:
-                self.socket.close()
-                raise
-        finally:
-            self._stopped.set()
-
-    # -------- given: the machinery of exercise 15's Server --------------------------------------------
-
-    def prepare(self) -> None:
-        """Remember the loop and thread, so that ``shutdown()`` can reach them from any thread."""
-        with self._lock:
-            self._loop = asyncio.get_running_loop()
-            self._stopping = asyncio.Event()
-            self._serving_thread = threading.current_thread()
-            self._stopped.clear()
-            if self._stop_requested:
-                self._stopping.set()
-
-    async def accept_connections(self) -> asyncio.AbstractServer:
-        """Start accepting on the bound socket; sets ``started``. Close the result to stop accepting."""
-        listener = await asyncio.start_server(self._on_connection, sock=self.socket)
-        self.started.set()
-        return listener
-
-    async def wait_until_stopping(self) -> None:
-        assert self._stopping is not None
-        await self._stopping.wait()
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await serve_connection(self.app, reader, writer, state=self.state, stopping=self._stopping)
-        finally:
-            self._connections.discard(task)
-
-    async def close_connections(self, grace: float = 3.0) -> None:
-        """Idle connections close at once; busy ones get ``grace`` seconds to finish, then are cancelled."""
-        if self._connections:
-            await asyncio.wait(list(self._connections), timeout=grace)
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.wait(list(self._connections), timeout=grace)
-
-    def shutdown(self) -> None:
-        """Ask ``serve_forever()`` to stop; from another thread, also wait until it has."""
-        with self._lock:
-            self._stop_requested = True
-            loop, stopping, thread = self._loop, self._stopping, self._serving_thread
-        if loop is None or stopping is None:
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(stopping.set)
-        if threading.current_thread() is not thread:
-            self._stopped.wait(10)
-
-    def server_close(self) -> None:
-        self.socket.close()
-
-
-# ---------------------------------------------------------------------------------------------------
-# The command line: python -m lifespan_server module:app --port 8000
-# ---------------------------------------------------------------------------------------------------
-
-
-def import_app(spec: str) -> ASGIApp:
-    """``"package.module:attribute"`` -> the object, the way uvicorn and gunicorn name an app."""
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute:
-        raise SystemExit(f"lifespan_server: expected module:attribute, got {spec!r}")
-    app: Any = importlib.import_module(module_name)
-    for name in attribute.split("."):
-        app = getattr(app, name)
-    return app
-
-
-def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``app`` until Ctrl-C or SIGTERM; exit with status 3 (as uvicorn does) if startup fails."""
-    server = Server(app, host, port)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: server.shutdown())
-    bound_host, bound_port = server.server_address
-    print(f"lifespan_server: starting on http://{bound_host}:{bound_port} (press Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except LifespanStartupFailed as exc:
-        print(f"lifespan_server: the app's lifespan startup failed: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(3) from None
-    finally:
-        server.server_close()
-    print("lifespan_server: stopped", flush=True)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lifespan_server", description="Serve an ASGI app, with lifespan.")
-    parser.add_argument("app", help="the app to serve, as module:attribute (e.g. myapp:app)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default 8000)")
-    args = parser.parse_args(argv)
-    sys.path.insert(0, ".")
-    run(import_app(args.app), args.host, args.port)
-
-
-if __name__ == "__main__":
-    main()
+    async with Lifespan(app, {}) as lifespan:
+        await serve(lifespan.state if lifespan.supported else None)
