@@ -288,6 +288,23 @@ def test_parse_request_keeps_headers_and_leaves_the_body() -> None:
     )
 
 
+@pytest.mark.spec("RFC 9112 §6.1 (Transfer-Encoding is a header like any other to the head's parser)")
+def test_parse_request_accepts_a_chunked_head() -> None:
+    rfile = io.BytesIO(b"POST /up HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    try:
+        request = within(3, "parse_request()", wsgi_server.parse_request, rfile)
+    except wsgi_server.BadRequest as exc:
+        pytest.fail(
+            f"parse_request refused a well-formed head with Transfer-Encoding: chunked ({exc}): judge the head's "
+            "syntax only; exercise 08 reuses parse_request and decodes the chunks itself"
+        )
+    assert request is not None and ("Transfer-Encoding", "chunked") in request.headers, (
+        f"expected the head parsed, Transfer-Encoding among its headers, got {request!r}"
+    )
+    rest = rfile.read()
+    assert rest.startswith(b"5\r\nhello"), f"expected the chunked body left unread, got {rest!r} left"
+
+
 @pytest.mark.spec("RFC 9112 §9.6 (a client may close without sending anything)")
 def test_parse_request_returns_none_on_a_closed_connection() -> None:
     request = parse(b"")

@@ -78,6 +78,9 @@ def parse_request(rfile: BinaryIO) -> Request | None:
       one with control characters (RFC 9112 §3.2); a CR or NUL inside a header value (RFC 9110 §5.5);
       a Content-Length that is not plain ASCII digits (``"²".isdigit()`` is true!) or that disagrees
       with another Content-Length line (RFC 9112 §6.3).
+    - Refuse nothing else: a ``Transfer-Encoding`` header, say, is a well-formed head. What a server
+      does with the body is the server's decision (exercise 08 reuses this function and decodes
+      chunked bodies).
 
     Returns ``None`` when the connection is closed before the first byte (a client that connected
     and left without a word). Raises ``BadRequest`` when the head is malformed, or when the

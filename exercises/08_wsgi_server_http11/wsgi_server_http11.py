@@ -12,10 +12,10 @@ every message needs a length the other side can find *without* the connection cl
   large body, and a server says it only when the app actually wants the body (RFC 9110 §10.1.1);
 - and since a connection now lives long, each one gets its own thread.
 
-The parsing and environ code from exercise 07 comes with this file (``parse_request``, ``RequestBody``,
-``build_environ``). What you write is the HTTP/1.1 part: ``read_chunked_body``, ``encode_chunk``,
-``keep_alive_requested``, ``RequestInput``/``make_input``, ``call_app`` and the threaded keep-alive
-server.
+This file builds on **your exercise 07** (``wsgi_server.py``): the server reads each request head with
+your 07 ``parse_request`` and starts each environ from your 07 ``build_environ``. It gets them from
+``exercise_07()`` (below), never from an ``import wsgi_server`` at the top of this file: the HTTP/1.1
+framing (steps 1 to 3) needs nothing from 07, so it is graded even while your 07 is unfinished.
 
 Spec: RFC 9112 §6 (message body), §7.1 (chunked), §9.3 (persistence), RFC 9110 §10.1.1 (Expect),
 PEP 3333 (§Buffering and Streaming, §Other HTTP Features, §Thread Support).
@@ -24,154 +24,59 @@ PEP 3333 (§Buffering and Streaming, §Other HTTP Features, §Thread Support).
 from __future__ import annotations
 
 import argparse
-import importlib
-import re
 import sys
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 MAX_LINE = 65536
-"""Longest request line, header line or chunk-size line we accept, in bytes."""
+"""Longest line of a chunked body (a chunk-size line or a trailer line) we accept, CRLF included."""
 MAX_HEADERS = 100
-"""Most header (or trailer) lines we accept in one request."""
+"""Most trailer lines we accept after the last chunk."""
 KEEP_ALIVE_TIMEOUT = 5.0
 """Seconds an idle keep-alive connection may wait for its next request before the server closes it."""
-SERVER_SOFTWARE = "callable-katas-wsgi/0.8"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 """The interim response a client waits for after 'Expect: 100-continue' (RFC 9110 §15.2.1)."""
 
-TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-HTTP_VERSION = re.compile(r"HTTP/1\.[0-9]")
+
+class BadFraming(ValueError):
+    """The request's body is not framed as HTTP/1.1 says: a malformed chunk, a connection that closes
+    inside a chunked body, Transfer-Encoding together with Content-Length, an unknown coding.
+
+    The client's error, like exercise 07's ``BadRequest`` for a malformed head: the server answers
+    ``400 Bad Request`` and closes. It is this file's own class so that the framing code needs no 07.
+    """
 
 
-class BadRequest(ValueError):
-    """The bytes on the wire are not an HTTP/1.x request: the server answers 400 and closes."""
+def header(request: Any, name: str) -> str | None:
+    """All values of header ``name`` (any case) in ``request.headers``, joined with ", ", or None.
+
+    ``request`` is exercise 07's ``Request``: ``method``, ``target``, ``version`` and ``headers``, a
+    list of ``(name, value)`` pairs. Any object with those attributes works: the unit tests pass one.
+    """
+    values = [value for field, value in request.headers if field.lower() == name.lower()]
+    return ", ".join(values) if values else None
 
 
-@dataclass
-class Request:
-    """The head of one HTTP request, taken apart (the body stays on the connection)."""
+def exercise_07() -> ModuleType:
+    """Your exercise 07, ``wsgi_server.py``: ``parse_request``, ``BadRequest``, ``build_environ``.
 
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-    def header(self, name: str) -> str | None:
-        """All values of header ``name`` (any case) joined with ", ", or None when absent."""
-        values = [v for n, v in self.headers if n.lower() == name.lower()]
-        return ", ".join(values) if values else None
-
-
-# ---------------------------------------------------------------------------------------------
-# From exercise 07 (given): the request head, the environ, a Content-Length body.
-# ---------------------------------------------------------------------------------------------
-
-
-def parse_request(rfile: BinaryIO) -> Request | None:
-    """Read one request head from ``rfile``; None if the connection closed first (exercise 07)."""
-    line = _read_line(rfile)
-    if line is None:
-        return None
-    parts = line.split(" ")
-    if len(parts) != 3:
-        raise BadRequest(f"a request line is 'METHOD target HTTP/1.x', got {line!r}")
-    method, target, version = parts
-    if not TOKEN.fullmatch(method) or not target or not target.isprintable() or not HTTP_VERSION.fullmatch(version):
-        raise BadRequest(f"bad request line {line!r}")
-    headers = _read_fields(rfile)
-    lengths = {value for name, value in headers if name.lower() == "content-length"}
-    if len(lengths) > 1 or any(not value.isdigit() for value in lengths):
-        raise BadRequest(f"bad Content-Length {sorted(lengths)!r}")
-    return Request(method, target, version, headers)
-
-
-def _read_fields(rfile: BinaryIO) -> list[tuple[str, str]]:
-    """Header lines up to the empty line (also used for a chunked body's trailer section)."""
-    fields: list[tuple[str, str]] = []
-    while True:
-        line = _read_line(rfile)
-        if line is None:
-            raise BadRequest("the connection closed in the middle of the headers")
-        if line == "":
-            return fields
-        name, colon, value = line.partition(":")
-        if not colon or not TOKEN.fullmatch(name):
-            raise BadRequest(f"a header line is 'Name: value', got {line!r}")
-        fields.append((name, value.strip(" \t")))
-        if len(fields) > MAX_HEADERS:
-            raise BadRequest("too many headers")
-
-
-def _read_line(rfile: BinaryIO) -> str | None:
-    """One line without its line end, decoded as latin-1; None at end of file."""
-    raw = rfile.readline(MAX_LINE + 1)
-    if not raw:
-        return None
-    if len(raw) > MAX_LINE:
-        raise BadRequest("line too long")
-    if not raw.endswith(b"\n"):
-        raise BadRequest("the connection closed in the middle of a line")
-    return raw.rstrip(b"\r\n").decode("latin-1")
-
-
-class RequestBody:
-    """A body of ``length`` bytes read from ``rfile``, and not a byte more (exercise 07)."""
-
-    def __init__(self, rfile: BinaryIO, length: int) -> None:
-        self._rfile = rfile
-        self._remaining = length
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self._remaining:
-            size = self._remaining
-        if size == 0:
-            return b""
-        data = self._rfile.read(size)
-        self._remaining -= len(data)
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self._remaining:
-            size = self._remaining
-        if size == 0:
-            return b""
-        line = self._rfile.readline(size)
-        self._remaining -= len(line)
-        return line
-
-
-def build_environ(request: Request, wsgi_input: Any, server_address: tuple[str, int]) -> dict[str, Any]:
-    """The PEP 3333 environ for ``request`` (exercise 07), with ``wsgi_input`` as wsgi.input."""
-    path, _, query = request.target.partition("?")
-    headers: dict[str, str] = {}
-    for name, value in request.headers:
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
-    return {
-        "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
-        "QUERY_STRING": query,
-        "SERVER_NAME": server_address[0],
-        "SERVER_PORT": str(server_address[1]),
-        "SERVER_PROTOCOL": request.version,
-        "SERVER_SOFTWARE": SERVER_SOFTWARE,
-        **headers,
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": wsgi_input,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,  # one thread per connection: apps may run side by side
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    Call it where you need 07 (``wsgi_server = exercise_07()``), and look its functions up there: it
+    imports 07 when first needed, not when this file is imported, so a 07 that is unfinished or does
+    not even import leaves steps 1 to 3 gradable. Run by hand (``python -m wsgi_server_http11``) or by
+    ``grader bench 08``, it finds 07 in the folder next to this one, ``07_wsgi_server/``.
+    """
+    try:
+        import wsgi_server  # here, not at the top: see the docstring
+    except ModuleNotFoundError as missing:
+        if missing.name != "wsgi_server":
+            raise
+        sys.path.append(str(Path(__file__).resolve().parent.parent / "07_wsgi_server"))
+        import wsgi_server
+    return wsgi_server
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,8 +97,18 @@ def read_chunked_body(rfile: BinaryIO) -> bytes:
         \r\n             then trailer lines (usually none) and an empty line
 
     gives ``b"hello world"``. Stop right after the final empty line: the next request follows.
-    Raise ``BadRequest`` for a size that is not hex, data without its CRLF, or a connection that
-    closes before the end. ``_read_line`` and ``_read_fields`` (above) help.
+
+    Raise ``BadFraming`` for:
+
+    - a size that is not hex digits (only spaces or tabs may follow them, before a ``;``):
+      ``int(text, 16)`` alone would also take ``0x5``, ``+5`` or `` 5``;
+    - a line that does not end with CRLF (a bare LF is refused: a proxy in front of you may read it
+      differently, which is how requests are smuggled), or is longer than ``MAX_LINE`` bytes
+      (``rfile.readline(MAX_LINE)`` stops there), or more than ``MAX_HEADERS`` trailer lines;
+    - chunk data not followed by exactly CRLF, or a connection that closes before the end.
+
+    Read a chunk's data in pieces: a size of ``FFFFFFFFFFFFFFF`` must not make ``read()`` try to
+    allocate it. The trailer lines are read and dropped.
     """
     raise NotImplementedError("write read_chunked_body() in wsgi_server_http11.py")
 
@@ -213,12 +128,13 @@ def encode_chunk(data: bytes) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
-def keep_alive_requested(request: Request) -> bool:
+def keep_alive_requested(request: Any) -> bool:
     """Does the client want to keep the connection open after this request? (RFC 9112 §9.3)
 
-    An HTTP/1.1 connection is persistent unless the ``Connection`` header lists the ``close``
-    option (a comma-separated list, any case: ``Connection: Upgrade, Close``). This server closes
-    HTTP/1.0 connections (keeping them alive is optional, and their clients understand no chunks).
+    ``request`` is a request head (07's ``Request``; see ``header()``). An HTTP/1.1 connection is
+    persistent unless the ``Connection`` header lists the ``close`` option (a comma-separated list,
+    any case: ``Connection: Upgrade, Close``). This server closes HTTP/1.0 connections (keeping them
+    alive is optional, and their clients understand no chunks).
     """
     raise NotImplementedError("write keep_alive_requested() in wsgi_server_http11.py")
 
@@ -229,9 +145,11 @@ class RequestInput:
     Lazy: nothing is read from ``rfile`` until the app first calls a read method. At that moment,
     if ``send_continue`` was given, call ``send_continue(CONTINUE)`` once (the client is waiting for
     it before it sends the body; RFC 9110 §10.1.1), then read: a chunked body through
-    ``read_chunked_body`` (decoding it whole then is fine), a Content-Length body through
-    ``RequestBody``. Offer ``read(size=-1)``, ``readline(size=-1)``, ``readlines(hint=-1)`` and
-    iteration (PEP 3333 §Input and Error Streams).
+    ``read_chunked_body`` (decoding it whole then is fine), a Content-Length body straight from
+    ``rfile``, counting, never a byte past ``length`` (like your 07 ``RequestBody``; write it here, so
+    this class needs no 07). Offer ``read(size=-1)``, ``readline(size=-1)``, ``readlines(hint=-1)``
+    and iteration (PEP 3333 §Input and Error Streams), with a file's sizes: ``read(0)`` is ``b""``,
+    a negative or None size means "the rest"; at the end of the body, ``b""``.
     """
 
     def __init__(
@@ -259,18 +177,21 @@ class RequestInput:
     def finish(self) -> bool:
         """After the response: read what the app left of the body, so the next request on this
         connection starts at the right byte. Return False if the connection cannot be reused: the
-        client was promised nothing (``100 Continue`` never sent), so its body may or may not come.
+        client was promised nothing (``100 Continue`` never sent), so its body may or may not come;
+        or the rest of the body is malformed (``BadFraming``: the response is out, so just close).
         """
         raise NotImplementedError("write RequestInput.finish() in wsgi_server_http11.py")
 
 
-def make_input(request: Request, rfile: BinaryIO, send: Callable[[bytes], Any]) -> RequestInput:
+def make_input(request: Any, rfile: BinaryIO, send: Callable[[bytes], Any]) -> RequestInput:
     """Choose how the body of ``request`` is framed (RFC 9112 §6.3) and build its ``wsgi.input``.
 
-    - ``Transfer-Encoding: chunked`` → a chunked body (CONTENT_LENGTH stays absent from environ);
-      any other transfer coding, or Transfer-Encoding *and* Content-Length together (the classic
-      request-smuggling trick, RFC 9112 §6.1) → ``BadRequest``;
-    - else ``Content-Length: N`` → N bytes; neither → no body.
+    - ``Transfer-Encoding: chunked`` → a chunked body; any other transfer coding, or
+      Transfer-Encoding *and* Content-Length together (the classic request-smuggling trick,
+      RFC 9112 §6.1) → ``BadFraming``;
+    - else ``Content-Length: N`` → N bytes; neither → no body. Your 07 ``parse_request`` refused a
+      Content-Length that is not digits or that disagrees with a repeat, so its first value is the
+      length (``header()`` would join two lines of 5 into ``"5, 5"``);
     - ``Expect: 100-continue`` on an HTTP/1.1 request with a body → ``send_continue=send``.
     """
     raise NotImplementedError("write make_input() in wsgi_server_http11.py")
@@ -284,8 +205,9 @@ def make_input(request: Request, rfile: BinaryIO, send: Callable[[bytes], Any]) 
 def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any], keep_alive: bool = True) -> bool:
     """Run ``app`` and send its response framed for HTTP/1.1; return True if the connection may be reused.
 
-    Start from your ``call_app`` of exercise 07 (start_response, write(), exc_info, close(), 500):
-    all of it still holds. What changes is the framing, decided when the head goes out:
+    Start from your ``call_app`` of exercise 07 (start_response, write(), exc_info, close(), 500, a
+    ``Date``): copy it here and all of it still holds. What changes is the framing, decided when the
+    head goes out:
 
     - the status line is ``HTTP/1.1 <status>``;
     - HEAD requests, 1xx, 204 and 304 responses have no body: send none (RFC 9110 §6.4.1);
@@ -296,7 +218,9 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
       ``Transfer-Encoding: chunked``, send each non-empty piece as ``encode_chunk(piece)``, and
       ``encode_chunk(b"")`` at the end; for an HTTP/1.0 request: no framing, close the connection;
     - when the connection will not be reused (``keep_alive`` False, or one of the cases above),
-      say so with ``Connection: close``.
+      say so with ``Connection: close``;
+    - a ``BadFraming`` from the app's read of ``wsgi.input`` (a malformed chunked upload) is the
+      client's error: answer ``400 Bad Request`` instead of 500.
 
     Returns False after an app error or a client that went away, too.
     """
@@ -304,8 +228,25 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
 
 
 # ---------------------------------------------------------------------------------------------
-# Step 4: a thread per connection, many requests per connection.
+# Step 4, on your exercise 07: the environ, and a thread per connection, many requests on each.
 # ---------------------------------------------------------------------------------------------
+
+
+def build_environ(request: Any, wsgi_input: RequestInput, server_address: tuple[str, int]) -> dict[str, Any]:
+    """The PEP 3333 environ for one HTTP/1.1 request: your exercise 07's, and what HTTP/1.1 changes.
+
+    Start from your 07 ``build_environ(request, rfile, server_address)`` (``exercise_07()``); give it
+    an empty ``io.BytesIO()`` as ``rfile``: its ``wsgi.input`` knows no chunks and no 100 Continue,
+    and is replaced, so it must not touch the connection. Then change these keys, and keep every
+    other one as your 07 made it (``SERVER_SOFTWARE`` may name this server instead):
+
+    - ``wsgi.input``: ``wsgi_input``;
+    - ``wsgi.multithread``: ``True`` (a thread per connection: apps may run side by side);
+    - ``wsgi.input_terminated``: ``True``. Not in PEP 3333, but servers (gunicorn) and frameworks
+      (Flask's werkzeug) agree on it: "wsgi.input ends by itself at the end of the body". Without it a
+      framework reads nothing of a chunked body, which has no ``CONTENT_LENGTH`` to go by.
+    """
+    raise NotImplementedError("write build_environ() in wsgi_server_http11.py")
 
 
 class ThreadedWSGIServer:
@@ -314,10 +255,14 @@ class ThreadedWSGIServer:
     Shaped like exercise 07's server (``serve_forever()``, ``shutdown()``, ``server_close()``,
     ``server_address``), with two differences:
 
-    - ``serve_forever()`` hands each accepted connection to a new thread, which answers requests
-      on it in a loop: ``parse_request`` → ``make_input`` → ``build_environ`` → ``call_app`` →
-      ``wsgi_input.finish()``, until the client closes, ``call_app`` or ``finish`` says stop, or
-      the connection stays idle too long (``conn.settimeout(KEEP_ALIVE_TIMEOUT)``).
+    - ``serve_forever()`` hands each accepted connection to a new thread, which answers requests on
+      it in a loop: your 07 ``parse_request`` → ``make_input`` → ``build_environ`` → ``call_app`` →
+      ``wsgi_input.finish()``, until the client closes, ``call_app`` or ``finish`` says stop, or the
+      connection stays idle too long (``conn.settimeout(KEEP_ALIVE_TIMEOUT)``). A ``BadRequest``
+      from your 07 parser or a ``BadFraming`` from ``make_input``: answer ``400 Bad Request``, close.
+      Look the 07 functions up per request (``wsgi_server.parse_request(rfile)`` with
+      ``wsgi_server = exercise_07()`` in this method), not once with ``from wsgi_server import ...``
+      at the top of the file.
     - ``shutdown()`` must not leave threads behind: keep track of the open connections and their
       threads, wake the idle ones when stopping (``conn.shutdown(socket.SHUT_RD)`` makes a blocked
       ``recv`` return ``b""``), and join the threads before ``serve_forever()`` returns.
@@ -346,20 +291,14 @@ def make_server(host: str, port: int, app: WSGIApp) -> ThreadedWSGIServer:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_app(spec: str) -> WSGIApp:
-    """Import ``"module:callable"`` from the current folder."""
-    module_name, _, attr = spec.partition(":")
-    sys.path.insert(0, ".")
-    return getattr(importlib.import_module(module_name), attr or "application")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m wsgi_server_http11", description="Serve a WSGI app over HTTP/1.1.")
     parser.add_argument("app", help="the app to serve, as module:callable (e.g. wsgi_server_http11_apps:app)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, load_app(args.app))
+    app = exercise_07().load_app(args.app)  # 07's load_app, given in its stub: "module:callable" from here
+    server = make_server(args.host, args.port, app)
     host, port = server.server_address
     print(f"Serving on http://{host}:{port}", flush=True)
     try:

@@ -7,6 +7,7 @@ this folder::
     curl -v http://127.0.0.1:8000/hello?who=ada http://127.0.0.1:8000/hello?who=bob   # one connection
     curl -v http://127.0.0.1:8000/stream                                              # chunked
     curl -v -H 'Transfer-Encoding: chunked' --data-binary @README.md http://127.0.0.1:8000/echo
+    curl -v -H 'Transfer-Encoding: chunked' --data-binary @README.md http://127.0.0.1:8000/framework-echo
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Any:
         return text(start_response, f"hello {query.get('who', 'world')}")
     if path == "/echo":
         return echo(environ, start_response)
+    if path == "/framework-echo":
+        return framework_echo(environ, start_response)
     if path == "/stream":
         return stream(start_response, int(query.get("n", "3")))
     if path == "/overlong":
@@ -69,8 +72,23 @@ def echo(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
             "start": body[:40].decode("latin-1"),
             "content_length": environ.get("CONTENT_LENGTH") or None,
             "multithread": environ["wsgi.multithread"],
+            "input_terminated": environ.get("wsgi.input_terminated"),
         }
     ).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def framework_echo(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    """Reads the body the way Flask does (werkzeug's ``Request.get_data()``) and says how long it was.
+
+    Without a CONTENT_LENGTH (a chunked upload), werkzeug reads the body only when the server sets
+    ``wsgi.input_terminated``: otherwise it cannot know the stream ends, and it reads nothing.
+    """
+    from werkzeug.wrappers import Request
+
+    body = Request(environ).get_data()
+    data = json.dumps({"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 

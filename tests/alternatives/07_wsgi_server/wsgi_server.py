@@ -168,9 +168,6 @@ def parse_request(rfile: BinaryIO) -> Request | None:
     if version == "HTTP/1.1" and names.count("host") != 1:
         # RFC 9112 §3.2: an HTTP/1.1 request with no Host, or several, MUST get a 400.
         raise BadRequest("an HTTP/1.1 request needs exactly one Host header")
-    if "transfer-encoding" in names:
-        # RFC 9112 §6.1: this HTTP/1.0-style server decodes no transfer coding (chunked is exercise 08).
-        raise BadRequest("Transfer-Encoding is not supported by this server", status="501 Not Implemented")
     return Request(method, target, version, headers)
 
 
@@ -507,6 +504,11 @@ class WSGIServer:
                 return
             if request is None:
                 return  # connected and left without a word
+            if any(name.lower() == "transfer-encoding" for name, _ in request.headers):
+                # RFC 9112 §6.1: this HTTP/1.0-style server decodes no transfer coding (chunked is 08's).
+                conn.sendall(_error_response("501 Not Implemented", "Transfer-Encoding is not supported by this server"))
+                self._linger(conn)
+                return
             environ = build_environ(request, rfile, self.server_address)
             environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = peer[0], str(peer[1])
             call_app(self.app, environ, conn.sendall)

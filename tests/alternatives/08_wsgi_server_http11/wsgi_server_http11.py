@@ -1,5 +1,9 @@
 """Exercise 08 (alternative) — an HTTP/1.1 WSGI server: one selector loop and a pool of workers.
 
+It builds on exercise 07 (``wsgi_server``): request heads are read by 07's ``parse_request`` and each
+environ starts as 07's ``build_environ`` made it. 07 is imported when a server is made, never when this
+module is: the framing below (chunks, wsgi.input, the response) stands alone.
+
 The obvious design gives each connection a thread that sleeps in ``recv()`` between requests. This
 one parks idle keep-alive connections in a ``selectors`` loop — one thread watches them all — and
 hands a connection to a worker of a bounded pool only when its next request starts to arrive, so an
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import email.utils
 import importlib
+import io
 import queue
 import re
 import selectors
@@ -31,10 +36,11 @@ import sys
 import threading
 import time
 import traceback
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, NamedTuple
+from pathlib import Path
+from types import ModuleType
+from typing import Any, BinaryIO
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -59,8 +65,6 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 """The interim response a client waits for after 'Expect: 100-continue' (RFC 9110 §15.2.1)."""
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 §5.6.2
-# request-line = method SP request-target SP HTTP-version   (RFC 9112 §3)
-_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e\x80-\xff]+) HTTP/(\d)\.(\d)")
 # field-line = field-name ":" OWS field-value OWS           (RFC 9112 §5); no space before the colon
 _FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*(.*?)[ \t]*")
 _FIELD_NAME = re.compile(_TOKEN)
@@ -74,33 +78,34 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-class BadRequest(ValueError):
-    """The bytes on the wire are not an acceptable HTTP/1.x request: answer ``status`` and close."""
+class BadFraming(ValueError):
+    """The request body's framing is broken or unacceptable: answer ``status`` and close."""
 
     status = "400 Bad Request"
 
 
-class VersionNotSupported(BadRequest):
-    status = "505 HTTP Version Not Supported"
-
-
-class UnsupportedCoding(BadRequest):
+class UnsupportedCoding(BadFraming):
     status = "501 Not Implemented"  # RFC 9112 §6.1: a transfer coding the server does not understand
 
 
-class Request(NamedTuple):
-    """The head of one HTTP request (the body stays on the connection)."""
+def _header(request: Any, name: str) -> str | None:
+    """All values of header ``name`` (any case) of a 07 ``Request``, joined with ", "; None when absent."""
+    name = name.lower()
+    values = [v for n, v in request.headers if n.lower() == name]
+    return ", ".join(values) if values else None
 
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
 
-    def header(self, name: str) -> str | None:
-        """All values of header ``name`` (any case) joined with ", ", or None when absent."""
-        name = name.lower()
-        values = [v for n, v in self.headers if n.lower() == name]
-        return ", ".join(values) if values else None
+def _http10_server() -> ModuleType:
+    """Exercise 07's module, imported on demand: ``wsgi_server`` on sys.path, else the sibling folder."""
+    try:
+        return importlib.import_module("wsgi_server")
+    except ModuleNotFoundError as exc:
+        if exc.name != "wsgi_server":
+            raise
+    sibling = Path(__file__).resolve().parent.parent / "07_wsgi_server"
+    if str(sibling) not in sys.path:
+        sys.path.append(str(sibling))
+    return importlib.import_module("wsgi_server")
 
 
 def _is_http11(version: str) -> bool:
@@ -216,7 +221,7 @@ class RequestBody(_Buffered):
         data = _read_some(self._rfile, min(self.remaining, READ_SIZE))
         if not data:
             # A short body is not a complete request: never hand the app a truncated one as if whole.
-            raise BadRequest(f"the connection closed with {self.remaining} bytes of the body missing")
+            raise BadFraming(f"the connection closed with {self.remaining} bytes of the body missing")
         self.remaining -= len(data)
         self._buf += data
         return True
@@ -243,10 +248,10 @@ class ChunkedBody(_Buffered):
             # Chunk framing is read strictly (CRLF, hex only): lenient chunk parsing is a smuggling vector.
             line = _read_line(self._rfile, strict=True)
             if line is None:
-                raise BadRequest("the connection closed before the last chunk")
+                raise BadFraming("the connection closed before the last chunk")
             match = _CHUNK_SIZE.fullmatch(line)
             if match is None:
-                raise BadRequest(f"expected a chunk size in hex, got {line[:40]!r}")
+                raise BadFraming(f"expected a chunk size in hex, got {line[:40]!r}")
             self._left = int(match.group(1), 16)
             if self._left == 0:
                 self.trailers = _read_fields(self._rfile)  # up to the empty line that ends the body
@@ -254,11 +259,11 @@ class ChunkedBody(_Buffered):
                 return False
         data = _read_some(self._rfile, min(self._left, READ_SIZE))
         if not data:
-            raise BadRequest("the connection closed in the middle of a chunk")
+            raise BadFraming("the connection closed in the middle of a chunk")
         self._left -= len(data)
         self._buf += data
         if self._left == 0 and self._rfile.read(2) != b"\r\n":
-            raise BadRequest("chunk data must be followed by CRLF")
+            raise BadFraming("chunk data must be followed by CRLF")
         return True
 
 
@@ -276,112 +281,57 @@ def _read_line(rfile: BinaryIO, *, strict: bool = False) -> bytes | None:
     if not raw:
         return None
     if not raw.endswith(b"\n"):
-        raise BadRequest("line too long" if len(raw) > MAX_LINE else "the connection closed in the middle of a line")
+        raise BadFraming("line too long" if len(raw) > MAX_LINE else "the connection closed in the middle of a line")
     if raw.endswith(b"\r\n"):
         return raw[:-2]
     if strict:
-        raise BadRequest(f"expected a CRLF line end, got {raw[-20:]!r}")
+        raise BadFraming(f"expected a CRLF line end, got {raw[-20:]!r}")
     return raw[:-1]
 
 
 def _read_fields(rfile: BinaryIO) -> list[tuple[str, str]]:
-    """Field lines up to the empty line: the request's headers, or a chunked body's trailers."""
+    """Field lines up to the empty line: a chunked body's trailers (the request's headers are 07's business)."""
     fields: list[tuple[str, str]] = []
     while (line := _read_line(rfile)) != b"":
         if line is None:
-            raise BadRequest("the connection closed in the middle of the headers")
+            raise BadFraming("the connection closed in the middle of the headers")
         if line[:1] in (b" ", b"\t"):
-            raise BadRequest("obsolete line folding is not accepted (RFC 9112 §5.2)")
+            raise BadFraming("obsolete line folding is not accepted (RFC 9112 §5.2)")
         match = _FIELD_LINE.fullmatch(line.decode("latin-1"))
         if match is None or _CONTROL.search(match.group(2)):
-            raise BadRequest(f"a header line is 'Name: value', got {line[:60]!r}")
+            raise BadFraming(f"a header line is 'Name: value', got {line[:60]!r}")
         if len(fields) == MAX_HEADERS:
-            raise BadRequest("too many header lines")
+            raise BadFraming("too many header lines")
         fields.append((match.group(1), match.group(2)))
     return fields
 
 
 # ---------------------------------------------------------------------------------------------
-# The request head and the environ.
+# The environ: exercise 07's, and what HTTP/1.1 changes.
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_request(rfile: BinaryIO) -> Request | None:
-    """Read one request head from ``rfile``; None if the connection closed before a request began."""
-    line = _read_line(rfile)
-    if line == b"":
-        line = _read_line(rfile)  # RFC 9112 §2.2: ignore an empty line before the request-line
-    if line is None:
-        return None
-    match = _REQUEST_LINE.fullmatch(line.decode("latin-1"))
-    if match is None:
-        raise BadRequest(f"a request line is 'METHOD target HTTP/1.x', got {line[:80]!r}")
-    method, target, major, minor = match.groups()
-    if major != "1":
-        raise VersionNotSupported(f"HTTP/{major}.{minor} is not HTTP/1.x")
-    request = Request(method, target, f"HTTP/1.{minor}", _read_fields(rfile))
-    hosts = sum(1 for name, _ in request.headers if name.lower() == "host")
-    if hosts > 1 or (hosts == 0 and _is_http11(request.version)):
-        raise BadRequest("an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)")
-    return request
-
-
-def _content_length(request: Request) -> int | None:
-    """The request's Content-Length, None when absent; BadRequest when invalid or contradictory."""
+def _content_length(request: Any) -> int | None:
+    """The request's Content-Length, None when absent; BadFraming when invalid or contradictory."""
     # "5, 5" (or two lines of 5) is one length said twice (RFC 9112 §6.3); "5, 6" is a smuggling attempt.
     values = {v.strip() for name, raw in request.headers if name.lower() == "content-length" for v in raw.split(",")}
     if not values:
         return None
     if len(values) > 1 or not all(v.isdigit() and v.isascii() for v in values):
-        raise BadRequest(f"bad Content-Length {sorted(values)!r}")
+        raise BadFraming(f"bad Content-Length {sorted(values)!r}")
     return int(values.pop())
 
 
-def _split_target(target: str) -> tuple[str, str]:
-    """(path, query) of an origin-form ("/a?b") or absolute-form ("http://h/a?b") target (RFC 9112 §3.2)."""
-    if target.startswith(("http://", "https://")):
-        parts = urllib.parse.urlsplit(target)
-        return parts.path or "/", parts.query
-    path, _, query = target.partition("?")
-    return path, query
-
-
-def build_environ(request: Request, wsgi_input: Any, server_address: tuple[str, int]) -> dict[str, Any]:
-    """The PEP 3333 environ for ``request``, with ``wsgi_input`` as wsgi.input."""
-    path, query = _split_target(request.target)
-    environ: dict[str, Any] = {
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": wsgi_input,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,  # workers of a pool run apps side by side
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": "",
-        # Percent-decoded to bytes, carried one byte per character (PEP 3333 §Unicode Issues).
-        "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
-        "QUERY_STRING": query,
-        "SERVER_NAME": server_address[0],
-        "SERVER_PORT": str(server_address[1]),
-        "SERVER_PROTOCOL": request.version,
-        "SERVER_SOFTWARE": SERVER_SOFTWARE,
-    }
-    for name, value in request.headers:
-        if "_" in name:
-            continue  # "X_User" would pose as "X-User" once both become HTTP_X_USER: drop it
-        key = name.upper().replace("-", "_")
-        if key == "CONTENT_LENGTH":
-            continue  # set once below, normalised
-        if key != "CONTENT_TYPE":
-            key = "HTTP_" + key
-        if key in environ:
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value  # RFC 9110 §5.3; cookies: RFC 6265
-        else:
-            environ[key] = value
-    length = _content_length(request)
-    if length is not None:
-        environ["CONTENT_LENGTH"] = str(length)
+def build_environ(request: Any, wsgi_input: Any, server_address: tuple[str, int]) -> dict[str, Any]:
+    """07's PEP 3333 environ for ``request``, with ``wsgi_input`` as wsgi.input and this server's traits."""
+    # 07's environ brings its own wsgi.input: an empty one, since ours replaces it.
+    environ: dict[str, Any] = _http10_server().build_environ(request, io.BytesIO(), server_address)
+    environ["wsgi.input"] = wsgi_input
+    environ["wsgi.multithread"] = True  # workers of a pool run apps side by side
+    environ["SERVER_SOFTWARE"] = SERVER_SOFTWARE
+    if getattr(wsgi_input, "chunked", False):
+        # No CONTENT_LENGTH to go by: tell frameworks the stream ends by itself (werkzeug reads it then).
+        environ["wsgi.input_terminated"] = True
     return environ
 
 
@@ -400,11 +350,11 @@ def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def keep_alive_requested(request: Request) -> bool:
+def keep_alive_requested(request: Any) -> bool:
     """HTTP/1.1 without the ``close`` connection option (RFC 9112 §9.3). HTTP/1.0 always closes here."""
     if not _is_http11(request.version):
         return False
-    options = {option.strip().lower() for option in (request.header("Connection") or "").split(",")}
+    options = {option.strip().lower() for option in (_header(request, "Connection") or "").split(",")}
     return "close" not in options
 
 
@@ -423,6 +373,7 @@ class RequestInput(_Buffered):
         self._rfile = rfile
         self._length = length
         self._chunked = chunked
+        self.chunked = chunked  # build_environ reads it: a chunked body has no CONTENT_LENGTH
         self._send_continue = send_continue
         self._body: RequestBody | ChunkedBody | None = None  # opened on the app's first read
         self._broken = False
@@ -434,7 +385,7 @@ class RequestInput(_Buffered):
             self._body = ChunkedBody(self._rfile) if self._chunked else RequestBody(self._rfile, self._length)
         try:
             data = self._body.read1()
-        except (BadRequest, OSError):
+        except (BadFraming, OSError):
             self._broken = True  # the body's framing is lost: the connection cannot carry another request
             raise
         self._buf += data
@@ -456,25 +407,25 @@ class RequestInput(_Buffered):
                 self._buf.clear()
                 if drained > MAX_DRAIN:
                     return False  # closing is cheaper than reading an upload nobody wants
-        except (BadRequest, OSError):
+        except (BadFraming, OSError):
             return False
         return True
 
 
-def make_input(request: Request, rfile: BinaryIO, send: Callable[[bytes], Any]) -> RequestInput:
+def make_input(request: Any, rfile: BinaryIO, send: Callable[[bytes], Any]) -> RequestInput:
     """Decide how the body of ``request`` is framed (RFC 9112 §6.3) and build its ``wsgi.input``."""
     length = _content_length(request)
-    codings = request.header("Transfer-Encoding")
+    codings = _header(request, "Transfer-Encoding")
     chunked = codings is not None
     if chunked:
         if length is not None:
-            raise BadRequest("Transfer-Encoding with Content-Length: the length is ambiguous (RFC 9112 §6.1)")
+            raise BadFraming("Transfer-Encoding with Content-Length: the length is ambiguous (RFC 9112 §6.1)")
         if not _is_http11(request.version):
-            raise BadRequest("an HTTP/1.0 request with Transfer-Encoding has faulty framing (RFC 9112 §6.1)")
+            raise BadFraming("an HTTP/1.0 request with Transfer-Encoding has faulty framing (RFC 9112 §6.1)")
         if [c.strip().lower() for c in codings.split(",") if c.strip()] != ["chunked"]:
             raise UnsupportedCoding(f"unsupported transfer coding {codings!r}")
     has_body = chunked or bool(length)
-    expects = (request.header("Expect") or "").strip().lower() == "100-continue"
+    expects = (_header(request, "Expect") or "").strip().lower() == "100-continue"
     wants_continue = has_body and expects and _is_http11(request.version)
     return RequestInput(rfile, length=length or 0, chunked=chunked, send_continue=send if wants_continue else None)
 
@@ -670,7 +621,7 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
         traceback.print_exc(file=errors)
         if not response.head_sent:
             # Our own wsgi.input found the body malformed: that is the client's error, not the app's.
-            status = exc.status if isinstance(exc, BadRequest) else "500 Internal Server Error"
+            status = exc.status if isinstance(exc, BadFraming) else "500 Internal Server Error"
             try:
                 send(_error_response(status, head_only=environ.get("REQUEST_METHOD") == "HEAD"))
             except OSError:
@@ -712,6 +663,7 @@ class ThreadedWSGIServer:
     def __init__(self, host: str, port: int, app: WSGIApp, *, workers: int = WORKERS) -> None:
         self.app = app
         self.workers = workers
+        self._http10 = _http10_server()  # exercise 07: request heads and the environ's base
         self._listener = socket.create_server((host, port), backlog=256)
         self._listener.setblocking(False)
         self.server_address: tuple[str, int] = self._listener.getsockname()[:2]
@@ -859,14 +811,16 @@ class ThreadedWSGIServer:
     def _exchange(self, conn: _Connection) -> bool:
         """Answer one request on ``conn``; True if the connection may carry another."""
         sock = conn.sock
+        http10 = self._http10
         try:
-            request = parse_request(conn.reader)
+            request = http10.parse_request(conn.reader)  # looked up each time: 07's parser, as it is now
             if request is None:
                 return False  # the client closed between requests
             wsgi_input = make_input(request, conn.reader, sock.sendall)
-        except BadRequest as exc:
+        except (http10.BadRequest, BadFraming) as exc:
             try:
-                sock.sendall(_error_response(exc.status))
+                # 07's BadRequest may carry a status of its own (431, 501, ...); else it is a 400.
+                sock.sendall(_error_response(getattr(exc, "status", "400 Bad Request")))
             except OSError:
                 pass
             return False
