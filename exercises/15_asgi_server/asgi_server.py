@@ -18,7 +18,8 @@ You write one function per concept, in the order a request meets them:
   enforced and the response framed (Content-Length, or chunked when the app gives none);
 - ``run_app(app, scope, receive, send, response)``: await the app and clean up after it when it
   breaks the rules (500 before the response started, close the connection after);
-- ``serve_connection(app, reader, writer)``: the keep-alive loop of one connection;
+- ``serve_connection(app, reader, writer)``: the keep-alive loop of one connection, with a hook
+  that lets another protocol take a connection over (``upgrade``: exercise 18's WebSocket);
 - ``Server``: ``asyncio.start_server`` on its own event loop, driven from any thread;
 - ``run()`` / ``main()``: ``python -m asgi_server module:app --port 8000``.
 
@@ -42,6 +43,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Upgrade = Callable[["HTTPRequest", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""``upgrade(request, reader, writer) -> bool``: what may take over a connection (``serve_connection``)."""
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
@@ -217,6 +220,7 @@ async def serve_connection(
     *,
     state: dict[str, Any] | None = None,
     stopping: asyncio.Event | None = None,
+    upgrade: Upgrade | None = None,
 ) -> None:
     """Serve requests on one connection until either side closes it (RFC 9112 §9.3, keep-alive).
 
@@ -233,6 +237,13 @@ async def serve_connection(
 
     When ``stopping`` is set (the server shuts down), an idle connection closes at once and a busy
     one closes after its response.
+
+    The upgrade hook (exercise 18 plugs WebSocket in here): when ``upgrade`` is given and a request
+    carries an ``Upgrade`` header, ``await upgrade(request, reader, writer)`` before anything else
+    for that request: before its scope, before the app, and before you start reading the next
+    request (the bytes after this head may be the new protocol's). ``True``: the connection now
+    belongs to the hook, which served it to its end and closed the writer; return without writing
+    anything more. ``False``: serve the request as plain HTTP, as if there were no hook.
     """
     raise NotImplementedError("write serve_connection() in asgi_server.py")
 
@@ -253,7 +264,8 @@ class Server:
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
         """Bind and listen now (``socket.create_server((host, port))``), and set ``server_address``
-        to the bound ``(host, port)``. ``self.state`` is ``None`` (exercise 16 fills it)."""
+        to the bound ``(host, port)``. ``self.state`` is ``None`` (exercise 16 fills it), and so is
+        ``self.upgrade`` (exercise 18 sets it to its WebSocket hook)."""
         raise NotImplementedError("write Server.__init__() in asgi_server.py")
 
     def serve_forever(self) -> None:
@@ -262,12 +274,18 @@ class Server:
 
     async def serve(self) -> None:
         """``asyncio.start_server(handler, sock=self.socket)``; wait until asked to stop; then stop
-        accepting, let each connection finish its response (a few seconds at most), and return."""
+        accepting, let each connection finish its response (a few seconds at most), and return.
+
+        The handler runs ``serve_connection()`` with ``state=self.state`` and ``upgrade=self.upgrade``,
+        read when the connection comes: a subclass or a test may set them after ``__init__``."""
         raise NotImplementedError("write Server.serve() in asgi_server.py")
 
     def shutdown(self) -> None:
         """Ask ``serve_forever()`` to stop. It runs in another thread with its own loop: use
-        ``loop.call_soon_threadsafe``. Called from another thread, wait until serving has stopped."""
+        ``loop.call_soon_threadsafe``. Called from another thread, wait until serving has stopped.
+
+        It may come first: before ``serve_forever()`` runs, or before ``serve()`` begins (exercise 16
+        runs the lifespan startup before it). Remember it, and ``serve()`` then returns at once."""
         raise NotImplementedError("write Server.shutdown() in asgi_server.py")
 
     def server_close(self) -> None:

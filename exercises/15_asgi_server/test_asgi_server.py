@@ -1074,6 +1074,110 @@ def test_a_shutdown_before_serve_forever_makes_it_return_at_once() -> None:
         server.server_close()
 
 
+# ---------------------------------------------------------------- the upgrade hook (exercise 18's way in)
+
+
+class FakeUpgrade:
+    """An upgrade hook with no WebSocket in it: it notes each call in ``SEEN`` (with the request) and,
+    when ``take_over`` is true, takes the connection over: reads ``b"ping!"``, answers ``b"pong!"``
+    on the writer, closes it."""
+
+    def __init__(self, take_over: bool) -> None:
+        self.take_over = take_over
+        self.requests: list[HTTPRequest] = []
+
+    async def __call__(self, request: HTTPRequest, reader: asyncio.StreamReader, writer: Any) -> bool:
+        SEEN.add(("hook", request.target))
+        self.requests.append(request)
+        if not self.take_over:
+            return False
+        for _ in range(3):
+            await asyncio.sleep(0)  # other tasks get a turn, as when a real protocol writes its handshake
+        try:
+            data = await reader.readexactly(5)
+        except (asyncio.IncompleteReadError, RuntimeError) as exc:
+            data = repr(exc).encode()  # something else read the stream before the hook could
+        writer.write(b"pong!" if data == b"ping!" else b"expected ping!, the hook read " + data)
+        await writer.drain()
+        writer.close()
+        return True
+
+
+def seen_order() -> list[tuple[str, bytes]]:
+    """Who got each request, in order: ``("app", raw_path)`` from scope_app, ``("hook", target)``."""
+    return [entry if isinstance(entry, tuple) else ("app", entry["raw_path"]) for entry in SEEN.entries]
+
+
+def plain_request(path: bytes, *extra: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: test\r\n" + b"".join(line + b"\r\n" for line in extra) + b"\r\n"
+
+
+UPGRADE = plain_request(b"/up?x=1", b"Connection: upgrade", b"Upgrade: test-protocol")
+
+
+@pytest.mark.spec("RFC 9110 §7.8 (Upgrade); the stub's serve_connection() (the upgrade hook)")
+def test_serve_connection_hands_an_upgrade_request_to_the_hook_first() -> None:
+    SEEN.clear()
+    hook = FakeUpgrade(take_over=True)
+    writer = FakeWriter()
+    data = plain_request(b"/plain") + UPGRADE + b"ping!"  # all of it at once, then the end of the stream
+    run_async(
+        lambda: asgi_server.serve_connection(apps.scope_app, reader_with(data), writer, upgrade=hook),
+        what="serve_connection(app, reader, writer, upgrade=hook) with a hook that took the connection over",
+    )
+    assert seen_order() == [("app", b"/plain"), ("hook", b"/up?x=1")], (
+        f"expected the plain request to reach the app and the Upgrade request the hook (only), got {seen_order()!r}: "
+        "await upgrade(request, reader, writer) for a request with an Upgrade header, before anything else"
+    )
+    got = hook.requests[0]
+    assert (got.method, got.target, (b"upgrade", b"test-protocol") in got.headers) == ("GET", b"/up?x=1", True), (
+        f"expected the hook to get the parsed request (GET, b'/up?x=1', its headers), got {got!r}"
+    )
+    responses, rest = parse_responses(bytes(writer.data), ["GET"])
+    assert [r.status_code for r, _, _ in responses] == [204], f"expected the app's 204 for /plain first, got {bytes(writer.data)!r}"
+    assert rest == b"pong!", (
+        f"expected only the hook's b'pong!' after the first response, got {rest!r}: the hook reads the bytes after "
+        "the Upgrade request's head, so do not read ahead before calling it; once it returns True, write nothing more"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §7.8 (Upgrade), RFC 9112 §9.3 (persistence); the stub's Server.upgrade")
+def test_an_upgrade_hook_that_declines_leaves_the_request_to_http() -> None:
+    SEEN.clear()
+    server = asgi_server.Server(apps.scope_app, HOST, 0)
+    assert getattr(server, "upgrade", "missing") is None, (
+        f"expected Server(...).upgrade to be None until someone sets a hook (exercise 18 does), got "
+        f"{getattr(server, 'upgrade', 'no attribute')!r}"
+    )
+    server.upgrade = FakeUpgrade(take_over=False)
+    with serving(server, name="your asgi_server.Server") as url, connect(url) as sock:
+        sock.sendall(plain_request(b"/first") + plain_request(b"/up", b"Upgrade: test-protocol") + plain_request(b"/last", b"Connection: close"))
+        raw = read_until_closed(sock, "three requests, the last with Connection: close")
+    responses, _ = parse_responses(raw, ["GET"] * 3)
+    assert [r.status_code for r, _, _ in responses] == [204] * 3, f"expected three 204 responses on the connection, got {raw!r}"
+    assert seen_order() == [("app", b"/first"), ("hook", b"/up"), ("app", b"/up"), ("app", b"/last")], (
+        f"expected the hook to be asked about the Upgrade request only, and after its False the app to serve it "
+        f"like any other, on the same kept-alive connection; got {seen_order()!r} (Server passes self.upgrade to "
+        "serve_connection)"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §7.8 (Upgrade); the stub's serve_connection() and Server.upgrade")
+def test_an_upgrade_hook_that_takes_over_owns_the_rest_of_the_connection() -> None:
+    SEEN.clear()
+    server = asgi_server.Server(apps.scope_app, HOST, 0)
+    server.upgrade = FakeUpgrade(take_over=True)
+    with serving(server, name="your asgi_server.Server") as url, connect(url) as sock:
+        sock.sendall(plain_request(b"/first") + UPGRADE + b"ping!")
+        raw = read_until_closed(sock, "a connection the upgrade hook took over and closed")
+    responses, rest = parse_responses(raw, ["GET"])
+    assert [r.status_code for r, _, _ in responses] == [204], f"expected the app's 204 for /first, got {raw!r}"
+    assert rest == b"pong!" and seen_order() == [("app", b"/first"), ("hook", b"/up?x=1")], (
+        f"expected the hook (through Server.upgrade) to get the Upgrade request on the live connection, read "
+        f"b'ping!' and answer b'pong!', and nothing more after it: got {rest!r}, calls {seen_order()!r}"
+    )
+
+
 # ------------------------------------------------------------------------------- a real Starlette app
 
 

@@ -1,12 +1,17 @@
-"""Exercise 18 is graded piece by piece, then as a whole server against real WebSocket clients.
+"""Exercise 18 is graded in two rounds; only the second runs on your exercise 15.
 
-First the pure functions (``accept_key``, ``apply_mask``, ``build_frame``, ``read_frame``, the close
-payload, the scope), checked against the examples of RFC 6455 §1.3 and §5.7 and against ``wsproto``
-and ``websockets`` as independent implementations. Then your ``Server`` serves probe apps
-(``websocket_server_probes.py``) and a Starlette app over TCP: the ``websockets`` client drives the
-ordinary cases, and a hand-driven client (our own bytes, frames built and parsed by ``wsproto``)
-drives the frame-level ones. Every black-box test also runs against uvicorn (marked ``reference``)
-to prove the test itself.
+First the protocol core, sans-IO: the pure functions, ``FrameDecoder`` and ``MessageAssembler``, fed
+bytes by the test (whole, in 10-byte pieces and one byte at a time, so that every partial path runs)
+and checked against RFC 6455's own examples and against ``wsproto`` and ``websockets`` as independent
+implementations. None of it needs exercise 15: it grades this exercise whatever state 15 is in.
+
+Then the bridge, over TCP: ``websocket_serving.Server`` (your exercise-15 ``Server`` with your
+``upgrade_handler`` as its ``upgrade`` hook) serves the probe apps of ``websocket_server_probes.py`` and
+a Starlette app on 127.0.0.1 and a free port; the ``websockets`` client connects as a browser would, and
+a hand-driven client sends exact frames (built by ``wsproto`` or by hand) and checks the server's bytes.
+Every black-box test also runs against uvicorn (marked ``reference``) to prove the test itself. When your
+exercise 15 is missing, unfinished, or raises when it is imported, these tests fail with one sentence
+that says so (the last test proves it).
 """
 
 from __future__ import annotations
@@ -16,20 +21,31 @@ import base64
 import contextlib
 import json
 import os
+import random
 import re
+import shutil
 import socket
+import struct
+import subprocess
+import sys
+import traceback
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
 
+import h11
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.utils import accept_key as websockets_accept_key
-from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode as WsOpcode, ParseFailed
+from wsproto.frame_protocol import CloseReason, FrameDecoder as WsprotoFrameDecoder, FrameProtocol, Opcode as WsOpcode, ParseFailed
 
 import websocket_server
 import websocket_server_probes as probes
+from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, uvicorn_serving, wait_until
 from websocket_server import Frame, Opcode, ProtocolError
 
@@ -51,31 +67,28 @@ def run_async(coroutine: Any, what: str, timeout: float = 2.0) -> Any:
     return asyncio.run(guarded())
 
 
-def stream_of(data: bytes) -> asyncio.StreamReader:
-    """A StreamReader that holds ``data`` and then the end of the stream (call inside a running loop)."""
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    return reader
-
-
-def read_frames(data: bytes, count: int = 1, **kwargs: Any) -> list[Frame]:
-    """Call your ``read_frame`` ``count`` times on a stream holding ``data``."""
-
-    async def go() -> list[Frame]:
-        reader = stream_of(data)
-        return [await websocket_server.read_frame(reader, **kwargs) for _ in range(count)]
-
-    return run_async(go(), "read_frame()")
-
-
 def client_frames() -> FrameProtocol:
     """wsproto's frame layer, client side: it masks what it builds and refuses masked server frames."""
     return FrameProtocol(client=True, extensions=[])
 
 
+def xor(payload: bytes, mask: bytes) -> bytes:
+    """RFC 6455 §5.3 masking, the test's own (so that a frame built by hand does not use yours)."""
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def by_hand(first: int, payload: bytes, *, length: bytes | None = None, mask: bytes | None = RFC_MASK) -> bytes:
+    """A client frame built by hand: ``first`` byte, the MASK bit with the 7-bit length (or ``length``,
+    the second byte and extended length exactly as given), the mask, the masked payload."""
+    if length is None:
+        length = bytes([len(payload)])
+    if mask is None:
+        return bytes([first]) + length + payload
+    return bytes([first, length[0] | 0x80]) + length[1:] + mask + xor(payload, mask)
+
+
 # ---------------------------------------------------------------------------------------------
-# The pieces
+# The protocol core, sans-IO: keys, masks, frames out
 # ---------------------------------------------------------------------------------------------
 
 
@@ -103,7 +116,7 @@ def test_apply_mask_matches_the_rfc_example() -> None:
     assert got == RFC_MASKED_HELLO[6:], f"expected b'Hello' masked with 37 fa 21 3d to be {RFC_MASKED_HELLO[6:].hex(' ')}, got {bytes(got).hex(' ')}"
     payload = os.urandom(1001)  # not a multiple of 4: the mask repeats and is cut short
     mask = os.urandom(4)
-    expected = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    expected = xor(payload, mask)
     got = websocket_server.apply_mask(payload, mask)
     assert got == expected, "expected byte i XOR mask[i % 4] for every byte of a 1001-byte payload"
     assert websocket_server.apply_mask(got, mask) == payload, "masking twice must give the payload back"
@@ -181,109 +194,370 @@ def test_build_frame_encodes_every_length(size: int, header: bytes) -> None:
     assert len(frames) == 1 and frames[0].payload == payload, "wsproto did not read your frame back as one frame with the same payload"
 
 
+# ---------------------------------------------------------------------------------------------
+# The protocol core, sans-IO: frames in (FrameDecoder)
+# ---------------------------------------------------------------------------------------------
+
+PIECES = [pytest.param(None, id="whole"), pytest.param(10, id="10-byte-pieces"), pytest.param(1, id="1-byte-pieces")]
+
+
+def pieces(wire: bytes, size: int | None) -> list[bytes]:
+    """``wire`` as a socket might deliver it: whole, or cut every ``size`` bytes."""
+    step = size or max(len(wire), 1)
+    return [wire[start : start + step] for start in range(0, len(wire), step)]
+
+
+def decode(wire: bytes, piece: int | None = None, **kwargs: Any) -> list[Frame]:
+    """Feed ``wire`` to a new FrameDecoder of yours (whole or in ``piece``-byte pieces); every frame it gave."""
+    decoder = websocket_server.FrameDecoder(**kwargs)
+    frames: list[Frame] = []
+    for data in pieces(wire, piece):
+        got = decoder.feed(data)
+        assert isinstance(got, list), f"expected feed() to return a list of frames, got {type(got).__name__}"
+        frames += got
+    return frames
+
+
+def triples(frames: list[Frame]) -> list[tuple[int, bool, bytes]]:
+    return [(int(frame.opcode), bool(frame.fin), bytes(frame.payload)) for frame in frames]
+
+
+def wsproto_reads(wire: bytes) -> list[tuple[int, bool, bytes]]:
+    """What wsproto's server-side frame decoder reads in ``wire``: (opcode, fin, payload) per frame."""
+    decoder = WsprotoFrameDecoder(client=False, extensions=[])
+    decoder.receive_bytes(wire)
+    frames, opcode, payload = [], None, b""
+    while (frame := decoder.process_buffer()) is not None:
+        opcode = int(frame.opcode) if opcode is None else opcode  # a frame may come in parts
+        payload += frame.payload
+        if frame.frame_finished:
+            frames.append((opcode, frame.message_finished, payload))
+            opcode, payload = None, b""
+    return frames
+
+
+def refusal(wire: bytes, piece: int | None = None, **kwargs: Any) -> tuple[int | None, list[Frame]]:
+    """Feed ``wire`` until your decoder raises: the ProtocolError's code (``None``: it never raised), and the frames before."""
+    decoder = websocket_server.FrameDecoder(**kwargs)
+    frames: list[Frame] = []
+    try:
+        for data in pieces(wire, piece):
+            frames += decoder.feed(data)
+    except ProtocolError as exc:
+        return getattr(exc, "code", None), frames
+    return None, frames
+
+
+@pytest.mark.parametrize("piece", PIECES)
 @pytest.mark.spec("RFC 6455 §5.2, §5.3, §5.7 (a masked frame)")
-def test_read_frame_reads_and_unmasks_the_rfc_example() -> None:
-    [frame] = read_frames(RFC_MASKED_HELLO)
-    assert isinstance(frame, Frame), f"expected a Frame, got {type(frame).__name__}"
-    assert (frame.fin, frame.opcode, frame.payload, frame.masked) == (True, Opcode.TEXT, b"Hello", True), (
-        f"expected fin=True, opcode=TEXT (1), payload=b'Hello' unmasked, masked=True; got {frame!r}"
+def test_frame_decoder_reads_and_unmasks_the_rfc_example(piece: int | None) -> None:
+    frames = decode(RFC_MASKED_HELLO, piece)
+    assert len(frames) == 1 and isinstance(frames[0], Frame), f"expected one Frame from the RFC's masked 'Hello', got {frames!r}"
+    frame = frames[0]
+    assert (frame.fin, frame.opcode, frame.payload) == (True, Opcode.TEXT, b"Hello"), (
+        f"expected fin=True, opcode=TEXT (1), payload=b'Hello' unmasked; got {frame!r}"
     )
-    [unmasked] = read_frames(b"\x81\x05Hello")
-    assert (unmasked.payload, unmasked.masked) == (b"Hello", False), f"expected an unmasked b'Hello' frame, got {unmasked!r}"
 
 
-@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])
-@pytest.mark.spec("RFC 6455 §5.2 (payload length: 7 bits, 7+16 bits, 7+64 bits)")
-def test_read_frame_reads_every_length(size: int) -> None:
-    payload = os.urandom(size)
-    wire = bytes(client_frames().send_data(payload))  # masked, as a browser would send it
-    [frame] = read_frames(wire)
-    assert len(frame.payload) == size, f"expected a {size}-byte payload, got {len(frame.payload)} bytes"
-    assert frame.payload == payload, f"the {size}-byte payload differs from what wsproto sent: did you unmask it?"
-
-
-@pytest.mark.spec("RFC 6455 §5.2, §5.4 (a message in fragments)")
-def test_read_frame_reads_one_frame_at_a_time() -> None:
-    wsproto = client_frames()
-    wire = bytes(wsproto.send_data("Hel", fin=False) + wsproto.ping(b"?") + wsproto.send_data("lo", fin=True))
-    frames = read_frames(wire, count=3)
-    got = [(f.fin, int(f.opcode), f.payload) for f in frames]
-    expected = [(False, 0x1, b"Hel"), (True, 0x9, b"?"), (True, 0x0, b"lo")]
-    assert got == expected, (
-        f"expected three frames (fin, opcode, payload) {expected!r}, got {got!r} "
-        "(read exactly one frame per call: header, extended length, mask, then exactly the payload)"
+@pytest.mark.spec("RFC 6455 §5.2 (a frame arrives in pieces: keep the bytes until it is whole)")
+def test_frame_decoder_waits_for_a_whole_frame() -> None:
+    decoder = websocket_server.FrameDecoder()
+    assert decoder.feed(b"") == [], "expected feed(b'') to give no frame"
+    for end in range(1, len(RFC_MASKED_HELLO)):
+        got = decoder.feed(RFC_MASKED_HELLO[end - 1 : end])
+        assert got == [], f"expected no frame after {end} of its {len(RFC_MASKED_HELLO)} bytes, got {got!r}"
+    got = decoder.feed(RFC_MASKED_HELLO[-1:] + RFC_MASKED_HELLO[:3])  # the last byte, and the start of the next frame
+    assert triples(got) == [(0x1, True, b"Hello")], f"expected the frame once its last byte came, got {got!r}"
+    got = decoder.feed(RFC_MASKED_HELLO[3:])
+    assert triples(got) == [(0x1, True, b"Hello")], (
+        f"expected the second frame, whose first bytes came with the first one's last, got {got!r}: keep what is "
+        "left over after a frame for the next one"
     )
 
 
 @pytest.mark.parametrize(
+    ("size", "piece"),
+    [(0, 1), (125, 1), (126, 1), (300, 1), (0, 10), (125, 10), (126, 10), (65535, 10), (65536, 10), (200_000, None), (200_000, 4096)],
+    ids=lambda value: "whole" if value is None else str(value),
+)
+@pytest.mark.spec("RFC 6455 §5.2 (payload length: 7 bits, 7+16 bits, 7+64 bits)")
+def test_frame_decoder_reads_every_length(size: int, piece: int | None) -> None:
+    payload = os.urandom(size)
+    wire = bytes(client_frames().send_data(payload))  # masked, as a browser would send it
+    frames = decode(wire, piece)
+    assert len(frames) == 1, f"expected one frame of {size} bytes fed in {piece or 'one'}-byte pieces, got {len(frames)} frames"
+    assert len(frames[0].payload) == size, f"expected a {size}-byte payload, got {len(frames[0].payload)} bytes"
+    assert frames[0].payload == payload, f"the {size}-byte payload differs from what wsproto sent: did you unmask it?"
+
+
+@pytest.mark.parametrize("piece", PIECES)
+@pytest.mark.spec("RFC 6455 §5.2, §5.4 (a message in fragments, a control frame between them)")
+def test_frame_decoder_reads_several_frames_in_order(piece: int | None) -> None:
+    wsproto = client_frames()
+    wire = bytes(wsproto.send_data("Hel", fin=False) + wsproto.ping(b"?") + wsproto.send_data("lo", fin=True))
+    got = triples(decode(wire, piece))
+    expected = [(0x1, False, b"Hel"), (0x9, True, b"?"), (0x0, True, b"lo")]
+    assert got == expected, (
+        f"expected three frames (opcode, fin, payload) {expected!r}, got {got!r} "
+        "(each frame is its header, its extended length, its mask, then exactly its payload)"
+    )
+
+
+def random_client_traffic(rng: random.Random, *, large: bool) -> bytes:
+    """A browser's worth of frames: text and binary messages in fragments, pings and pongs between."""
+    sender = client_frames()
+    wire = bytearray()
+    sizes = [0, 1, 5, 125, 126, 127, 300] + ([65535, 65536, 70_000] if large else [])
+    for _ in range(12):
+        parts = rng.randint(1, 3)
+        text = rng.random() < 0.5
+        for index in range(parts):
+            size = rng.choice(sizes)
+            data: str | bytes = "é" * (size // 2) if text else os.urandom(size)
+            wire += sender.send_data(data, fin=index == parts - 1)
+            if rng.random() < 0.3:
+                wire += sender.ping(os.urandom(rng.randint(0, 125)))
+            if rng.random() < 0.2:
+                wire += sender.pong(b"unsolicited")
+    wire += sender.close(1000, "done")
+    return bytes(wire)
+
+
+@pytest.mark.parametrize("cut", ["whole", "1-byte-pieces", "10-byte-pieces", "random-pieces"])
+@pytest.mark.spec("RFC 6455 §5.2-5.5 (framing), judged by wsproto's own decoder")
+def test_frame_decoder_agrees_with_wsproto(cut: str) -> None:
+    rng = random.Random(6455)
+    wire = random_client_traffic(rng, large=cut in ("whole", "10-byte-pieces"))
+    expected = wsproto_reads(wire)
+    decoder = websocket_server.FrameDecoder()
+    got: list[Frame] = []
+    position = 0
+    while position < len(wire):
+        step = {"whole": len(wire), "1-byte-pieces": 1, "10-byte-pieces": 10}.get(cut) or rng.randint(1, 40)
+        got += decoder.feed(wire[position : position + step])
+        position += step
+    mismatch = next((i for i, (a, b) in enumerate(zip(triples(got), expected)) if a != b), None)
+    assert len(got) == len(expected) and mismatch is None, (
+        f"expected the {len(expected)} frames wsproto reads in the same bytes, got {len(got)}"
+        + ("" if mismatch is None else f"; frame {mismatch} differs: expected {expected[mismatch][:2]} with "
+           f"{len(expected[mismatch][2])} bytes, got {triples(got)[mismatch][:2]} with {len(got[mismatch].payload)} bytes")
+    )
+
+
+@pytest.mark.parametrize("piece", [pytest.param(None, id="whole"), pytest.param(1, id="1-byte-pieces")])
+@pytest.mark.parametrize(
     "wire",
     [
-        pytest.param(b"\xc1\x80" + RFC_MASK, id="rsv1-bit"),
-        pytest.param(b"\x83\x80" + RFC_MASK, id="reserved-opcode-0x3"),
-        pytest.param(b"\x8b\x80" + RFC_MASK, id="reserved-opcode-0xb"),
-        pytest.param(b"\x09\x80" + RFC_MASK, id="fragmented-ping"),
-        pytest.param(b"\x89\xfe\x00\x7e" + RFC_MASK + b"x" * 126, id="ping-over-125-bytes"),
-        pytest.param(b"\x08\x82" + RFC_MASK + b"\x03\xe8", id="fragmented-close"),
-        pytest.param(b"\x88\xfe\x00\x7e" + RFC_MASK + b"\x03\xe8" + b"x" * 124, id="close-over-125-bytes"),
+        pytest.param(by_hand(0xC1, b""), id="rsv1-bit"),
+        pytest.param(by_hand(0xA1, b""), id="rsv2-bit"),
+        pytest.param(by_hand(0x91, b""), id="rsv3-bit"),
+        pytest.param(by_hand(0x83, b""), id="reserved-opcode-0x3"),
+        pytest.param(by_hand(0x87, b""), id="reserved-opcode-0x7"),
+        pytest.param(by_hand(0x8B, b""), id="reserved-opcode-0xb"),
+        pytest.param(by_hand(0x8F, b""), id="reserved-opcode-0xf"),
+        pytest.param(by_hand(0x09, b"p"), id="fragmented-ping"),
+        pytest.param(by_hand(0x89, b"x" * 126, length=b"\x7e\x00\x7e"), id="ping-over-125-bytes"),
+        pytest.param(by_hand(0x08, b"\x03\xe8"), id="fragmented-close"),
+        pytest.param(by_hand(0x88, b"\x03\xe8" + b"x" * 124, length=b"\x7e\x00\x7e"), id="close-over-125-bytes"),
+        pytest.param(by_hand(0x81, b"Hello", mask=None), id="unmasked-text"),
+        pytest.param(by_hand(0x89, b"", mask=None), id="unmasked-ping"),
+        pytest.param(by_hand(0x82, b"x" * 125, length=b"\x7e\x00\x7d"), id="125-in-16-bits"),
+        pytest.param(by_hand(0x82, b"x" * 5, length=b"\x7e\x00\x05"), id="5-in-16-bits"),
+        pytest.param(by_hand(0x82, b"x" * 65535, length=b"\x7f" + (65535).to_bytes(8, "big")), id="65535-in-64-bits"),
+        pytest.param(by_hand(0x82, b"x" * 125, length=b"\x7f" + (125).to_bytes(8, "big")), id="125-in-64-bits"),
         pytest.param(b"\x82\xff\x80" + b"\x00" * 7 + RFC_MASK, id="64-bit-length-top-bit-set"),
     ],
 )
-@pytest.mark.spec("RFC 6455 §5.2 (RSV bits, reserved opcodes, the 64-bit length's top bit), §5.5 (control frames)")
-def test_read_frame_refuses_frames_the_protocol_forbids(wire: bytes) -> None:
-    try:
-        frame = read_frames(wire)[0]
-    except ProtocolError as exc:
-        code = getattr(exc, "code", None)
-        assert code == 1002, f"expected ProtocolError with code 1002 (protocol error), got code {code!r}"
-    else:
-        pytest.fail(f"expected read_frame() to raise ProtocolError(code=1002) for {wire[:2].hex(' ')}..., got {frame!r}")
+@pytest.mark.spec("RFC 6455 §5.1 (clients mask), §5.2 (RSV bits, reserved opcodes, minimal lengths, the 64-bit top bit), §5.5")
+def test_frame_decoder_refuses_frames_the_protocol_forbids(wire: bytes, piece: int | None) -> None:
+    with pytest.raises(ParseFailed):  # the test's own claim, checked: wsproto refuses this frame too
+        wsproto_reads(wire)
+    code, frames = refusal(wire, piece)
+    assert code == 1002, (
+        f"expected ProtocolError with code 1002 (protocol error) for {wire[:12].hex(' ')}..., got "
+        + (f"code {code!r}" if code is not None else f"no error and frames {frames!r}")
+    )
 
 
+@pytest.mark.parametrize(
+    ("size", "length"),
+    [(126, b"\x7e\x00\x7e"), (65535, b"\x7e\xff\xff"), (65536, b"\x7f" + (65536).to_bytes(8, "big"))],
+    ids=["126-in-16-bits", "65535-in-16-bits", "65536-in-64-bits"],
+)
+@pytest.mark.spec("RFC 6455 §5.2 (the shortest form of each length is the legal one)")
+def test_frame_decoder_reads_the_shortest_form_of_a_length(size: int, length: bytes) -> None:
+    payload = os.urandom(size)
+    got = triples(decode(by_hand(0x82, payload, length=length), 10))
+    assert got == [(0x2, True, payload)], (
+        f"expected one {size}-byte binary frame for the length {length.hex(' ')} (its shortest form), got "
+        f"{[(o, f, len(p)) for o, f, p in got]!r}"
+    )
+
+
+@pytest.mark.parametrize("piece", PIECES)
 @pytest.mark.spec("RFC 6455 §5.5 (control frames: a payload of 125 bytes or less)")
-def test_read_frame_reads_a_control_frame_of_125_bytes() -> None:
+def test_frame_decoder_reads_a_control_frame_of_125_bytes(piece: int | None) -> None:
     wire = bytes(client_frames().ping(b"p" * 125))
-    try:
-        [frame] = read_frames(wire)
-    except ProtocolError as exc:
-        pytest.fail(f"expected a ping of exactly 125 bytes to be allowed (the limit is 125 or less), got ProtocolError {exc}")
-    assert (frame.opcode, frame.payload) == (Opcode.PING, b"p" * 125), f"expected a ping with 125 bytes, got {frame!r}"
+    code, frames = refusal(wire, piece)
+    assert code is None, f"expected a ping of exactly 125 bytes to be allowed (the limit is 125 or less), got ProtocolError {code}"
+    assert triples(frames) == [(0x9, True, b"p" * 125)], f"expected a ping with 125 bytes, got {frames!r}"
 
 
 @pytest.mark.spec("RFC 6455 §5.2 (a 64-bit length, top bit clear, is legal), §7.4.1 (1009: message too big)")
-def test_read_frame_refuses_a_huge_64_bit_length_as_too_big() -> None:
-    wire = b"\x82\xff\x40" + b"\x00" * 7 + RFC_MASK  # 2**62 bytes: legal, but far over any max_size
-    try:
-        frame = read_frames(wire, max_size=1000)[0]
-    except ProtocolError as exc:
-        code = getattr(exc, "code", None)
-        assert code == 1009, (
-            f"expected ProtocolError with code 1009 (too big) for a 2**62-byte length; only a set top bit (2**63) makes "
-            f"it a protocol error (1002), got code {code!r}"
-        )
-    else:
-        pytest.fail(f"expected read_frame(reader, max_size=1000) to refuse a 2**62-byte frame before reading it, got {frame!r}")
+def test_frame_decoder_refuses_a_huge_64_bit_length_before_its_payload() -> None:
+    header = b"\x82\xff\x40" + b"\x00" * 7  # 2**62 bytes: legal, but far over any max_size; no mask, no payload yet
+    code, frames = refusal(header, 1, max_size=1000)
+    assert code == 1009, (
+        f"expected ProtocolError with code 1009 (too big) as soon as the 2**62-byte length was read, before any payload; "
+        f"got {'no error' if code is None else f'code {code!r}'} (only a set top bit, 2**63, makes it 1002)"
+    )
 
 
 @pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big)")
-def test_read_frame_reads_a_frame_of_exactly_max_size() -> None:
+def test_frame_decoder_reads_a_frame_of_exactly_max_size() -> None:
     payload = os.urandom(1000)
-    try:
-        [frame] = read_frames(bytes(client_frames().send_data(payload)), max_size=1000)
-    except ProtocolError as exc:
-        pytest.fail(f"expected a 1000-byte frame to be read with max_size=1000 (only longer ones are too big), got {exc!r}")
-    assert frame.payload == payload, "expected the 1000-byte payload back, unmasked"
+    code, frames = refusal(bytes(client_frames().send_data(payload)), 10, max_size=1000)
+    assert code is None, f"expected a 1000-byte frame to be read with max_size=1000 (only longer ones are too big), got code {code}"
+    assert triples(frames) == [(0x2, True, payload)], "expected the 1000-byte payload back, unmasked"
 
 
 @pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big)")
-def test_read_frame_refuses_a_frame_over_max_size() -> None:
-    wire = bytes(client_frames().send_data(b"x" * 2000))
-    try:
-        frame = read_frames(wire, max_size=1000)[0]
-    except ProtocolError as exc:
-        code = getattr(exc, "code", None)
-        assert code == 1009, f"expected ProtocolError with code 1009 (message too big), got code {code!r}"
-    else:
-        pytest.fail(f"expected read_frame(reader, max_size=1000) to refuse a 2000-byte frame, got {frame!r}")
+def test_frame_decoder_refuses_a_frame_over_max_size_before_its_payload() -> None:
+    wire = bytes(client_frames().send_data(b"x" * 1001))
+    code, _ = refusal(wire[:4], 1, max_size=1000)  # the header and the 16-bit length: no mask, no payload yet
+    assert code == 1009, (
+        f"expected ProtocolError with code 1009 (message too big) for a 1001-byte frame with max_size=1000, as soon as "
+        f"its length was read; got {'no error' if code is None else f'code {code!r}'}: do not wait for a payload you will refuse"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol core, sans-IO: messages in (MessageAssembler)
+# ---------------------------------------------------------------------------------------------
+
+
+def assemble(frames: list[Frame], **kwargs: Any) -> list[dict[str, Any] | None]:
+    """What your MessageAssembler's add() returns for each frame, in order."""
+    assembler = websocket_server.MessageAssembler(**kwargs)
+    return [assembler.add(frame) for frame in frames]
+
+
+def assembly_error(frames: list[Frame], **kwargs: Any) -> tuple[int | None, int]:
+    """The code of the ProtocolError your assembler raised (``None``: none), and how many frames it took first."""
+    assembler = websocket_server.MessageAssembler(**kwargs)
+    for index, frame in enumerate(frames):
+        try:
+            assembler.add(frame)
+        except ProtocolError as exc:
+            return getattr(exc, "code", None), index
+    return None, len(frames)
+
+
+def received(message: Any) -> tuple[Any, Any, Any]:
+    """(type, text, bytes) of a websocket.receive message: an absent key is None (ASGI WebSocket §Receive)."""
+    assert isinstance(message, dict), f"expected a message dict, got {message!r}"
+    return message.get("type"), message.get("text"), message.get("bytes")
+
+
+@pytest.mark.spec("ASGI WebSocket §Receive (text, bytes); RFC 6455 §5.6 (data frames)")
+def test_message_assembler_gives_whole_messages() -> None:
+    text, binary, empty = assemble(
+        [Frame(Opcode.TEXT, "héllo ✓".encode()), Frame(Opcode.BINARY, b"\x00\x01\xff"), Frame(Opcode.TEXT, b"")]
+    )
+    assert received(text) == ("websocket.receive", "héllo ✓", None), f"expected {{'type': 'websocket.receive', 'text': 'héllo ✓'}}, got {text!r}"
+    assert received(binary) == ("websocket.receive", None, b"\x00\x01\xff"), (
+        f"expected {{'type': 'websocket.receive', 'bytes': b'\\x00\\x01\\xff'}} for a binary frame, got {binary!r}"
+    )
+    assert received(empty) == ("websocket.receive", "", None), f"expected an empty text message to give 'text': '', got {empty!r}"
+
+
+@pytest.mark.spec("RFC 6455 §5.4 (fragmentation), §8.1 (UTF-8: a character may be split between fragments)")
+def test_message_assembler_joins_fragments() -> None:
+    check = "✓".encode()  # three bytes: the fragments below cut it in two
+    frames = [
+        Frame(Opcode.TEXT, b"Hello, ", fin=False),
+        Frame(Opcode.CONTINUATION, b"frag" + check[:1], fin=False),
+        Frame(Opcode.CONTINUATION, check[1:] + b"ments!", fin=True),
+        Frame(Opcode.BINARY, b"\x00" * 100, fin=False),
+        Frame(Opcode.CONTINUATION, b"\x01" * 70, fin=True),
+    ]
+    got = assemble(frames)
+    assert got[:2] == [None, None] and got[3] is None, (
+        f"expected add() to return None until a message's last fragment (FIN) came, got {got!r}"
+    )
+    assert received(got[2]) == ("websocket.receive", "Hello, frag✓ments!", None), (
+        f"expected one text message 'Hello, frag✓ments!' from the three fragments, got {got[2]!r} (join the payloads, then "
+        "decode: the ✓ was cut between two fragments)"
+    )
+    assert received(got[4]) == ("websocket.receive", None, b"\x00" * 100 + b"\x01" * 70), (
+        f"expected the next message, binary, to start afresh and give its 170 bytes, got {got[4]!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("frames", "why"),
+    [
+        pytest.param([Frame(Opcode.CONTINUATION, b"x")], "a continuation frame with nothing to continue", id="stray-continuation"),
+        pytest.param(
+            [Frame(Opcode.TEXT, b"a"), Frame(Opcode.CONTINUATION, b"b")],
+            "a continuation after a message that had ended",
+            id="continuation-after-fin",
+        ),
+        pytest.param(
+            [Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.TEXT, b"b")], "a new text message before the last one's final fragment", id="text-inside-text"
+        ),
+        pytest.param(
+            [Frame(Opcode.BINARY, b"a", fin=False), Frame(Opcode.TEXT, b"b")],
+            "a text message before the binary one's final fragment",
+            id="text-inside-binary",
+        ),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §5.4 (fragments: one message at a time), §7.4.1 (1002)")
+def test_message_assembler_refuses_fragments_out_of_order(frames: list[Frame], why: str) -> None:
+    code, taken = assembly_error(frames)
+    assert (code, taken) == (1002, len(frames) - 1), (
+        f"expected ProtocolError 1002 at the last frame for {why}, got "
+        + ("no error" if code is None else f"code {code!r} at frame {taken}")
+    )
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        pytest.param([Frame(Opcode.TEXT, b"\xff\xfe bad utf-8")], id="one-frame"),
+        pytest.param([Frame(Opcode.TEXT, b"ok ", fin=False), Frame(Opcode.CONTINUATION, b"\xc3")], id="cut-at-the-end"),
+        pytest.param([Frame(Opcode.TEXT, b"\xed\xa0\x80", fin=True)], id="a-surrogate"),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §8.1 (text is UTF-8), §7.4.1 (1007: invalid data)")
+def test_message_assembler_refuses_text_that_is_not_utf8(frames: list[Frame]) -> None:
+    code, _ = assembly_error(frames)
+    assert code == 1007, f"expected ProtocolError 1007 (invalid data) for a text message that is not UTF-8, got {'no error' if code is None else f'code {code!r}'}"
+    binary = assemble([Frame(Opcode.BINARY, b"\xff\xfe")])[0]
+    assert received(binary)[2] == b"\xff\xfe", f"expected any bytes at all in a binary message, got {binary!r}"
+
+
+@pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big), §5.4 (the limit counts every fragment of a message)")
+def test_message_assembler_counts_a_whole_message_against_max_size() -> None:
+    fits = [Frame(Opcode.BINARY, b"a" * 600, fin=False), Frame(Opcode.CONTINUATION, b"b" * 400)]
+    got = assemble(fits * 2, max_size=1000)
+    assert got[0] is None and got[2] is None and all(received(m)[2] == b"a" * 600 + b"b" * 400 for m in (got[1], got[3])), (
+        f"expected two messages of exactly max_size=1000 bytes (in two fragments each) to be accepted, got "
+        f"{[None if m is None else len(m.get('bytes') or b'') for m in got]!r}: count each message from 0"
+    )
+    code, taken = assembly_error([Frame(Opcode.TEXT, b"a" * 600, fin=False), Frame(Opcode.CONTINUATION, b"b" * 401, fin=False)], max_size=1000)
+    assert (code, taken) == (1009, 1), (
+        f"expected ProtocolError 1009 (too big) at the fragment that takes the message to 1001 bytes (max_size=1000), "
+        f"before its last fragment; got {'no error' if code is None else f'code {code!r} at frame {taken}'}"
+    )
+    code, _ = assembly_error([Frame(Opcode.BINARY, b"x" * 1001)], max_size=1000)
+    assert code == 1009, f"expected ProtocolError 1009 for a single 1001-byte frame with max_size=1000, got {code!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol core, sans-IO: close payloads, the handshake, the scope
+# ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.spec("RFC 6455 §5.5.1 (close payload), §7.1.5 (1005), §7.4 (status codes)")
@@ -333,12 +607,107 @@ def test_build_close_payload() -> None:
         assert got == expected, f"expected build_close_payload({code}, {reason!r}) == {expected!r}, got {got!r}"
 
 
+def upgrade_request(*, method: str = "GET", http_version: str = "1.1", **changes: str | None) -> websocket_server.Request:
+    """A browser's upgrade request (RFC 6455 §4.1), with ``changes`` to its headers (``None`` leaves one out)."""
+    fields: dict[str, str | None] = {
+        "host": "127.0.0.1",
+        "upgrade": "websocket",
+        "connection": "Upgrade",
+        "sec_websocket_key": RFC_KEY,
+        "sec_websocket_version": "13",
+    }
+    fields.update(changes)
+    headers = [(name.replace("_", "-").encode(), value.encode("latin-1")) for name, value in fields.items() if value is not None]
+    return websocket_server.Request(method=method, target=b"/chat", http_version=http_version, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("request_", "what"),
+    [
+        pytest.param(upgrade_request(), "the RFC's own request", id="rfc"),
+        pytest.param(upgrade_request(connection="keep-alive, Upgrade"), "Connection: keep-alive, Upgrade (Firefox)", id="several-tokens"),
+        pytest.param(upgrade_request(connection="upgrade"), "Connection: upgrade, in lower case", id="lowercase"),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §4.2.1 (the client's handshake); RFC 9110 §7.6.1 (Connection is a list, case-insensitive)")
+def test_handshake_error_accepts_a_valid_upgrade(request_: websocket_server.Request, what: str) -> None:
+    got = websocket_server.handshake_error(request_)
+    assert got is None, f"expected handshake_error() to accept {what} (None), got {got!r}"
+
+
+@pytest.mark.parametrize(
+    ("request_", "what"),
+    [
+        pytest.param(upgrade_request(method="POST"), "a POST (the handshake is a GET)", id="post"),
+        pytest.param(upgrade_request(http_version="1.0"), "an HTTP/1.0 request (RFC 6455 asks for 1.1)", id="http-1.0"),
+        pytest.param(upgrade_request(connection="keep-alive"), "a Connection header that does not list upgrade", id="no-connection-upgrade"),
+        pytest.param(upgrade_request(connection=None), "no Connection header at all", id="no-connection"),
+        pytest.param(upgrade_request(sec_websocket_key=None), "no Sec-WebSocket-Key", id="no-key"),
+        pytest.param(upgrade_request(sec_websocket_key=base64.b64encode(b"x" * 15).decode()), "a key of 15 bytes", id="key-15-bytes"),
+        pytest.param(upgrade_request(sec_websocket_key=base64.b64encode(b"x" * 17).decode()), "a key of 17 bytes", id="key-17-bytes"),
+        pytest.param(upgrade_request(sec_websocket_key="not base64 at all!"), "a key that is not base64", id="key-not-base64"),
+        pytest.param(upgrade_request(sec_websocket_key=RFC_KEY[:10] + "*" + RFC_KEY[10:]), "a key with a stray character", id="key-stray-character"),
+    ],
+)
+@pytest.mark.spec("RFC 6455 §4.2.1 (a GET over HTTP/1.1, Connection: Upgrade, a key of 16 bytes), §4.2.2 (400)")
+def test_handshake_error_refuses_a_malformed_upgrade(request_: websocket_server.Request, what: str) -> None:
+    got = websocket_server.handshake_error(request_)
+    assert got is not None and got[0] == 400, (
+        f"expected handshake_error() to refuse {what} with (400, ...), got {got!r} "
+        "(decode the key with base64.b64decode(key, validate=True): it must give exactly 16 bytes)"
+    )
+
+
+@pytest.mark.parametrize("version", ["8", None], ids=["version-8", "no-version"])
+@pytest.mark.spec("RFC 6455 §4.2.2 step 4, §4.4 (another version: 426, and Sec-WebSocket-Version: 13)")
+def test_handshake_error_names_the_version_it_speaks(version: str | None) -> None:
+    got = websocket_server.handshake_error(upgrade_request(sec_websocket_version=version))
+    assert got is not None and got[0] in (400, 426), f"expected (426, ...) (or 400) for Sec-WebSocket-Version {version!r}, got {got!r}"
+    named = [bytes(value) for name, value in got[1] if bytes(name).lower() == b"sec-websocket-version"]
+    assert named == [b"13"], f"expected a Sec-WebSocket-Version: 13 header with the refusal, got headers {got[1]!r}"
+
+
+def parse_101(raw: bytes, key: str) -> tuple[Any, bytes]:
+    """Read a 101 response with h11 as the client that sent the upgrade: the response, and what follows it."""
+    conn = h11.Connection(our_role=h11.CLIENT)
+    headers = [("Host", "test"), ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13")]
+    conn.send(h11.Request(method="GET", target="/chat", headers=headers))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(bytes(raw))
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        pytest.fail(f"the 101 response is not valid HTTP/1.1 ({exc}): {bytes(raw)[:200]!r}")
+    assert isinstance(event, h11.InformationalResponse) and event.status_code == 101, (
+        f"expected a complete '101 Switching Protocols' head, got {event!r} from {bytes(raw)[:200]!r}"
+    )
+    return event, conn.trailing_data[0]
+
+
+@pytest.mark.parametrize("subprotocol", ["chat.v2", None])
+@pytest.mark.spec("RFC 6455 §4.2.2 step 5 (the server's opening handshake); ASGI WebSocket §Accept")
+def test_handshake_response_completes_the_handshake(subprotocol: str | None) -> None:
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw = websocket_server.handshake_response(upgrade_request(sec_websocket_key=key), subprotocol, [(b"x-probe", b"picked")])
+    response, rest = parse_101(raw, key)
+    headers = {bytes(name).lower(): bytes(value) for name, value in response.headers}
+    assert rest == b"", f"expected nothing after the 101 head's empty line, got {rest!r}"
+    assert headers.get(b"upgrade", b"").lower() == b"websocket", f"expected 'Upgrade: websocket', got {headers.get(b'upgrade')!r}"
+    assert b"upgrade" in headers.get(b"connection", b"").lower(), f"expected 'Connection: Upgrade', got {headers.get(b'connection')!r}"
+    expected = websockets_accept_key(key).encode()
+    assert headers.get(b"sec-websocket-accept") == expected, f"expected 'Sec-WebSocket-Accept: {expected.decode()}', got {headers.get(b'sec-websocket-accept')!r}"
+    assert headers.get(b"sec-websocket-protocol") == (subprotocol.encode() if subprotocol else None), (
+        f"expected Sec-WebSocket-Protocol {subprotocol!r} (only when the app chose one), got {headers.get(b'sec-websocket-protocol')!r}"
+    )
+    assert headers.get(b"x-probe") == b"picked", f"expected the app's extra header 'x-probe: picked', got headers {response.headers!r}"
+
+
 @pytest.mark.spec("ASGI WebSocket §Connection Scope")
 def test_websocket_scope_from_a_request() -> None:
     request = websocket_server.Request(
         method="GET",
-        target="/caf%C3%A9/room?x=1&y=%20",
-        http_version="HTTP/1.1",
+        target=b"/caf%C3%A9/room?x=1&y=%20",
+        http_version="1.1",
         headers=[
             (b"host", b"example.test"),
             (b"sec-websocket-protocol", b"chat.v1, chat.v2"),
@@ -367,11 +736,15 @@ def test_websocket_scope_from_a_request() -> None:
         f"expected scope['asgi']['spec_version'] to say which version of the WebSocket spec the server speaks "
         f"('2.5'), got {asgi!r}"
     )
+    bare = websocket_server.websocket_scope(websocket_server.Request(method="GET", target=b"/", headers=[]), None, None)
+    assert (bare.get("query_string"), bare.get("subprotocols")) == (b"", []), (
+        f"expected query_string b'' and subprotocols [] for a request without either, got {bare.get('query_string')!r}, {bare.get('subprotocols')!r}"
+    )
 
 
 @pytest.mark.spec("ASGI WebSocket §Connection Scope (path: decoded; raw_path: as sent)")
 def test_websocket_scope_of_a_path_that_is_not_utf8() -> None:
-    request = websocket_server.Request(method="GET", target="/caf%FF", http_version="HTTP/1.1", headers=[(b"host", b"x")])
+    request = websocket_server.Request(method="GET", target=b"/caf%FF", http_version="1.1", headers=[(b"host", b"x")])
     try:
         scope = websocket_server.websocket_scope(request, None, None)
     except Exception as exc:
@@ -383,23 +756,197 @@ def test_websocket_scope_of_a_path_that_is_not_utf8() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The server, over TCP
+# The hook, offline: upgrade_handler() on a reader and writer of the test's own
 # ---------------------------------------------------------------------------------------------
 
 
+class MemoryWriter:
+    """What a connection's writer does, in memory: it collects what is written, and notes close()."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+def run_hook(app: Any, request: websocket_server.Request, data: bytes = b"") -> tuple[Any, MemoryWriter, asyncio.StreamReader]:
+    """``await upgrade_handler(app)(request, reader, writer)`` with ``data`` (then the end) in the reader."""
+    writer = MemoryWriter()
+
+    async def go() -> tuple[Any, asyncio.StreamReader]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(data)
+        reader.feed_eof()
+        return await websocket_server.upgrade_handler(app)(request, reader, writer), reader
+
+    answer, reader = run_async(go(), "the upgrade hook")
+    return answer, writer, reader
+
+
+@pytest.mark.spec("RFC 9110 §7.8 (Upgrade names a protocol); the stub's upgrade_handler()")
+def test_the_hook_leaves_other_upgrades_to_http() -> None:
+    request = upgrade_request(upgrade="h2c", connection="Upgrade, HTTP2-Settings")
+    answer, writer, reader = run_hook(probes.echo, request, b"the next request")
+    assert answer is False, f"expected the hook to answer False for 'Upgrade: h2c' (not a WebSocket: exercise 15 serves it), got {answer!r}"
+    assert (bytes(writer.data), writer.closed) == (b"", False), (
+        f"expected the hook to leave the connection alone for a request that is not its own, but it wrote "
+        f"{bytes(writer.data)!r}{' and closed the writer' if writer.closed else ''}"
+    )
+
+
+@pytest.mark.spec("ASGI WebSocket §Close (before accept: 403); the stub's upgrade_handler()")
+def test_the_hook_takes_a_websocket_request_and_closes_the_writer() -> None:
+    answer, writer, _ = run_hook(probes.bouncer, upgrade_request())
+    assert answer is True, f"expected the hook to answer True once it ran a WebSocket request (the connection was its own), got {answer!r}"
+    assert bytes(writer.data).startswith(b"HTTP/1.1 403 "), f"expected the bouncer's refusal, a 403, got {bytes(writer.data)[:80]!r}"
+    assert writer.closed, "expected the hook to close the writer when the WebSocket was over (exercise 15 writes nothing more)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The bridge, over TCP, on your exercise 15 (websocket_serving.Server)
+# ---------------------------------------------------------------------------------------------
+
+_fifteen_checked: dict[str, NotImplementedError | None] = {}
+
+
+def unfinished_fifteen(exc: NotImplementedError) -> NoReturn:
+    """Fail with the one sentence: exercise 15 is not finished (``exc`` is its stub's own words)."""
+    with finished("asgi_server", "15"):
+        raise exc
+    raise AssertionError("unreachable")  # finished() always turns a NotImplementedError into the sentence
+
+
+def raised_in(exc: BaseException, module: ModuleType) -> bool:
+    """Was ``exc`` raised by code in ``module``'s own file (rather than by a caller of it)?"""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames and module.__file__) and os.path.abspath(frames[-1].filename) == os.path.abspath(module.__file__ or "")
+
+
+async def _probe_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _first_unfinished(fifteen: ModuleType) -> NotImplementedError | None:
+    """Serve one request with your 15's serve_connection(), offline: its NotImplementedError, if it raised one."""
+
+    async def one_request() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+        reader.feed_eof()
+        await asyncio.wait_for(fifteen.serve_connection(_probe_app, reader, MemoryWriter()), 2)
+
+    try:
+        asyncio.run(one_request())
+    except NotImplementedError as exc:
+        return exc
+    except Exception:
+        return None  # something else: the tests themselves will show it, in their own words
+    return None
+
+
+def usable_fifteen() -> ModuleType:
+    """Your exercise 15 (``asgi_server``), imported, and tried once on one request; else the one sentence."""
+    fifteen = earlier("asgi_server", "15")
+    where = fifteen.__file__ or "asgi_server"
+    if where not in _fifteen_checked:
+        _fifteen_checked[where] = _first_unfinished(fifteen)
+    if _fifteen_checked[where] is not None:
+        unfinished_fifteen(_fifteen_checked[where])
+    return fifteen
+
+
+class Watched:
+    """Your server, noting a NotImplementedError from exercise 15's ``serve_forever()`` or ``shutdown()``."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.server_address = server.server_address
+        self.unfinished: NotImplementedError | None = None
+
+    def serve_forever(self) -> None:
+        try:
+            self.server.serve_forever()
+        except NotImplementedError as exc:
+            self.unfinished = exc
+            raise
+
+    def shutdown(self) -> None:
+        if self.unfinished is not None:
+            return  # serve_forever() never ran: there is nothing to stop
+        try:
+            self.server.shutdown()
+        except NotImplementedError as exc:
+            self.unfinished = exc
+
+    def server_close(self) -> None:
+        with contextlib.suppress(NotImplementedError):
+            self.server.server_close()
+
+
 @contextlib.contextmanager
-def served(app: Any, server: str, ws: str = "websockets-sansio") -> Iterator[str]:
+def _on_your_fifteen(app: Any, **options: Any) -> Iterator[str]:
+    fifteen = usable_fifteen()
+    import websocket_serving  # given: your 15's Server, with your upgrade_handler() as its hook
+
+    try:
+        server = Watched(websocket_serving.Server(app, HOST, 0, **options))
+    except NotImplementedError as exc:
+        if raised_in(exc, fifteen):
+            unfinished_fifteen(exc)
+        raise  # your exercise 18's own: upgrade_handler()
+    try:
+        with serving(server, name="websocket_serving.Server (your exercise 15, your hook)") as base:
+            yield base
+    except BaseException:
+        if server.unfinished is not None:
+            unfinished_fifteen(server.unfinished)
+        raise
+
+
+@contextlib.contextmanager
+def on_your_fifteen(app: Any, **options: Any) -> Iterator[str]:
+    """Serve ``app`` on ``websocket_serving.Server``: your exercise 15 with your hook. Yield the base URL.
+
+    When exercise 15 cannot be used (missing, unfinished, raising on import), fail with one sentence.
+    """
+    try:
+        with _on_your_fifteen(app, **options) as base:
+            yield base
+    except PrerequisiteMissing as exc:
+        fail_prerequisite(exc)
+
+
+@contextlib.contextmanager
+def served(app: Any, server: str, ws: str = "websockets-sansio", **options: Any) -> Iterator[str]:
     if server == "uvicorn":
         with uvicorn_serving(app, ws=ws) as base:
             yield base
     else:
-        with serving(websocket_server.Server(app, HOST, 0), name="your Server") as base:
+        with on_your_fifteen(app, **options) as base:
             yield base
 
 
 @pytest.fixture(params=["yours", pytest.param("uvicorn", marks=pytest.mark.reference)])
-def serve(request: pytest.FixtureRequest) -> Callable[[Any], contextlib.AbstractContextManager[str]]:
-    """``with serve(app) as base_url:`` runs ``app`` on your Server (graded) or uvicorn (reference).
+def serve(request: pytest.FixtureRequest) -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """``with serve(app) as base_url:`` runs ``app`` on your exercise 15 + 18 (graded) or uvicorn (reference).
 
     ``serve(app, ws="wsproto")`` picks uvicorn's other WebSocket implementation for a reference case.
     """
@@ -851,15 +1398,14 @@ def test_a_server_close_gives_up_on_a_silent_client(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.spec("RFC 6455 §7.4.1 (1009: message too big), §5.4 (the limit counts every fragment of a message)")
-def test_max_size_counts_a_whole_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Only your server, with a small limit: the given WebSocketConnection(..., max_size=...) default, lowered.
-    monkeypatch.setitem(websocket_server.WebSocketConnection.__init__.__kwdefaults__, "max_size", 1000)
+def test_max_size_counts_a_whole_message() -> None:
+    # Only your server, with a small limit: websocket_serving.Server(..., max_size=1000) -> upgrade_handler(app, max_size=1000).
 
     def fragments(first: int, second: int) -> bytes:
         sender = client_frames()
         return bytes(sender.send_data(b"a" * first, fin=False) + sender.send_data(b"b" * second, fin=True))
 
-    with served(probes.echo, "yours") as base:
+    with served(probes.echo, "yours", max_size=1000) as base:
         with raw(base) as client:
             client.open("/")
             for i in range(2):
@@ -880,8 +1426,9 @@ def test_max_size_counts_a_whole_message(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:The `websockets` implementation is deprecated")
+@pytest.mark.parametrize("how", ["closed", "reset"])
 @pytest.mark.spec("RFC 6455 §7.1.5, §7.4.1 (1006: closed without a close frame); ASGI WebSocket §Disconnect")
-def test_a_dropped_connection_reaches_the_app_as_1006(serve: Any) -> None:
+def test_a_dropped_connection_reaches_the_app_as_1006(serve: Any, how: str) -> None:
     recorder = probes.Recorder()
     # uvicorn's websockets implementation reports 1006 here (its others say 1005, "no status code").
     with serve(recorder, ws="websockets") as base:
@@ -889,6 +1436,8 @@ def test_a_dropped_connection_reaches_the_app_as_1006(serve: Any) -> None:
             client.open("/")
             client.send(bytes(client.frames.send_data("one")))
             assert client.next_message("the echo of 'one'") == (WsOpcode.TEXT, "one")
+            if how == "reset":  # close with an RST: the server's next read fails with ConnectionResetError
+                client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         # leaving the block closes the TCP connection without a close frame
         wait_until(
             lambda: any(m.get("type") == "websocket.disconnect" for m in recorder.received),
@@ -1090,14 +1639,107 @@ def test_starlette_app_over_http_and_websocket(serve: Any) -> None:
         assert status == 403, f"expected a WebSocket to an unknown Starlette route to be refused with 403, got {status!r}"
 
 
-@pytest.mark.spec("running it by hand: python -m websocket_server module:app --port N")
+
+
+@pytest.mark.spec("RFC 9110 §7.8 (an Upgrade the server does not take is ignored); your exercise 15 serves plain HTTP")
+def test_an_upgrade_to_another_protocol_is_served_as_http(serve: Any) -> None:
+    with serve(probes.make_starlette_app()) as base, raw(base) as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+        data = b""
+        while b"home page" not in data:
+            chunk = client._recv("the answer to a GET with Upgrade: h2c")
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"home page"), (
+        f"expected an ordinary 200 'home page' for a GET asking to upgrade to h2c (not a WebSocket: the hook answers "
+        f"False and exercise 15 serves it), got {data[:200]!r}"
+    )
+
+
+@pytest.mark.spec("running it by hand: python -m websocket_serving module:app --port N")
 def test_runs_from_the_command_line() -> None:
-    # The child imports the same websocket_server this test did (yours, or the solution) first.
-    folders = [os.path.dirname(os.path.abspath(module.__file__ or "")) for module in (websocket_server, probes)]
+    try:
+        fifteen = usable_fifteen()
+    except PrerequisiteMissing as exc:
+        fail_prerequisite(exc)
+    import websocket_serving
+
+    # The child imports the same modules this test did (yours, or the solutions) first.
+    modules = (websocket_server, websocket_serving, fifteen, probes)
+    folders = [os.path.dirname(os.path.abspath(module.__file__ or "")) for module in modules]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
-    argv = python_argv("-m", "websocket_server", "websocket_server_probes:echo", "--port", "0")
-    with subprocess_serving(argv, ready=r"Serving on http://127\.0\.0\.1:(?P<port>\d+)", env=env, name="python -m websocket_server") as base:
+    argv = python_argv("-m", "websocket_serving", "websocket_server_probes:echo", "--port", "0")
+    ready = r"websocket_serving: serving on http://127\.0\.0\.1:(?P<port>\d+)"
+    with subprocess_serving(argv, ready=ready, env=env, name="python -m websocket_serving") as base:
         with opened(base, "/") as ws:
             ws.send("from the command line")
             got = recv(ws, "the echo")
             assert got == "from the command line", f"expected the echo 'from the command line', got {got!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The proof: without a usable exercise 15, the core still grades and the rest says so in one sentence
+# ---------------------------------------------------------------------------------------------
+
+NOT_FINISHED_15 = '''
+"""An exercise 15 that is not finished (the test's own stand-in)."""
+
+
+class Server:
+    def __init__(self, app, host="127.0.0.1", port=8000):
+        raise NotImplementedError("write Server.__init__() in asgi_server.py")
+
+
+async def serve_connection(app, reader, writer, *, state=None, stopping=None, upgrade=None):
+    raise NotImplementedError("write serve_connection() in asgi_server.py")
+'''
+
+FIFTEENS = {
+    "missing": (None, "is not in this folder"),
+    "unfinished": (NOT_FINISHED_15, "is not finished yet (write serve_connection() in asgi_server.py)"),
+    "crashes-on-import": ("raise RuntimeError('half-written')\n", "raises RuntimeError: half-written (line 1 of asgi_server.py) when it is imported"),
+}
+SANS_IO = "test_accept_key_matches_the_rfc_example"
+ON_FIFTEEN = ["test_handshake_answers_101_with_the_accept_key[yours]", "test_runs_from_the_command_line"]
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("fifteen", list(FIFTEENS))
+def test_without_a_usable_exercise_15_the_core_still_grades(fifteen: str, tmp_path: Path) -> None:
+    """Runs three of these tests in a child pytest, on this exercise's module and a broken exercise 15."""
+    source, why = FIFTEENS[fifteen]
+    here = Path(__file__).resolve().parent
+    course = tmp_path / "course"
+    shutil.copytree(here, course / "exercises" / here.name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(here.parent / "conftest.py", course / "exercises" / "conftest.py")
+    shutil.copy(websocket_server.__file__ or "", course / "exercises" / here.name / "websocket_server.py")  # yours, or a solution
+    (course / "pytest.ini").write_text("[pytest]\nmarkers =\n    spec(section): graded\n    reference: proves a test\n")
+    if source is not None:
+        (course / "exercises" / "15_asgi_server").mkdir()
+        (course / "exercises" / "15_asgi_server" / "asgi_server.py").write_text(source)
+    report = tmp_path / "report.xml"
+    env = {name: value for name, value in os.environ.items() if name != "KATA_SOLUTIONS"}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    selected = " or ".join(name.replace("[", " and ").rstrip("]") for name in [SANS_IO, *ON_FIFTEEN])
+    test_file = course / "exercises" / here.name / Path(__file__).name
+    argv = [sys.executable, "-m", "pytest", str(test_file), "-p", "pytest_timeout", "-p", "no:cacheprovider"]
+    argv += ["--import-mode=importlib", f"--rootdir={course}", "-q", "-k", selected, f"--junitxml={report}"]
+    child = subprocess.run(argv, cwd=course, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert report.is_file(), f"the child pytest wrote no report:\n{child.stdout[-2000:]}\n{child.stderr[-2000:]}"
+    outcomes = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        outcomes[case.get("name")] = None if failure is None else (failure.get("message") or "") + "\n" + (failure.text or "")
+    assert set(outcomes) == {SANS_IO, *ON_FIFTEEN}, f"expected the three selected tests to run, got {sorted(outcomes)!r}:\n{child.stdout[-2000:]}"
+    sentence = f"this test runs on your exercise 15 (asgi_server.py), which {why}: run `grader check 15` and finish it first"
+    own = outcomes[SANS_IO]
+    assert own is None or "exercise 15" not in own, f"expected {SANS_IO} to grade this exercise alone, but it failed with: {own}"
+    for name in ON_FIFTEEN:
+        failed = outcomes[name]
+        assert failed is not None and sentence in failed, f"expected {name} to fail with {sentence!r}, got: {failed}"
+        assert "Traceback" not in failed and 'File "' not in failed and "asgi_server.py:" not in failed, (
+            f"expected {name} to fail with the sentence alone, without a traceback, got: {failed}"
+        )

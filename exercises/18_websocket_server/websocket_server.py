@@ -1,6 +1,6 @@
-"""Exercise 18 — WebSocket support in an ASGI server: the handshake, the frames, the ASGI messages.
+"""Exercise 18 — WebSocket for your own ASGI server: the handshake, the frames, the ASGI messages.
 
-A WebSocket begins life as an HTTP request::
+A WebSocket begins life as an HTTP request that your exercise-15 server has already parsed::
 
     GET /chat HTTP/1.1
     Host: 127.0.0.1:8000
@@ -9,14 +9,16 @@ A WebSocket begins life as an HTTP request::
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
     Sec-WebSocket-Version: 13
 
-and, if the app agrees, the server answers (RFC 6455 §4.2.2)::
+15's ``serve_connection()`` hands every request with an ``Upgrade`` header to ``Server.upgrade``
+before anything else. This module makes that hook (``upgrade_handler(app)``); if the app agrees, the
+hook answers (RFC 6455 §4.2.2)::
 
     HTTP/1.1 101 Switching Protocols
     Upgrade: websocket
     Connection: Upgrade
     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
 
-From then on the same TCP connection carries *frames* both ways (RFC 6455 §5.2)::
+and from then on the same TCP connection carries *frames* both ways (RFC 6455 §5.2)::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -33,30 +35,35 @@ From then on the same TCP connection carries *frames* both ways (RFC 6455 §5.2)
     | Masking-key (continued)       |          Payload Data         |
     +-------------------------------- - - - - - - - - - - - - - - - +
 
-The ASGI app never sees any of this: it gets ``websocket.connect``, ``websocket.receive`` and
-``websocket.disconnect`` messages and sends ``websocket.accept``, ``websocket.send`` and
-``websocket.close`` (ASGI HTTP & WebSocket spec 2.5). Translating between the two is your job.
+Two layers, in the order you write them:
 
-This module also serves plain HTTP, minimally (one request per connection, ``Content-Length``
-request bodies only): that part is given, so that one server can run a whole Starlette app.
+- **the protocol core, sans-IO** (bytes in, frames out, no socket, no event loop: h11's shape):
+  ``accept_key``, ``handshake_error``, ``handshake_response``, ``websocket_scope``, the close
+  payloads, ``build_frame`` for frames out, ``FrameDecoder`` and ``MessageAssembler`` for frames in;
+- **the ASGI bridge** over the reader/writer pair 15 hands over: ``WebSocketConnection`` and
+  ``upgrade_handler``. ``websocket_serving.py`` (given) plugs it into your 15's ``Server``.
+
+The ASGI app never sees a frame: it gets ``websocket.connect``, ``websocket.receive`` and
+``websocket.disconnect`` messages and sends ``websocket.accept``, ``websocket.send`` and
+``websocket.close`` (ASGI HTTP & WebSocket spec 2.5).
+
+This module never imports exercise 15: its core is graded on its own, and the hook only needs what
+every 15 hands it (a request with 15's ``HTTPRequest`` fields, a ``StreamReader``, a writer).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
-import importlib
 import logging
-import socket
-import sys
-import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
 logger = logging.getLogger("websocket_server")
@@ -66,6 +73,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Upgrade = Callable[[Any, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""Exercise 15's upgrade hook: ``await hook(request, reader, writer)`` -> did it take the connection?"""
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The fixed string every server appends to the client's key (RFC 6455 §1.3)."""
@@ -75,6 +84,9 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 CLOSE_TIMEOUT = 5.0
 """Seconds to wait for the client's answer to our close frame before dropping the connection."""
+
+READ_SIZE = 65536
+"""How many bytes ``read_frames()`` asks the reader for at a time (any size reads the same frames)."""
 
 
 class Opcode(IntEnum):
@@ -90,14 +102,12 @@ class Opcode(IntEnum):
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame as read off the wire, payload already unmasked."""
+    """One frame from the client, payload already unmasked."""
 
     opcode: int
     payload: bytes
     fin: bool = True
     """True on the last (or only) frame of a message (§5.4)."""
-    masked: bool = False
-    """Whether the sender masked the payload: every client-to-server frame must be (§5.1)."""
 
 
 class ProtocolError(Exception):
@@ -113,7 +123,7 @@ class ClientDisconnected(OSError):
 
 
 # ---------------------------------------------------------------------------------------------
-# The pieces: pure functions first
+# The protocol core, sans-IO: keys, masks, frames out
 # ---------------------------------------------------------------------------------------------
 
 
@@ -137,23 +147,83 @@ def build_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | 
 
     First byte: FIN (0x80) | opcode; the RSV bits are 0 (no extension). Second byte: the MASK bit
     (0x80 if ``mask`` is given) | the payload length, if it is under 126; else 126 followed by the
-    length in 2 bytes, or 127 followed by it in 8 bytes (network byte order). Then the 4-byte mask
-    and the masked payload, or the payload as is. A server never masks its frames (§5.1): ``mask``
-    is for writing clients (and tests).
+    length in 2 bytes, or 127 followed by it in 8 bytes (network byte order): always the shortest
+    form that holds it. Then the 4-byte mask and the masked payload, or the payload as is. A server
+    never masks its frames (§5.1): ``mask`` is for writing clients (and tests).
     """
     raise NotImplementedError("write build_frame() in websocket_server.py")
 
 
-async def read_frame(reader: asyncio.StreamReader, *, max_size: int = MAX_MESSAGE_SIZE) -> Frame:
-    """Read exactly one frame from ``reader`` and return it with its payload unmasked (RFC 6455 §5.2).
+# ---------------------------------------------------------------------------------------------
+# The protocol core, sans-IO: frames in, messages out
+# ---------------------------------------------------------------------------------------------
 
-    Raise ``ProtocolError`` (code 1002) for a frame no extension allows: an RSV bit set, a reserved
-    opcode (0x3-0x7, 0xB-0xF), a control frame that is fragmented or longer than 125 bytes (§5.5), a
-    64-bit length with its top bit set; and ``ProtocolError`` with code 1009 (message too big) for a
-    payload longer than ``max_size``. When the stream ends mid-frame, let
-    ``asyncio.IncompleteReadError`` propagate: the connection is gone.
+
+class FrameDecoder:
+    """Bytes in, frames out: the server's side of RFC 6455 §5 framing, with no I/O at all (h11's shape).
+
+    ``feed()`` takes whatever bytes the socket gave, however they were cut (half a header, three
+    frames and a bit), and returns the frames they complete; an incomplete frame waits in the
+    decoder for the next ``feed()``. No reader, no ``await``: a test can feed it one byte at a time.
     """
-    raise NotImplementedError("write read_frame() in websocket_server.py")
+
+    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
+        """An empty decoder (a ``bytearray`` buffer is all it needs); a payload over ``max_size``
+        bytes is refused (1009)."""
+        raise NotImplementedError("write FrameDecoder.__init__() in websocket_server.py")
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Add the bytes that arrived; return every frame they complete, in order, payloads unmasked.
+
+        A frame (§5.2): 2 header bytes (``first & 0x80`` FIN, ``first & 0x70`` the RSV bits,
+        ``first & 0x0F`` the opcode; ``second & 0x80`` MASK, ``second & 0x7F`` the length), then 2
+        more bytes of length if the 7 bits say 126, 8 if they say 127 (network byte order), then the
+        4-byte mask, then the payload (``apply_mask`` it). Until all of a frame is here, keep its
+        bytes and return what is complete (maybe ``[]``).
+
+        Raise ``ProtocolError`` (code 1002) as soon as the bytes show a frame this server refuses:
+
+        - an RSV bit set (no extension was negotiated);
+        - a reserved opcode (0x3-0x7, 0xB-0xF);
+        - a control frame (opcode 0x8 and up) that is fragmented (FIN clear) or longer than 125
+          bytes (§5.5);
+        - a frame without a mask: every client-to-server frame is masked (§5.1, §5.3);
+        - a length not in its shortest form: 126 then a value under 126, or 127 then a value under
+          65536 ("the minimal number of bytes MUST be used", §5.2);
+        - a 64-bit length with its most significant bit set;
+
+        and ``ProtocolError(..., code=1009)`` (message too big) for a payload longer than
+        ``max_size``, as soon as its length is known: do not wait for, or keep, a payload you will
+        refuse anyway.
+        """
+        raise NotImplementedError("write FrameDecoder.feed() in websocket_server.py")
+
+
+class MessageAssembler:
+    """Data frames in, whole ASGI messages out (RFC 6455 §5.4 fragmentation, §8.1 UTF-8)."""
+
+    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
+        """No message open yet; a message over ``max_size`` bytes, all its fragments counted, is
+        refused (1009)."""
+        raise NotImplementedError("write MessageAssembler.__init__() in websocket_server.py")
+
+    def add(self, frame: Frame) -> Message | None:
+        """Take one data frame (opcode 0, 1 or 2, in the order they came: control frames never come
+        here); return the ASGI message once its last fragment came, else ``None``.
+
+        - A text (0x1) or binary (0x2) frame starts a message; continuation frames (0x0) add to it;
+          the one with FIN ends it, and the next frame starts a new message (§5.4).
+        - A continuation with no message to continue, or a text or binary frame while a message is
+          still open, is a ``ProtocolError`` (1002).
+        - The whole message, every fragment counted, may be at most ``max_size`` bytes: raise
+          ``ProtocolError(..., code=1009)`` as soon as the fragments so far are over it.
+        - A text message must be valid UTF-8, else ``ProtocolError(..., code=1007)`` (§8.1). One
+          character may be split between two fragments: decode the message, not each fragment.
+        - The message: ``{"type": "websocket.receive", "text": str}`` for text,
+          ``{"type": "websocket.receive", "bytes": bytes}`` for binary (ASGI WebSocket §Receive:
+          the other key is absent or ``None``).
+        """
+        raise NotImplementedError("write MessageAssembler.add() in websocket_server.py")
 
 
 def is_valid_close_code(code: int) -> bool:
@@ -181,29 +251,37 @@ def build_close_payload(code: int, reason: str = "") -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# The handshake and the scope
+# The protocol core, sans-IO: the handshake and the scope
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Request:
-    """The head of an HTTP request, as read by ``read_request_head`` (given)."""
+    """The fields of exercise 15's ``HTTPRequest`` that a handshake reads (given).
+
+    The hook gets 15's own ``HTTPRequest``; this class has the same fields and the same ``header()``,
+    so that the tests (and you, in a REPL) can make one without exercise 15.
+    """
 
     method: str
-    target: str
-    http_version: str
+    """``"GET"``, ``"POST"``, ... (upper case, as sent)."""
+    target: bytes
+    """The request target exactly as sent: ``b"/caf%C3%A9?q=1"``."""
+    http_version: str = "1.1"
+    """``"1.1"`` or ``"1.0"``."""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    """Every header as ``(lowercased name, value)`` bytes, in order."""
+    """Every header as ``(name, value)`` bytes, names lower-cased, values stripped, repeats kept."""
 
     def header(self, name: bytes) -> bytes | None:
-        """The first value of header ``name`` (lowercase), or ``None``."""
+        """The last value of header ``name`` (lower case), or ``None``."""
+        found = None
         for key, value in self.headers:
             if key == name:
-                return value
-        return None
+                found = value
+        return found
 
 
-def header_tokens(request: Request, name: bytes) -> list[str]:
+def header_tokens(request: Any, name: bytes) -> list[str]:
     """All comma-separated tokens of every ``name`` header, lowercased: ``keep-alive, Upgrade`` -> both."""
     tokens = []
     for key, value in request.headers:
@@ -212,7 +290,7 @@ def header_tokens(request: Request, name: bytes) -> list[str]:
     return tokens
 
 
-def wants_websocket(request: Request) -> bool:
+def wants_websocket(request: Any) -> bool:
     """Does this request ask to become a WebSocket (an ``Upgrade: websocket`` header)? (given)"""
     return "websocket" in header_tokens(request, b"upgrade")
 
@@ -220,11 +298,12 @@ def wants_websocket(request: Request) -> bool:
 def handshake_error(request: Request) -> tuple[int, list[tuple[bytes, bytes]]] | None:
     """Check an upgrade request against RFC 6455 §4.2.1; return ``(status, headers)`` to refuse it, or ``None``.
 
-    The request must be a ``GET`` over HTTP/1.1 with ``Connection`` listing ``upgrade`` (it may
-    list more tokens: compare case-insensitively) and a ``Sec-WebSocket-Key`` that is the base64 of
-    16 bytes: otherwise 400 Bad Request. Its ``Sec-WebSocket-Version`` must be ``13``: otherwise
-    426 Upgrade Required with a ``Sec-WebSocket-Version: 13`` header telling the client what we
-    speak (§4.2.2 step 4, §4.4).
+    The request must be a ``GET`` over HTTP/1.1 (``http_version`` ``"1.1"``) with ``Connection``
+    listing ``upgrade`` (it may list more tokens: compare case-insensitively) and a
+    ``Sec-WebSocket-Key`` that is the base64 of 16 bytes (``base64.b64decode(key, validate=True)``):
+    otherwise 400 Bad Request. Its ``Sec-WebSocket-Version`` must be ``13``: otherwise 426 Upgrade
+    Required (or 400) with a ``Sec-WebSocket-Version: 13`` header telling the client what we speak
+    (§4.2.2 step 4, §4.4).
     """
     raise NotImplementedError("write handshake_error() in websocket_server.py")
 
@@ -232,11 +311,12 @@ def handshake_error(request: Request) -> tuple[int, list[tuple[bytes, bytes]]] |
 def websocket_scope(request: Request, client: tuple[str, int] | None, server: tuple[str, int] | None) -> Scope:
     """The ASGI ``websocket`` connection scope for an upgrade request (ASGI WebSocket §Connection Scope).
 
-    ``path`` is percent-decoded (UTF-8) and ``raw_path`` kept as sent, both without the query;
-    ``query_string`` is the raw bytes after ``?``; ``headers`` the request's ``(name, value)`` byte
-    pairs; ``subprotocols`` the list from ``Sec-WebSocket-Protocol`` (comma-separated, possibly over
-    several headers; ``[]`` if none); ``scheme`` ``"ws"``; ``http_version`` ``"1.1"``;
-    ``asgi`` ``{"version": "3.0", "spec_version": "2.5"}``; ``root_path`` ``""``.
+    ``path`` is percent-decoded (UTF-8, a bad byte replaced, not an error) and ``raw_path`` kept as
+    sent, both without the query; ``query_string`` is the raw bytes after ``?``; ``headers`` the
+    request's ``(name, value)`` byte pairs; ``subprotocols`` the list from
+    ``Sec-WebSocket-Protocol`` (comma-separated, possibly over several headers; ``[]`` if none);
+    ``scheme`` ``"ws"``; ``http_version`` ``"1.1"``; ``asgi`` ``{"version": "3.0", "spec_version":
+    "2.5"}``; ``root_path`` ``""``; ``client`` and ``server`` as given.
     """
     raise NotImplementedError("write websocket_scope() in websocket_server.py")
 
@@ -261,8 +341,13 @@ def http_error(status: int, headers: list[tuple[bytes, bytes]] = ()) -> bytes:  
 
 
 # ---------------------------------------------------------------------------------------------
-# One WebSocket connection: the ASGI receive/send pair on one side, frames on the other
+# The ASGI bridge: one WebSocket over the reader/writer pair exercise 15 hands over
 # ---------------------------------------------------------------------------------------------
+
+
+def peer_address(value: Any) -> tuple[str, int] | None:
+    """``writer.get_extra_info("peername")`` -> ``(host, port)``, or ``None`` when unknown (given)."""
+    return (value[0], value[1]) if isinstance(value, (tuple, list)) and len(value) >= 2 else None
 
 
 class WebSocketConnection:
@@ -282,6 +367,10 @@ class WebSocketConnection:
 
     A peer that breaks the protocol gets a close frame with the code of the ``ProtocolError``
     (1002, 1007, 1009) and the TCP connection is closed (§7.1.7).
+
+    ``reader`` is the ``asyncio.StreamReader`` exercise 15 read the request from (the bytes after
+    its head are the first frames); ``writer`` is its writer: ``write()``, ``await drain()``,
+    ``is_closing()``, ``close()``, ``get_extra_info()``.
     """
 
     def __init__(
@@ -297,10 +386,13 @@ class WebSocketConnection:
         self.request = request
         self.reader = reader
         self.writer = writer
-        self.max_size = max_size
-        self.scope = websocket_scope(request, writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+        client, server = (peer_address(writer.get_extra_info(name)) for name in ("peername", "sockname"))
+        self.scope = websocket_scope(request, client, server)
         self.state = "connecting"
         self.close_sent = False
+        # The sans-IO core does the protocol; this class only moves bytes and messages.
+        self.decoder = FrameDecoder(max_size=max_size)
+        self.assembler = MessageAssembler(max_size=max_size)
         # What the app will receive, in order. The frame reader fills it; receive() empties it.
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.disconnect_message: Message | None = None
@@ -320,7 +412,11 @@ class WebSocketConnection:
         raise NotImplementedError("write WebSocketConnection.run() in websocket_server.py")
 
     async def finish(self) -> None:
-        """Give the client a moment to answer our close frame, then stop reading and close TCP."""
+        """Give the client a moment to answer our close frame, then stop reading.
+
+        If a close frame went out and the reader task still runs, wait for it (it ends when the
+        client's close frame comes) up to ``CLOSE_TIMEOUT`` seconds; then cancel it.
+        """
         raise NotImplementedError("write WebSocketConnection.finish() in websocket_server.py")
 
     # --- the ASGI side ----------------------------------------------------------------------
@@ -364,193 +460,31 @@ class WebSocketConnection:
         raise NotImplementedError("write WebSocketConnection.disconnected() in websocket_server.py")
 
     async def read_frames(self) -> None:
-        """Read frames until the connection ends, turning them into ASGI messages (runs as a task).
+        """Read from the client until the connection ends, turning its frames into ASGI messages.
 
-        - a frame without a mask: ``ProtocolError`` (§5.1);
+        Runs as a task from the accept on: ``data = await self.reader.read(READ_SIZE)``, then every
+        frame ``self.decoder.feed(data)`` completes:
+
         - ping: answer a pong with the same payload, at once, even between fragments (§5.5.2-3);
         - pong: ignore;
-        - close: ``parse_close_payload``, answer with ``send_close(code)``, then
+        - close: ``parse_close_payload``, answer with ``send_close(code, "")``, then
           ``disconnected(code, reason)`` and close the writer (the server closes TCP, §7.1.1);
-        - text/binary/continuation: collect fragments (a continuation with nothing to continue,
-          or a new message before the last one's FIN, is a ``ProtocolError``, §5.4); at FIN queue
-          one ``websocket.receive`` — ``"text"`` must be valid UTF-8 (else 1007, §8.1).
+        - data: ``self.assembler.add(frame)``; a message it completes goes to the app's inbox.
 
         On ``ProtocolError``: close frame with its code, ``disconnected``, close the writer. When the
-        stream ends without a close frame (``asyncio.IncompleteReadError``): ``disconnected(1006, "")``.
+        stream ends (``read()`` gives ``b""``) or breaks (``ConnectionError``), without a close
+        frame: ``disconnected(1006, "")``.
         """
         raise NotImplementedError("write WebSocketConnection.read_frames() in websocket_server.py")
 
 
-# ---------------------------------------------------------------------------------------------
-# The server (given: minimal HTTP, one request per connection; WebSocket via the class above)
-# ---------------------------------------------------------------------------------------------
+def upgrade_handler(app: ASGIApp, *, max_size: int = MAX_MESSAGE_SIZE) -> Upgrade:
+    """The hook for exercise 15's ``Server.upgrade``: WebSocket for ``app``, plugged into your HTTP server.
 
-
-async def read_request_head(reader: asyncio.StreamReader) -> Request | None:
-    """Read a request line and headers; ``None`` if the client sent nothing usable (given)."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        return None
-    request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
-    parts = request_line.split(" ")
-    if len(parts) != 3:
-        return None
-    headers = []
-    for line in header_lines:
-        name, colon, value = line.partition(":")
-        if not colon:
-            return None
-        headers.append((name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")))
-    return Request(method=parts[0], target=parts[1], http_version=parts[2], headers=headers)
-
-
-async def serve_http(app: ASGIApp, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Run ``app`` for one plain HTTP request and write its response; the connection then closes (given)."""
-    raw_path, _, query = request.target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.5"},
-        "http_version": request.http_version.removeprefix("HTTP/"),
-        "method": request.method,
-        "scheme": "http",
-        "path": unquote(raw_path, encoding="utf-8", errors="replace"),
-        "raw_path": raw_path.encode("latin-1"),
-        "query_string": query.encode("latin-1"),
-        "root_path": "",
-        "headers": request.headers,
-        "client": writer.get_extra_info("peername"),
-        "server": writer.get_extra_info("sockname"),
-    }
-    length = int(request.header(b"content-length") or 0)
-    body = await reader.readexactly(length) if length else b""
-    body_sent = False
-    response_started = False
-
-    async def receive() -> Message:
-        nonlocal body_sent
-        if not body_sent:
-            body_sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Future()  # one request per connection: the only thing left is to wait
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        nonlocal response_started
-        if message["type"] == "http.response.start":
-            response_started = True
-            status = message["status"]
-            lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
-            lines += [bytes(n) + b": " + bytes(v) for n, v in message.get("headers", []) if bytes(n).lower() != b"connection"]
-            lines.append(b"Connection: close")  # the body ends when we close: no length needed
-            writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
-        elif message["type"] == "http.response.body":
-            writer.write(message.get("body", b""))
-            await writer.drain()
-
-    try:
-        await app(scope, receive, send)
-    except Exception:
-        logger.exception("the ASGI app raised")
-        if not response_started:
-            writer.write(http_error(500))
-
-
-class Server:
-    """An asyncio ASGI server for HTTP (minimal) and WebSocket, shaped like ``socketserver`` servers.
-
-    ``Server(app, host, port)`` binds at once (port 0 picks a free port: read ``server_address``);
-    ``serve_forever()`` runs the event loop in the calling thread until ``shutdown()`` is called
-    from another thread; ``server_close()`` releases the socket.
+    Your 15 awaits ``hook(request, reader, writer)`` for every request with an ``Upgrade`` header,
+    before anything else for that request. A request that does not ask for ``Upgrade: websocket``
+    (``wants_websocket``) is not ours: ``False``, and 15 serves it as plain HTTP. Any other: run
+    ``WebSocketConnection(app, request, reader, writer, max_size=max_size)`` to its end, close the
+    writer whatever happened, and return ``True``: the connection was ours, 15 writes nothing more.
     """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
-        self.app = app
-        self.socket = socket.create_server((host, port))
-        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._shutdown_requested = False
-        self._connections: set[asyncio.Task[None]] = set()
-
-    def serve_forever(self) -> None:
-        asyncio.run(self._serve())
-
-    def shutdown(self) -> None:
-        """Ask ``serve_forever()`` to return (from any thread), and do not wait for it."""
-        self._shutdown_requested = True
-        if self._ready.wait(5) and self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-
-    def server_close(self) -> None:
-        self.socket.close()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._handle, sock=self.socket)
-        self._ready.set()
-        try:
-            if not self._shutdown_requested:
-                await self._stop.wait()
-        finally:
-            server.close()
-            # Open connections (a WebSocket may last forever) end with the server.
-            for task in list(self._connections):
-                task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            await server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            request = await read_request_head(reader)
-            if request is None:
-                return
-            if wants_websocket(request):
-                await WebSocketConnection(self.app, request, reader, writer).run()
-            else:
-                await serve_http(self.app, request, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
-
-
-def load_app(spec: str) -> ASGIApp:
-    """``"module:attribute"`` -> the ASGI app it names (given)."""
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute or "app")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m websocket_server module:app --port 8000`` (given)."""
-    parser = argparse.ArgumentParser(prog="python -m websocket_server", description=__doc__.splitlines()[0])
-    parser.add_argument("app", help="the ASGI app to serve, as module:attribute")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    sys.path.insert(0, ".")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    server = Server(load_app(args.app), args.host, args.port)
-    host, port = server.server_address
-    print(f"Serving on http://{host}:{port} (ws://{host}:{port}) — Ctrl-C to stop", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-if __name__ == "__main__":
-    main()
+    raise NotImplementedError("write upgrade_handler() in websocket_server.py")

@@ -25,14 +25,10 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message["bytes"]})
+    while (message := await receive())["type"] == "websocket.receive":
+        # Whichever of "text" and "bytes" the message carries goes back under the same key.
+        payload = {key: message[key] for key in ("text", "bytes") if message.get(key) is not None}
+        await send({"type": "websocket.send", **payload})
 
 
 async def scope_reporter(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -2,19 +2,21 @@
 
 The capstone is written against your framework. Every HTTP scenario runs over TCP, driven by httpx,
 twice: under uvicorn, and under **your own server from exercise 15** (``asgi_server.Server``). The
-WebSocket echo runs under uvicorn (exercise 15's server speaks no WebSocket) and under your
-WebSocket server from exercise 18 (``websocket_server.Server``). Those runs are graded too: they are
-your framework on your server. If exercise 15 or 18 is not in this course copy, its runs are
-skipped; if it is still a stub, they fail and say so.
+WebSocket echo runs under uvicorn and under your server from exercise 18 (``websocket_serving.Server``:
+your 15, with your 18's WebSocket hook). Those runs are graded too: they are your framework on your
+server. When the exercise a run needs is missing, unfinished, or raises when it is imported, the run
+fails with one sentence that names it (15 or 18) and says to finish it first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import importlib
-import importlib.util
+import os
+import traceback
 from collections.abc import Iterator
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -22,15 +24,122 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import mini_framework_capstone as capstone
+from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
 from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
 
 HTTP_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("asgi_server", id="your-server-15")]
-WS_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("websocket_server", id="your-server-18")]
-FINISH = "this test runs the capstone on your own server from exercise {number}: finish {number} first"
+WS_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("websocket_serving", id="your-server-18")]
+MODULES = {"15": "asgi_server", "18": "websocket_server"}
+
+
+def not_finished(exercise: str, exc: NotImplementedError) -> NoReturn:
+    """Fail with the one sentence: ``exercise`` (15 or 18) is not finished, in its stub's own words."""
+    with finished(MODULES[exercise], exercise):
+        raise exc
+    raise AssertionError("unreachable")  # finished() turns a NotImplementedError into the sentence
+
+
+def owner(exc: BaseException, modules: dict[str, ModuleType]) -> str | None:
+    """Which exercise's module (by number) raised ``exc`` itself, if one of ``modules`` did."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = os.path.abspath(frames[-1].filename) if frames else ""
+    return next((number for number, module in modules.items() if os.path.abspath(module.__file__ or "") == where), None)
+
+
+class OfflineWriter:
+    """A connection's writer in memory: enough for one request served without a socket."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+async def _refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The smallest app: 204 for HTTP, a refusal (403) for a WebSocket."""
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.close"})
+    else:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def offline(serve: Any, head: bytes) -> NotImplementedError | None:
+    """``await serve(reader, writer)`` on one request ``head``, without a socket: its NotImplementedError, if any."""
+
+    async def once() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(head)
+        reader.feed_eof()
+        await asyncio.wait_for(serve(reader, OfflineWriter()), 2)
+
+    try:
+        asyncio.run(once())
+    except NotImplementedError as exc:
+        return exc
+    except Exception:
+        return None  # any other trouble shows in the test itself, in its own words
+    return None
+
+
+HTTP_HEAD = b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n"
+
+
+def usable(server: str) -> dict[str, ModuleType]:
+    """The modules ``server`` runs on (``{"15": asgi_server}``, and ``"18"`` for WebSocket), tried offline first."""
+    modules = {"15": earlier("asgi_server", "15")}
+    if server == "websocket_serving":
+        modules["18"] = earlier("websocket_server", "18")
+    problem = offline(lambda r, w: modules["15"].serve_connection(_refuse, r, w), HTTP_HEAD)
+    if problem is not None:
+        not_finished("15", problem)
+    if "18" in modules:
+        try:
+            hook = modules["18"].upgrade_handler(_refuse)
+        except NotImplementedError as exc:
+            not_finished("18", exc)
+        problem = offline(lambda r, w: hook(_WsRequest(), r, w), b"")
+        if problem is not None:
+            not_finished("18", problem)
+    return modules
+
+
+class _WsRequest:
+    """The upgrade request of WS_HEAD, with the fields of exercise 15's HTTPRequest."""
+
+    method, target, http_version, body = "GET", b"/", "1.1", b""
+    headers = [
+        (b"host", b"probe"),
+        (b"upgrade", b"websocket"),
+        (b"connection", b"Upgrade"),
+        (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        (b"sec-websocket-version", b"13"),
+    ]
+
+    def header(self, name: bytes) -> bytes | None:
+        return next((value for key, value in reversed(self.headers) if key == name), None)
 
 
 class Watched:
-    """Your server, with a note of whether ``serve_forever()`` is still a stub."""
+    """Your server, noting a NotImplementedError from ``serve_forever()`` or ``shutdown()``."""
 
     def __init__(self, server: Any) -> None:
         self.server = server
@@ -45,29 +154,41 @@ class Watched:
             raise
 
     def shutdown(self) -> None:
-        if self.unfinished is None:
+        if self.unfinished is not None:
+            return  # serve_forever() never ran: nothing to stop
+        try:
             self.server.shutdown()
+        except NotImplementedError as exc:
+            self.unfinished = exc
 
     def server_close(self) -> None:
-        close = getattr(self.server, "server_close", None)
-        if close is not None:
-            close()
+        with contextlib.suppress(NotImplementedError):
+            self.server.server_close()
 
 
-def own_server(module_name: str, number: int, app: Any) -> Watched:
-    if importlib.util.find_spec(module_name) is None:
-        pytest.skip(f"exercise {number} ({module_name}) is not part of this course copy: no server of your own to run on")
-    module = importlib.import_module(module_name)  # an error inside your module shows as itself
-    if module_name == "websocket_server":
-        # Exercise 18 gives its Server; the WebSocket parts are the student's. Probe one of them.
-        try:
-            module.accept_key("dGhlIHNhbXBsZSBub25jZQ==")
-        except NotImplementedError:
-            pytest.fail(FINISH.format(number=number))
+@contextlib.contextmanager
+def _own(app: Any, server: str) -> Iterator[str]:
+    modules = usable(server)
+    if server == "websocket_serving":
+        import websocket_serving  # given in exercise 18: your 15's Server, your 18's hook
+
+        make = websocket_serving.Server
+    else:
+        make = modules["15"].Server
     try:
-        return Watched(module.Server(app, HOST, 0))
-    except NotImplementedError:
-        pytest.fail(FINISH.format(number=number))
+        watched = Watched(make(app, HOST, 0))
+    except NotImplementedError as exc:
+        number = owner(exc, modules)
+        if number is None:
+            raise
+        not_finished(number, exc)
+    try:
+        with serving(watched, name=f"your {server}.Server") as url:
+            yield url
+    except BaseException:
+        if watched.unfinished is not None:
+            not_finished("15", watched.unfinished)  # serve_forever() and shutdown() are exercise 15's
+        raise
 
 
 @contextlib.contextmanager
@@ -77,20 +198,11 @@ def served(app: Any, server: str) -> Iterator[str]:
         with uvicorn_serving(app, lifespan="on") as url:
             yield url
         return
-    number = 15 if server == "asgi_server" else 18
-    watched = own_server(server, number, app)
     try:
-        with serving(watched, name=f"your {server}.Server") as url:
-            try:
-                yield url
-            except (httpx.HTTPError, OSError, TimeoutError):
-                if watched.unfinished is not None:
-                    pytest.fail(FINISH.format(number=number))
-                raise
-    except AssertionError as exc:
-        if isinstance(exc.__cause__, NotImplementedError):
-            pytest.fail(FINISH.format(number=number))
-        raise
+        with _own(app, server) as url:
+            yield url
+    except PrerequisiteMissing as exc:
+        fail_prerequisite(exc)
 
 
 def check(response: httpx.Response, status: int, what: str) -> None:

@@ -48,6 +48,7 @@ Message = dict[str, Any]  # mutants: skip (given in the stub)
 Receive = Callable[[], Awaitable[Message]]  # mutants: skip (given in the stub)
 Send = Callable[[Message], Awaitable[None]]  # mutants: skip (given in the stub)
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]  # mutants: skip (given in the stub)
+Upgrade = Callable[["HTTPRequest", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]  # mutants: skip (given in the stub)
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}  # mutants: skip (given in the stub)
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
@@ -387,13 +388,15 @@ async def serve_connection(
     *,
     state: dict[str, Any] | None = None,
     stopping: asyncio.Event | None = None,
+    upgrade: Upgrade | None = None,
 ) -> None:
     """Serve requests on one connection until either side closes it (RFC 9112 §9.3, keep-alive).
 
     While the app runs, the *next* request is already being read in a task: if that read meets the
     end of the stream, the client has left, and ``receive()`` returns ``http.disconnect``.
     When ``stopping`` is set (the server shuts down), an idle connection closes at once and a busy
-    one closes after its response.
+    one closes after its response. A request with an ``Upgrade`` header goes to ``upgrade`` first:
+    when it answers true, the connection was the hook's (exercise 18: WebSocket).
     """
     stopping = stopping or asyncio.Event()
     client = writer.get_extra_info("peername")[:2]
@@ -412,6 +415,10 @@ async def serve_connection(
                 break
             if request is None:
                 break  # the client closed the connection between requests
+            if upgrade is not None and request.header(b"upgrade") is not None:
+                # Before reading ahead: the bytes after this head may belong to the new protocol.
+                if await upgrade(request, reader, writer):
+                    return  # the hook served the connection to its end and closed the writer
 
             disconnected = asyncio.Event()
             next_request = asyncio.ensure_future(read_http_request(reader))
@@ -474,6 +481,7 @@ class Server:
         self.socket = socket.create_server((host, port))
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.state: dict[str, Any] | None = None  # what a lifespan startup fills (exercise 16)
+        self.upgrade: Upgrade | None = None  # what takes over an Upgrade request (exercise 18)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -512,7 +520,9 @@ class Server:
         assert task is not None
         self._connections.add(task)
         try:
-            await serve_connection(self.app, reader, writer, state=self.state, stopping=self._stopping)
+            await serve_connection(
+                self.app, reader, writer, state=self.state, stopping=self._stopping, upgrade=self.upgrade
+            )
         finally:
             self._connections.discard(task)
 

@@ -35,6 +35,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Upgrade = Callable[["HTTPRequest", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""``upgrade(request, reader, writer) -> bool``: what may take over a connection (``serve_connection``)."""
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
@@ -606,12 +608,16 @@ async def serve_connection(
     *,
     state: dict[str, Any] | None = None,
     stopping: asyncio.Event | None = None,
+    upgrade: Upgrade | None = None,
 ) -> None:
     """Serve requests on one connection until either side closes it (RFC 9112 §9.3, keep-alive).
 
     While the app runs, the head of the next request is already being read: its end of stream is how
     ``http.disconnect`` learns that the client left. Its body is read only once the current response
     is complete, so that a ``100 Continue`` never lands inside another response.
+
+    A request that names an ``Upgrade`` is offered to ``upgrade`` once its body is in and before
+    anything else happens to it; a hook that says yes has used the connection up.
     """
     client = _address(writer.get_extra_info("peername"))
     server = _address(writer.get_extra_info("sockname"))
@@ -634,6 +640,8 @@ async def serve_connection(
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await writer.drain()
             request = await _read_body(reader, head)
+            if upgrade is not None and _offers_upgrade(request) and await upgrade(request, reader, writer):
+                break  # nothing was read ahead: the hook had the rest of the stream, and has finished with it
 
             keep_alive = _wants_keep_alive(request) and not stopping.is_set()
             disconnected = asyncio.Event()
@@ -658,6 +666,11 @@ async def serve_connection(
             with contextlib.suppress(BaseException):
                 await next_head
         await _close(writer)
+
+
+def _offers_upgrade(request: HTTPRequest) -> bool:
+    """Does the request carry an ``Upgrade`` header (RFC 9110 §7.8), whatever protocols it names?"""
+    return any(name == b"upgrade" for name, _ in request.headers)
 
 
 def _last(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
@@ -714,8 +727,9 @@ class _HTTPProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.reader.set_transport(transport)  # lets the reader pause reading when its buffer is full
         writer = _TransportWriter(transport, self)
+        server = self.server
         task = asyncio.ensure_future(
-            serve_connection(self.server.app, self.reader, writer, state=self.server.state, stopping=self.server.stopping)
+            serve_connection(server.app, self.reader, writer, state=server.state, stopping=server.stopping, upgrade=server.upgrade)
         )
         self.server.connections.add(task)
         task.add_done_callback(self.server.connections.discard)
@@ -754,6 +768,7 @@ class Server:
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
         self.app = app
         self.state: dict[str, Any] | None = None
+        self.upgrade: Upgrade | None = None  # a protocol that may take an Upgrade request over (exercise 18)
         self.socket = socket.create_server((host, port), backlog=128)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self.connections: set[asyncio.Task[None]] = set()

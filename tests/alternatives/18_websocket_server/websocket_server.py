@@ -1,68 +1,33 @@
-"""Exercise 18 — WebSocket support in an ASGI server: the handshake, the frames, the ASGI messages.
+"""Exercise 18 — WebSocket for an exercise-15 server (a second, independent solution).
 
-A WebSocket begins life as an HTTP request::
+The same pieces as the README names, built another way:
 
-    GET /chat HTTP/1.1
-    Host: 127.0.0.1:8000
-    Upgrade: websocket
-    Connection: Upgrade
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
-    Sec-WebSocket-Version: 13
-
-and, if the app agrees, the server answers (RFC 6455 §4.2.2)::
-
-    HTTP/1.1 101 Switching Protocols
-    Upgrade: websocket
-    Connection: Upgrade
-    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
-
-From then on the same TCP connection carries *frames* both ways (RFC 6455 §5.2)::
-
-     0                   1                   2                   3
-     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-    +-+-+-+-+-------+-+-------------+-------------------------------+
-    |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
-    |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
-    |N|V|V|V|       |S|             |   (if payload len==126/127)   |
-    | |1|2|3|       |K|             |                               |
-    +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
-    |     Extended payload length continued, if payload len == 127  |
-    + - - - - - - - - - - - - - - - +-------------------------------+
-    |                               |Masking-key, if MASK set to 1  |
-    +-------------------------------+-------------------------------+
-    | Masking-key (continued)       |          Payload Data         |
-    +-------------------------------- - - - - - - - - - - - - - - - +
-
-The ASGI app never sees any of this: it gets ``websocket.connect``, ``websocket.receive`` and
-``websocket.disconnect`` messages and sends ``websocket.accept``, ``websocket.send`` and
-``websocket.close`` (ASGI HTTP & WebSocket spec 2.5). Translating between the two is your job.
-
-This module also serves plain HTTP, minimally (one request per connection, ``Content-Length``
-request bodies only): that part is given, so that one server can run a whole Starlette app.
+- ``FrameDecoder`` is a small state machine (header, extended length, mask, payload) that consumes
+  bytes as they come and unmasks the payload piece by piece, rather than re-reading a buffer;
+- ``MessageAssembler`` decodes text incrementally, so bad UTF-8 fails at the fragment that carries it;
+- ``WebSocketConnection.send()`` is a table from (state, message type) to a method, and a long
+  message goes out in fragments of ``FRAGMENT_SIZE``;
+- the hook is an object (``UpgradeHandler``), and the 101 says ``Date`` and ``Server`` too;
+- a refused ``Sec-WebSocket-Version`` is a 400 (the RFC's §4.4 example), not a 426.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
 import codecs
 import contextlib
 import hashlib
-import importlib
 import logging
 import re
-import socket
 import struct
-import sys
-import threading
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from enum import IntEnum, StrEnum
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 logger = logging.getLogger("websocket_server")
 
@@ -71,6 +36,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Upgrade = Callable[[Any, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""Exercise 15's upgrade hook: ``await hook(request, reader, writer)`` -> did it take the connection?"""
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The fixed string every server appends to the client's key (RFC 6455 §1.3)."""
@@ -80,6 +47,9 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 CLOSE_TIMEOUT = 5.0
 """Seconds to wait for the client's answer to our close frame before dropping the connection."""
+
+READ_SIZE = 65536
+"""How many bytes ``read_frames()`` asks the reader for at a time (any size reads the same frames)."""
 
 FRAGMENT_SIZE = 64 * 1024
 """The largest frame the server sends: a longer message goes out in fragments (RFC 6455 §5.4)."""
@@ -101,14 +71,12 @@ class Opcode(IntEnum):
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame as read off the wire, payload already unmasked."""
+    """One frame from the client, payload already unmasked."""
 
     opcode: int
     payload: bytes
     fin: bool = True
     """True on the last (or only) frame of a message (§5.4)."""
-    masked: bool = False
-    """Whether the sender masked the payload: every client-to-server frame must be (§5.1)."""
 
 
 class ProtocolError(Exception):
@@ -170,43 +138,96 @@ def build_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | 
 
 
 _DEFINED_OPCODES = frozenset(int(opcode) for opcode in Opcode)
+_HEADER, _LENGTH, _MASK, _PAYLOAD = "header", "extended length", "mask", "payload"
 
 
-async def read_frame(reader: asyncio.StreamReader, *, max_size: int = MAX_MESSAGE_SIZE) -> Frame:
-    """Read exactly one frame from ``reader`` and return it with its payload unmasked (RFC 6455 §5.2).
+class FrameDecoder:
+    """Bytes in, frames out (RFC 6455 §5.2), as a state machine that never reads a byte twice.
 
-    ``ProtocolError`` 1002 for what no extension allows (RSV bits, reserved opcodes, a fragmented or
-    over-long control frame, a 64-bit length with its top bit set), 1009 for a payload over
-    ``max_size``. ``asyncio.IncompleteReadError`` propagates when the stream ends mid-frame.
+    The decoder is always waiting for one thing: the 2 header bytes, the 2 or 8 bytes of an extended
+    length, the 4 mask bytes, or the rest of a payload. ``feed()`` hands each wait the bytes it needs
+    and keeps the rest for the next one; a payload is unmasked as its pieces come, with the mask
+    rotated to where the piece starts.
     """
-    first, second = await reader.readexactly(2)
-    fin = bool(first & 0x80)
-    opcode = first & 0x0F
-    masked = bool(second & 0x80)
-    length = second & 0x7F
-    if first & 0x70:
-        raise ProtocolError("an RSV bit is set, but no extension was negotiated (§5.2)")
-    if opcode not in _DEFINED_OPCODES:
-        raise ProtocolError(f"opcode {opcode:#x} is reserved (§5.2)")
-    if opcode >= 0x8:  # a control frame: checked on the 7-bit length, before reading anything more
-        if not fin:
-            raise ProtocolError("a control frame must not be fragmented (§5.5)")
-        if length > 125:
-            raise ProtocolError("a control frame carries at most 125 bytes (§5.5)")
-    if length == 126:
-        (length,) = struct.unpack("!H", await reader.readexactly(2))
-    elif length == 127:
-        (length,) = struct.unpack("!Q", await reader.readexactly(8))
+
+    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
+        self.max_size = max_size
+        self._pending = bytearray()  # bytes of the part now awaited (header, length or mask)
+        self._start_frame()
+
+    def _start_frame(self) -> None:
+        self._step, self._need = _HEADER, 2
+        self._fin, self._opcode, self._length = True, 0, 0
+        self._mask = b""
+        self._payload: list[bytes] = []
+        self._received = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Take the bytes that arrived; return the frames they complete (RFC 6455 §5.2), in order."""
+        view = memoryview(bytes(data))
+        frames: list[Frame] = []
+        while True:
+            if self._step == _PAYLOAD:
+                view = self._take_payload(view)
+                if self._received < self._length:
+                    return frames
+                frames.append(Frame(opcode=self._opcode, payload=b"".join(self._payload), fin=self._fin))
+                self._start_frame()
+                continue
+            wanted = self._need - len(self._pending)
+            self._pending += view[:wanted]
+            view = view[wanted:]
+            if len(self._pending) < self._need:
+                return frames
+            part, self._pending = bytes(self._pending), bytearray()
+            {_HEADER: self._on_header, _LENGTH: self._on_length, _MASK: self._on_mask}[self._step](part)
+
+    def _on_header(self, part: bytes) -> None:
+        first, second = part
+        self._fin, self._opcode = bool(first & 0x80), first & 0x0F
+        short = second & 0x7F
+        if first & 0x70:
+            raise ProtocolError("an RSV bit is set, but no extension was negotiated (§5.2)")
+        if self._opcode not in _DEFINED_OPCODES:
+            raise ProtocolError(f"opcode {self._opcode:#x} is reserved (§5.2)")
+        if self._opcode >= 0x8 and (not self._fin or short > 125):
+            raise ProtocolError("a control frame is never fragmented and carries at most 125 bytes (§5.5)")
+        if not second & 0x80:
+            raise ProtocolError("a client frame without a mask (§5.1)")
+        if short < 126:
+            self._set_length(short)
+        else:
+            self._step, self._need = _LENGTH, 2 if short == 126 else 8
+
+    def _on_length(self, part: bytes) -> None:
+        (length,) = struct.unpack("!H" if len(part) == 2 else "!Q", part)
         if length >> 63:
             raise ProtocolError("the most significant bit of a 64-bit length must be 0 (§5.2)")
-    if length > max_size:
-        # Refuse before reading: a peer must not make us buffer a payload we will never accept.
-        raise ProtocolError(f"a {length}-byte frame is over the {max_size}-byte limit", 1009)
-    mask = await reader.readexactly(4) if masked else None
-    payload = await reader.readexactly(length) if length else b""
-    if mask is not None:
-        payload = apply_mask(payload, mask)
-    return Frame(opcode=Opcode(opcode), payload=payload, fin=fin, masked=masked)
+        shortest = 126 if len(part) == 2 else 0x10000
+        if length < shortest:
+            raise ProtocolError(f"the length {length} is not in its shortest form (§5.2)")
+        self._set_length(length)
+
+    def _set_length(self, length: int) -> None:
+        if length > self.max_size:
+            # Refuse now: a peer must not make us wait for (and keep) a payload we will never accept.
+            raise ProtocolError(f"a {length}-byte frame is over the {self.max_size}-byte limit", 1009)
+        self._length = length
+        self._step, self._need = _MASK, 4
+
+    def _on_mask(self, part: bytes) -> None:
+        self._mask = part
+        self._step = _PAYLOAD
+
+    def _take_payload(self, view: memoryview) -> memoryview:
+        """Unmask as much of the payload as ``view`` holds; return what is left after it."""
+        count = min(self._length - self._received, len(view))
+        if count:
+            offset = self._received % 4
+            rotated = self._mask[offset:] + self._mask[:offset]
+            self._payload.append(apply_mask(bytes(view[:count]), rotated))
+            self._received += count
+        return view[count:]
 
 
 # The codes below 3000 that a close frame may carry: the RFC's own (§7.4.1, less the three that are
@@ -266,23 +287,23 @@ def build_close_payload(code: int, reason: str = "") -> bytes:
 
 @dataclass
 class Request:
-    """The head of an HTTP request, as read by ``read_request_head`` (given)."""
+    """The fields of exercise 15's ``HTTPRequest`` that a handshake reads (given)."""
 
     method: str
-    target: str
-    http_version: str
+    target: bytes
+    http_version: str = "1.1"
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    """Every header as ``(lowercased name, value)`` bytes, in order."""
 
     def header(self, name: bytes) -> bytes | None:
-        """The first value of header ``name`` (lowercase), or ``None``."""
+        """The last value of header ``name`` (lower case), or ``None``."""
+        found = None
         for key, value in self.headers:
             if key == name:
-                return value
-        return None
+                found = value
+        return found
 
 
-def header_tokens(request: Request, name: bytes) -> list[str]:
+def header_tokens(request: Any, name: bytes) -> list[str]:
     """All comma-separated tokens of every ``name`` header, lowercased: ``keep-alive, Upgrade`` -> both."""
     tokens = []
     for key, value in request.headers:
@@ -291,16 +312,16 @@ def header_tokens(request: Request, name: bytes) -> list[str]:
     return tokens
 
 
-def wants_websocket(request: Request) -> bool:
+def wants_websocket(request: Any) -> bool:
     """Does this request ask to become a WebSocket (an ``Upgrade: websocket`` header)? (given)"""
     return "websocket" in header_tokens(request, b"upgrade")
 
 
-_HTTP_VERSION = re.compile(r"HTTP/(?P<major>\d)\.(?P<minor>\d)")
+_HTTP_VERSION = re.compile(r"(?:HTTP/)?(?P<major>\d)\.(?P<minor>\d)")
 
 # The request target: an optional "scheme://authority" (absolute form, RFC 9112 §3.2.2), the path,
 # then an optional "?query". A fragment is never sent, so "#" has no special meaning here.
-_TARGET = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?]*)?(?P<path>[^?]*)(?:\?(?P<query>.*))?", re.DOTALL)
+_TARGET = re.compile(rb"(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?]*)?(?P<path>[^?]*)(?:\?(?P<query>.*))?", re.DOTALL)
 
 
 def _is_websocket_key(value: bytes | None) -> bool:
@@ -355,7 +376,7 @@ def websocket_scope(request: Request, client: tuple[str, int] | None, server: tu
     """The ASGI ``websocket`` connection scope for an upgrade request (ASGI WebSocket §Connection Scope)."""
     target = _TARGET.fullmatch(request.target)
     assert target is not None  # every string matches: each part of the pattern is optional
-    raw_path = target["path"] or "/"
+    raw_path = target["path"] or b"/"
     return {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.5"},
@@ -363,8 +384,8 @@ def websocket_scope(request: Request, client: tuple[str, int] | None, server: tu
         "http_version": "1.1",
         "scheme": "ws",
         "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
-        "raw_path": raw_path.encode("latin-1"),
-        "query_string": (target["query"] or "").encode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": target["query"] or b"",
         "root_path": "",
         "headers": list(request.headers),
         "client": client,
@@ -421,6 +442,11 @@ def http_error(status: int, headers: list[tuple[bytes, bytes]] = ()) -> bytes:  
 # ---------------------------------------------------------------------------------------------
 
 
+def peer_address(value: Any) -> tuple[str, int] | None:
+    """``writer.get_extra_info("peername")`` -> ``(host, port)``, or ``None`` when unknown (given)."""
+    return (value[0], value[1]) if isinstance(value, (tuple, list)) and len(value) >= 2 else None
+
+
 class State(StrEnum):
     """The four states of a connection (a ``StrEnum``: each equals its name, ``"open"`` and so on)."""
 
@@ -437,7 +463,7 @@ class MessageAssembler:
     rather than after the whole message has been buffered (§8.1 allows failing "as soon as").
     """
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
         self.max_size = max_size
         self._reset()
 
@@ -514,7 +540,7 @@ class WebSocketConnection:
         self.reader = reader
         self.writer = writer
         self.max_size = max_size
-        self.scope = websocket_scope(request, writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+        self.scope = websocket_scope(request, peer_address(writer.get_extra_info("peername")), peer_address(writer.get_extra_info("sockname")))
         self.state = State.CONNECTING
         self.close_sent = False
         # What the app will receive, in order. The frame reader fills it; receive() empties it,
@@ -681,7 +707,8 @@ class WebSocketConnection:
         ``ProtocolError``: close frame with its code, ``disconnected``, close TCP (§7.1.7). When the
         stream ends without a close frame: ``disconnected(1006, "")``.
         """
-        assembler = MessageAssembler(self.max_size)
+        decoder = FrameDecoder(max_size=self.max_size)
+        assembler = MessageAssembler(max_size=self.max_size)
         handlers: dict[int, Callable[[Frame], Awaitable[bool]]] = {
             Opcode.PING: self._on_ping,
             Opcode.PONG: self._on_pong,
@@ -697,19 +724,21 @@ class WebSocketConnection:
 
         try:
             while True:
-                frame = await read_frame(self.reader, max_size=self.max_size)
-                if not frame.masked:
-                    raise ProtocolError("a client frame without a mask (§5.1)")
-                if not await handlers.get(frame.opcode, on_data)(frame):
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    self.disconnected(1006, "")  # the TCP connection ended without a closing handshake
                     return
+                for frame in decoder.feed(data):
+                    if not await handlers.get(frame.opcode, on_data)(frame):
+                        return
         except ProtocolError as exc:
             logger.info("failing the WebSocket connection: %s", exc)
             with contextlib.suppress(ClientDisconnected):
-                await self.send_close(exc.code, str(exc))  # the reason helps whoever debugs the client
+                await self.send_close(exc.code, str(exc)[:MAX_CLOSE_REASON])  # the reason helps whoever debugs the client
             self.disconnected(exc.code, "")
             self.writer.close()
-        except (asyncio.IncompleteReadError, ConnectionError, ClientDisconnected):
-            self.disconnected(1006, "")  # the TCP connection ended without a closing handshake
+        except (ConnectionError, ClientDisconnected):
+            self.disconnected(1006, "")
         except Exception:
             logger.exception("the WebSocket frame reader failed")
             with contextlib.suppress(ClientDisconnected):
@@ -734,176 +763,26 @@ class WebSocketConnection:
         return False
 
 
-# ---------------------------------------------------------------------------------------------
-# The server (given: minimal HTTP, one request per connection; WebSocket via the class above)
-# ---------------------------------------------------------------------------------------------
+class UpgradeHandler:
+    """Exercise 15's ``upgrade`` hook as an object: WebSocket for one app, or "not mine"."""
 
-
-async def read_request_head(reader: asyncio.StreamReader) -> Request | None:
-    """Read a request line and headers; ``None`` if the client sent nothing usable (given)."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        return None
-    request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
-    parts = request_line.split(" ")
-    if len(parts) != 3:
-        return None
-    headers = []
-    for line in header_lines:
-        name, colon, value = line.partition(":")
-        if not colon:
-            return None
-        headers.append((name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")))
-    return Request(method=parts[0], target=parts[1], http_version=parts[2], headers=headers)
-
-
-async def serve_http(app: ASGIApp, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Run ``app`` for one plain HTTP request and write its response; the connection then closes (given)."""
-    raw_path, _, query = request.target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.5"},
-        "http_version": request.http_version.removeprefix("HTTP/"),
-        "method": request.method,
-        "scheme": "http",
-        "path": unquote(raw_path, encoding="utf-8", errors="replace"),
-        "raw_path": raw_path.encode("latin-1"),
-        "query_string": query.encode("latin-1"),
-        "root_path": "",
-        "headers": request.headers,
-        "client": writer.get_extra_info("peername"),
-        "server": writer.get_extra_info("sockname"),
-    }
-    length = int(request.header(b"content-length") or 0)
-    body = await reader.readexactly(length) if length else b""
-    body_sent = False
-    response_started = False
-
-    async def receive() -> Message:
-        nonlocal body_sent
-        if not body_sent:
-            body_sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Future()  # one request per connection: the only thing left is to wait
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        nonlocal response_started
-        if message["type"] == "http.response.start":
-            response_started = True
-            status = message["status"]
-            lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
-            lines += [bytes(n) + b": " + bytes(v) for n, v in message.get("headers", []) if bytes(n).lower() != b"connection"]
-            lines.append(b"Connection: close")  # the body ends when we close: no length needed
-            writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
-        elif message["type"] == "http.response.body":
-            writer.write(message.get("body", b""))
-            await writer.drain()
-
-    try:
-        await app(scope, receive, send)
-    except Exception:
-        logger.exception("the ASGI app raised")
-        if not response_started:
-            writer.write(http_error(500))
-
-
-class Server:
-    """An asyncio ASGI server for HTTP (minimal) and WebSocket, shaped like ``socketserver`` servers.
-
-    ``Server(app, host, port)`` binds at once (port 0 picks a free port: read ``server_address``);
-    ``serve_forever()`` runs the event loop in the calling thread until ``shutdown()`` is called
-    from another thread; ``server_close()`` releases the socket.
-    """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(self, app: ASGIApp, max_size: int) -> None:
         self.app = app
-        self.socket = socket.create_server((host, port))
-        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._shutdown_requested = False
-        self._connections: set[asyncio.Task[None]] = set()
+        self.max_size = max_size
 
-    def serve_forever(self) -> None:
-        asyncio.run(self._serve())
-
-    def shutdown(self) -> None:
-        """Ask ``serve_forever()`` to return (from any thread), and do not wait for it."""
-        self._shutdown_requested = True
-        if self._ready.wait(5) and self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-
-    def server_close(self) -> None:
-        self.socket.close()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._handle, sock=self.socket)
-        self._ready.set()
+    async def __call__(self, request: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        if not wants_websocket(request):
+            return False  # h2c, TLS, ...: exercise 15 answers it as plain HTTP
+        connection = WebSocketConnection(self.app, request, reader, writer, max_size=self.max_size)
         try:
-            if not self._shutdown_requested:
-                await self._stop.wait()
+            await connection.run()
+        except OSError:
+            logger.debug("the client left in the middle of the WebSocket")
         finally:
-            server.close()
-            # Open connections (a WebSocket may last forever) end with the server.
-            for task in list(self._connections):
-                task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            await server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            request = await read_request_head(reader)
-            if request is None:
-                return
-            if wants_websocket(request):
-                await WebSocketConnection(self.app, request, reader, writer).run()
-            else:
-                await serve_http(self.app, request, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
+            writer.close()  # the connection was ours: 15 writes nothing more
+        return True
 
 
-def load_app(spec: str) -> ASGIApp:
-    """``"module:attribute"`` -> the ASGI app it names (given)."""
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute or "app")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m websocket_server module:app --port 8000`` (given)."""
-    parser = argparse.ArgumentParser(prog="python -m websocket_server", description=__doc__.splitlines()[0])
-    parser.add_argument("app", help="the ASGI app to serve, as module:attribute")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    sys.path.insert(0, ".")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    server = Server(load_app(args.app), args.host, args.port)
-    host, port = server.server_address
-    print(f"Serving on http://{host}:{port} (ws://{host}:{port}) — Ctrl-C to stop", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-if __name__ == "__main__":
-    main()
+def upgrade_handler(app: ASGIApp, *, max_size: int = MAX_MESSAGE_SIZE) -> Upgrade:
+    """The hook for exercise 15's ``Server.upgrade``: WebSocket for ``app``."""
+    return UpgradeHandler(app, max_size)
