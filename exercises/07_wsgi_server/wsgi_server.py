@@ -34,6 +34,8 @@ MAX_HEADERS = 100
 CONNECTION_TIMEOUT = 10.0
 """Seconds a client may stay silent before the server gives up on its connection."""
 SERVER_SOFTWARE = "callable-katas-wsgi/0.7"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+"""The interim response a client waits for after 'Expect: 100-continue' (RFC 9110 §15.2.1)."""
 
 TOKEN_CHARACTERS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 """RFC 9110 §5.6.2: a method or a header name is a "token", one or more of these characters."""
@@ -133,9 +135,15 @@ def build_environ(request: Request, rfile: BinaryIO, server_address: tuple[str, 
     - ``SERVER_NAME``, ``SERVER_PORT`` (a str!) from ``server_address``; ``SERVER_PROTOCOL``;
     - each header as ``HTTP_`` + name upper-cased with ``-`` turned into ``_`` (repeats joined with
       ``,``), except ``Content-Type`` and ``Content-Length``: ``CONTENT_TYPE``, ``CONTENT_LENGTH``;
+    - but **drop a header whose name holds an underscore**: ``X_User: evil`` would become
+      ``HTTP_X_USER`` just like ``X-User: admin``, so a client could forge a header that a proxy in
+      front of you checked (gunicorn and waitress drop them, and nginx and Apache by default);
     - ``wsgi.version`` ``(1, 0)``, ``wsgi.url_scheme`` ``"http"``, ``wsgi.input`` (a ``RequestBody``
       of Content-Length bytes, 0 when absent), ``wsgi.errors`` (``sys.stderr``),
       ``wsgi.multithread``, ``wsgi.multiprocess``, ``wsgi.run_once`` (bools: what is true of this server?).
+
+    ``REMOTE_ADDR`` and ``REMOTE_PORT`` (the client's address) are not here: only the server knows
+    the peer, so it adds them (see ``WSGIServer.serve_forever``).
     """
     raise NotImplementedError("write build_environ() in wsgi_server.py")
 
@@ -193,6 +201,18 @@ class WSGIServer:
         sends garbage must never stop the server: catch ``OSError`` per connection, and give each
         connection a timeout (``conn.settimeout(CONNECTION_TIMEOUT)``, read when the connection is
         accepted) so a silent client cannot block it, or the clients after it, for ever.
+
+        Two things only the server can do, between ``parse_request`` and ``call_app``:
+
+        - add the client's address to the environ (PEP 3333 §environ Variables, the CGI variables):
+          ``REMOTE_ADDR`` (``"127.0.0.1"``) and ``REMOTE_PORT`` (its port, as a str), from the
+          address ``accept()`` returned;
+        - answer ``Expect: 100-continue`` at once (RFC 9110 §10.1.1): a client that sends it holds its
+          body back until it reads ``CONTINUE`` (curl waits a whole second, on every upload over
+          1 MB). This server reads no body lazily, so send ``CONTINUE`` before calling the app when
+          the request is ``HTTP/1.1``, has an ``Expect`` header of ``100-continue`` (any case) and a
+          body (a Content-Length above 0). Never to an HTTP/1.0 request: it knows no 1xx answers,
+          and RFC 9110 says to ignore its expectation.
         """
         raise NotImplementedError("write WSGIServer.serve_forever() in wsgi_server.py")
 

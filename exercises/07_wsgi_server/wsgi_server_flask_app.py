@@ -4,6 +4,7 @@ Try it by hand from this folder::
 
     python -m wsgi_server wsgi_server_flask_app:app --port 8000
     curl -i http://127.0.0.1:8000/caf%C3%A9
+    curl -i -H 'X-User: ada' http://127.0.0.1:8000/environ
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ def echo() -> Response:
     """Send back the JSON it was given, with a count of its keys: a JSON round trip."""
     data = request.get_json()
     return jsonify({"received": data, "keys": len(data)})
+
+
+@app.route("/environ", methods=["GET", "POST"])
+def environ() -> Response:
+    """A probe: the CGI variables the server put in environ, and the body Flask read.
+
+    ``cgi`` holds every upper-case key whose value is a ``str`` (``HTTP_X_USER``, ``REMOTE_ADDR``...);
+    ``not_str`` names the type of any upper-case key that is not a ``str`` (PEP 3333 wants them all str).
+    """
+    cgi = {key: value for key, value in request.environ.items() if key.isupper() and isinstance(value, str)}
+    not_str = {key: type(value).__name__ for key, value in request.environ.items()
+               if key.isupper() and not isinstance(value, str)}
+    return jsonify({"cgi": cgi, "not_str": not_str, "body": request.get_data().decode("latin-1")})
 
 
 @app.get("/café")

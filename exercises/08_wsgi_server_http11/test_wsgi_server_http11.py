@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import importlib
 import io
+import json
 import os
 import re
 import socket
@@ -1019,6 +1020,43 @@ def test_build_environ_starts_from_your_07() -> None:
         "expected every other key as your exercise 07's build_environ makes it (start from it: exercise_07()."
         f"build_environ(request, io.BytesIO(), server_address)); these differ (yours, 07's): {differ!r}"
     )
+
+
+def cgi_variables(reply: Reply) -> dict[str, Any]:
+    """The JSON of the probe app's /environ: ``cgi`` (the str CGI variables) and ``not_str`` (any other's type)."""
+    assert reply.status == 200, f"expected 200 from /environ, got {reply.status}: {reply.raw[:300]!r}"
+    return json.loads(reply.body)
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (HTTP_ Variables); RFC 9110 §5.1 (field names)")
+def test_headers_with_an_underscore_stay_dropped(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        forged = cgi_variables(conv.request("GET", "/environ", [("X_User", "evil"), ("X-Trace", "t-1")]))
+        both = cgi_variables(conv.request("GET", "/environ", [("X_User", "evil"), ("X-User", "admin")]))
+    got = {key: forged["cgi"].get(key) for key in ("HTTP_X_USER", "HTTP_X_TRACE")}
+    assert got == {"HTTP_X_USER": None, "HTTP_X_TRACE": "t-1"}, (
+        f"expected 'X_User: evil' dropped (no HTTP_X_USER) and 'X-Trace' kept, got {got!r}: your 07's build_environ "
+        "drops a header whose name holds an underscore, and 08's environ starts from it"
+    )
+    assert both["cgi"].get("HTTP_X_USER") == "admin", (
+        f"expected HTTP_X_USER 'admin' from 'X_User: evil' and 'X-User: admin', got {both['cgi'].get('HTTP_X_USER')!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §environ Variables (the CGI variables); RFC 3875 §4.1.8 (REMOTE_ADDR)")
+def test_server_adds_the_client_address(server: Any) -> None:
+    with server() as url, Conversation(url) as conv:
+        host, port = conv.sock.getsockname()[:2]
+        seen = [cgi_variables(conv.request("GET", "/environ")) for _ in range(2)]  # each request on the connection
+    expected = {"REMOTE_ADDR": host, "REMOTE_PORT": str(port)}
+    for n, environ in enumerate(seen, 1):
+        got = {key: environ["cgi"].get(key, f"(a {environ['not_str'][key]}, not a str)" if key in environ["not_str"]
+                                       else None) for key in expected}
+        assert got == expected, (
+            f"expected request {n} on the connection to carry the client's own address {expected!r} (what its "
+            f"socket's getsockname() says), got {got!r}: the server adds REMOTE_ADDR and REMOTE_PORT (a str) to "
+            "every environ, from the address accept() returned (your 07's build_environ does not know the client)"
+        )
 
 
 @pytest.mark.spec("RFC 9112 §9.3 (persistent connections)")

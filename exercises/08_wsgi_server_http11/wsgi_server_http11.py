@@ -238,7 +238,8 @@ def build_environ(request: Any, wsgi_input: RequestInput, server_address: tuple[
     Start from your 07 ``build_environ(request, rfile, server_address)`` (``exercise_07()``); give it
     an empty ``io.BytesIO()`` as ``rfile``: its ``wsgi.input`` knows no chunks and no 100 Continue,
     and is replaced, so it must not touch the connection. Then change these keys, and keep every
-    other one as your 07 made it (``SERVER_SOFTWARE`` may name this server instead):
+    other one as your 07 made it (``SERVER_SOFTWARE`` may name this server instead; a header with an
+    underscore in its name stays dropped, as your 07 dropped it):
 
     - ``wsgi.input``: ``wsgi_input``;
     - ``wsgi.multithread``: ``True`` (a thread per connection: apps may run side by side);
@@ -260,6 +261,8 @@ class ThreadedWSGIServer:
       ``wsgi_input.finish()``, until the client closes, ``call_app`` or ``finish`` says stop, or the
       connection stays idle too long (``conn.settimeout(KEEP_ALIVE_TIMEOUT)``). A ``BadRequest``
       from your 07 parser or a ``BadFraming`` from ``make_input``: answer ``400 Bad Request``, close.
+      As in your 07 server, add the client's address to every environ after ``build_environ``:
+      ``REMOTE_ADDR`` and ``REMOTE_PORT`` (a str), from the address ``accept()`` returned.
       Look the 07 functions up per request (``wsgi_server.parse_request(rfile)`` with
       ``wsgi_server = exercise_07()`` in this method), not once with ``from wsgi_server import ...``
       at the top of the file.

@@ -8,6 +8,7 @@ this folder::
     curl -v http://127.0.0.1:8000/stream                                              # chunked
     curl -v -H 'Transfer-Encoding: chunked' --data-binary @README.md http://127.0.0.1:8000/echo
     curl -v -H 'Transfer-Encoding: chunked' --data-binary @README.md http://127.0.0.1:8000/framework-echo
+    curl -v -H 'X-User: ada' -H 'X_User: eve' http://127.0.0.1:8000/environ         # the CGI variables
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Any:
         return echo(environ, start_response)
     if path == "/framework-echo":
         return framework_echo(environ, start_response)
+    if path == "/environ":
+        return cgi_variables(environ, start_response)
     if path == "/stream":
         return stream(start_response, int(query.get("n", "3")))
     if path == "/overlong":
@@ -75,6 +78,19 @@ def echo(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
             "input_terminated": environ.get("wsgi.input_terminated"),
         }
     ).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def cgi_variables(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    """The CGI variables the server put in environ (its upper-case keys), as JSON.
+
+    ``cgi`` holds those whose value is a ``str`` (``HTTP_X_USER``, ``REMOTE_PORT``...); ``not_str``
+    names the type of any other (PEP 3333 wants them all ``str``).
+    """
+    cgi = {key: value for key, value in environ.items() if key.isupper() and isinstance(value, str)}
+    not_str = {key: type(value).__name__ for key, value in environ.items() if key.isupper() and not isinstance(value, str)}
+    data = json.dumps({"cgi": cgi, "not_str": not_str}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 

@@ -41,6 +41,8 @@ MAX_HEADERS = 100  # mutants: skip (given in the stub)
 CONNECTION_TIMEOUT = 10.0  # mutants: skip (given in the stub)
 """Seconds a client may stay silent before the server gives up on its connection."""
 SERVER_SOFTWARE = "callable-katas-wsgi/0.7"  # mutants: skip (given in the stub)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # mutants: skip (given in the stub)
+"""The interim response a client waits for after 'Expect: 100-continue' (RFC 9110 §15.2.1)."""
 
 # RFC 9110 §5.6.2: a token (a method or a field name) is one or more of these characters.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -171,6 +173,10 @@ def build_environ(request: Request, rfile: BinaryIO, server_address: tuple[str, 
     path, _, query = request.target.partition("?")
     headers: dict[str, str] = {}
     for name, value in request.headers:
+        if "_" in name:
+            # "X_User" would become HTTP_X_USER just like "X-User": a client could forge a header that a
+            # proxy in front checked. Dropped, as gunicorn, waitress and nginx drop it.
+            continue
         key = name.upper().replace("-", "_")
         if key == "CONTENT_LENGTH" and key in headers:
             continue  # parse_request made sure repeats agree (RFC 9110 §8.6): one number, not "5,5"
@@ -336,11 +342,26 @@ class WSGIServer:
                     conn.sendall(_error_response("400 Bad Request", str(exc)))
                 else:
                     if request is not None:
+                        if _client_waits_for_continue(request):
+                            conn.sendall(CONTINUE)  # no lazy wsgi.input here: say "go on" at once
                         environ = build_environ(request, rfile, self.server_address)
+                        # Only the server knows the peer: CGI's REMOTE_ADDR, and REMOTE_PORT as a str.
+                        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client_address[0], str(client_address[1])
                         call_app(self.app, environ, conn.sendall)
                 _lingering_close(conn)
             except OSError:
                 pass  # the client went away or timed out: drop the connection
+
+
+def _client_waits_for_continue(request: Request) -> bool:
+    """Did an HTTP/1.1 client say ``Expect: 100-continue`` for a body it now holds back? (RFC 9110 §10.1.1)
+
+    HTTP/1.0 knows no 1xx answers (its expectation MUST be ignored), and without a body there is
+    nothing to wait for. parse_request made sure every Content-Length line is digits and agrees.
+    """
+    expects = [value.lower() for name, value in request.headers if name.lower() == "expect"]
+    lengths = [int(value) for name, value in request.headers if name.lower() == "content-length"]
+    return request.version == "HTTP/1.1" and "100-continue" in expects and any(length > 0 for length in lengths)
 
 
 def _error_response(status: str, message: str) -> bytes:

@@ -479,6 +479,8 @@ class ThreadedWSGIServer:
                         conn.sendall(_error_response("400 Bad Request", str(exc)))
                         break
                     environ = build_environ(request, wsgi_input, self.server_address)
+                    # The peer is the server's knowledge, not 07's: CGI's REMOTE_ADDR, and REMOTE_PORT as a str.
+                    environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client_address[0], str(client_address[1])
                     reusable = call_app(self.app, environ, conn.sendall, keep_alive_requested(request))
                     if not (reusable and wsgi_input.finish()):
                         break

@@ -44,6 +44,8 @@ LINGER_TIMEOUT = 1.0
 """Seconds we keep reading (and discarding) after our response, so unread request bytes do not
 make the kernel reset the connection before the client has read the answer."""
 SERVER_SOFTWARE = "callable-katas-wsgi/0.7"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+"""The interim response a client waits for after 'Expect: 100-continue' (RFC 9110 §15.2.1)."""
 
 TOKEN_CHARACTERS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 """RFC 9110 §5.6.2: a method or a header name is a "token", one or more of these characters."""
@@ -511,6 +513,10 @@ class WSGIServer:
                 return
             environ = build_environ(request, rfile, self.server_address)
             environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = peer[0], str(peer[1])
+            if _awaits_continue(environ):
+                # RFC 9110 §10.1.1: the client holds its body back; our wsgi.input is not lazy, so say
+                # "go on" before the app runs.
+                conn.sendall(CONTINUE)
             call_app(self.app, environ, conn.sendall)
         self._linger(conn)
 
@@ -527,6 +533,14 @@ class WSGIServer:
             conn.settimeout(left)
             if not conn.recv(65536):
                 return
+
+
+def _awaits_continue(environ: dict[str, Any]) -> bool:
+    """An HTTP/1.1 request with a body whose Expect field lists 100-continue (case-insensitive)."""
+    if environ["SERVER_PROTOCOL"] != "HTTP/1.1":
+        return False  # an HTTP/1.0 client understands no 1xx: its expectation is ignored
+    expectations = {item.strip().lower() for item in environ.get("HTTP_EXPECT", "").split(",")}
+    return "100-continue" in expectations and int(environ.get("CONTENT_LENGTH", "0")) > 0
 
 
 def make_server(host: str, port: int, app: WSGIApp) -> WSGIServer:
