@@ -1,22 +1,25 @@
 """The ``grader`` command: parse the arguments, call one function per command, return an exit status.
 
 Exit status: 0 when everything asked for passed, 1 when something failed, 2 for a usage error or a
-course the grader cannot read. Nothing here prints a traceback at a student.
+course the grader cannot read (for the student's commands, an exercise whose ``exercise.toml`` is
+broken: the others are still checked, and the broken one is named with its reason). Nothing here
+prints a traceback at a student.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, checksums, ui
-from .course import Course, CourseError, Exercise, load_course
+from .course import BrokenExercise, Course, CourseError, Exercise, load_course
 from .progress import default_jobs, next_exercise, results_for
-from .results import PASSED, dumps, to_exercism, to_gradescope, to_junit, to_summary
+from .results import ERROR, PASSED, ExerciseResult, dumps, to_exercism, to_gradescope, to_junit, to_summary
 from .state import State
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -76,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     reset = commands.add_parser("reset", help="put an exercise's stub back as shipped (keeps a backup of yours)")
     reset.add_argument("exercise", metavar="EX")
     reset.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    reset.add_argument(
+        "--graded", action="store_true", help="put back the version of your files the grader last graded instead"
+    )
 
     solution = commands.add_parser("solution", help="the reference solution beside your code, once you pass")
     solution.add_argument("exercise", metavar="EX")
@@ -118,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return OK
     except KeyboardInterrupt:
+        # The grader is on its way out: another press must not cut short the line that says so.
+        if _in_main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         ui.error("interrupted; your files and the grader's state are as they were")
         return 130
     except Exception as exc:  # a bug in the grader must still not throw a traceback at a student
@@ -130,16 +139,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
 
 
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _announce(exercise: Exercise) -> None:
     if sys.stderr.isatty():
         print(f"checking {exercise.label} …", file=sys.stderr, flush=True)
 
 
 def _open() -> tuple[Course, State]:
-    course = load_course()
-    state = State.for_course(course)
-    if state.notice:
-        ui.error(state.notice)
+    """The course for a student's command: an exercise with a broken ``exercise.toml`` does not stop
+    the others (it is in ``course.broken``); whatever goes wrong with the state is said once."""
+    course = load_course(lenient=True)
+    state = State.for_course(course, on_notice=ui.error)
     return course, state
 
 
@@ -152,29 +167,53 @@ def _chosen(course: Course, names: Sequence[str]) -> list[Exercise]:
     return chosen
 
 
+def _chosen_or_broken(course: Course, names: Sequence[str]) -> tuple[list[Exercise], list[BrokenExercise]]:
+    """The exercises named, and apart from them the named ones whose metadata is broken."""
+    chosen: list[Exercise] = []
+    broken: list[BrokenExercise] = []
+    for name in names:
+        found = course.find(name)
+        into: list = broken if isinstance(found, BrokenExercise) else chosen
+        if found not in into:
+            into.append(found)
+    return chosen, broken
+
+
+def _say_broken(broken: Sequence[BrokenExercise]) -> None:
+    for exercise in broken:
+        ui.error(exercise.sentence)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     course, state = _open()
-    if not course.exercises:
+    if not course.exercises and not course.broken:
         print("This course has no exercises yet.")
         return OK
     pairs = results_for(course, course.exercises, state, on_run=_announce, jobs=default_jobs())
     state.save()
     ui.render_status(course, pairs, sys.stdout)
     ui.render_edited_tests(course, checksums.load(course), sys.stdout)
-    ui.render_next(next_exercise(pairs), course, sys.stdout)
-    return OK
+    following = next_exercise(pairs)
+    if following is not None or not course.broken:  # "every exercise passes" is not true of a broken one
+        ui.render_next(following, course, sys.stdout)
+    _say_broken(course.broken)
+    return USAGE if course.broken else OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     course, state = _open()
+    broken: list[BrokenExercise] = []
     if args.all:
-        chosen = list(course.exercises)
+        chosen, broken = list(course.exercises), list(course.broken)
     elif args.exercises:
-        chosen = _chosen(course, args.exercises)
+        chosen, broken = _chosen_or_broken(course, args.exercises)
     else:
         current = next_exercise(results_for(course, course.exercises, state, on_run=_announce))
         if current is None:
             state.save()
+            if course.broken:
+                _say_broken(course.broken)
+                return USAGE
             print("Every exercise passes. Name one to check it again: grader check 01")
             return OK
         chosen = [current]
@@ -185,7 +224,36 @@ def cmd_check(args: argparse.Namespace) -> int:
         if index:
             print()
         ui.render_check(exercise, result, sys.stdout, unmet=ui.unmet_prerequisites(exercise, statuses))
+        _offer_graded(course, exercise)
+    _say_broken(broken)
+    if broken:
+        return USAGE
     return OK if all(r.status == PASSED for _, r in pairs) else FAILED
+
+
+def _offer_graded(course: Course, exercise: Exercise) -> None:
+    """A student file that is gone (or emptied), when the grader kept the version it graded last."""
+    from .pristine import graded_versions
+
+    kept = graded_versions(course, exercise)
+    lost = [name for name in kept if _is_gone(exercise, name)]
+    if lost:
+        style = ui.Style(sys.stdout)
+        names = ", ".join(lost)
+        print(
+            style.paint(
+                f"  note: {names} is gone or empty; the grader kept the version it last graded: "
+                f"`grader reset {exercise.number:02d} --graded` puts it back",
+                "yellow",
+            )
+        )
+
+
+def _is_gone(exercise: Exercise, name: str) -> bool:
+    try:
+        return (exercise.path / name).stat().st_size == 0
+    except OSError:
+        return True
 
 
 def _prerequisite_statuses(course: Course, failing: list[Exercise], state: State) -> dict[int, str]:
@@ -296,16 +364,25 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     course, state = _open()
-    chosen = _chosen(course, args.exercises) if args.exercises and not args.all else list(course.exercises)
+    if args.exercises and not args.all:
+        chosen, broken = _chosen_or_broken(course, args.exercises)
+    else:
+        chosen, broken = list(course.exercises), list(course.broken)
     if args.restore_tests:
         from .pristine import restore_tests
 
         for exercise in chosen:
-            for name in restore_tests(course, exercise):
-                ui.error(f"{exercise.name}/{name} differed from the course's test file: restored before grading")
+            for name, saved in restore_tests(course, exercise):
+                kept = f"; your version is in {saved.relative_to(course.root)}" if saved else ""
+                if (exercise.path / name).exists():
+                    ui.error(f"{exercise.name}/{name} differed from the course's test file: restored before grading{kept}")
+                else:
+                    ui.error(f"{exercise.name}/{name} is not one of the course's test files: removed before grading{kept}")
     started = time.monotonic()
     pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce, jobs=default_jobs())
     state.save()
+    # A broken exercise still counts, for nothing: leaving it out would shrink what the score is out of.
+    pairs = sorted([*pairs, *(_broken_pair(b) for b in broken)], key=lambda pair: pair[0].number)
     if args.format == "json":
         text = dumps(to_exercism(pairs))
     elif args.format == "gradescope":
@@ -323,30 +400,77 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CourseError(f"cannot write {target}: {exc.strerror}") from None
     else:
         sys.stdout.write(text)
+    _say_broken(broken)
+    if broken:
+        return USAGE
     return OK if all(r.status == PASSED for _, r in pairs) else FAILED
 
 
+def _broken_pair(broken: BrokenExercise) -> tuple[Exercise, ExerciseResult]:
+    """A broken exercise as a report shows it: an error worth the default points, none of them earned."""
+    stand_in = Exercise(
+        path=broken.path, number=broken.number, slug=broken.slug, title="(its exercise.toml cannot be read)",
+        part=1, chapter="", files=(),
+    )
+    return stand_in, ExerciseResult(exercise=broken.name, status=ERROR, message=broken.sentence)
+
+
 def cmd_reset(args: argparse.Namespace) -> int:
-    from .pristine import pristine_stub, reset
+    from .pristine import graded_copy, graded_versions, pristine_stub, reset, restore_graded
 
     course, _ = _open()
     exercise = course.resolve(args.exercise)
+    kept = graded_versions(course, exercise)  # the last graded version, where it differs from the file now
+    if args.graded:
+        if not kept:
+            print(f"The grader keeps no version of {', '.join(exercise.files)} that differs from yours: nothing changed.")
+            return OK
+        return _put_back(course, restore_graded(course, exercise), "the version last graded")
     for name in exercise.files:  # refuse before asking when the pristine stub cannot be found
         pristine_stub(course, exercise, name)
+    files = ", ".join(exercise.files)
+    lost = [name for name in kept if _is_gone(exercise, name)]
+    if lost:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(graded_copy(course, exercise, lost[0]).stat().st_mtime))
+        offer = (
+            f"{', '.join(lost)} is gone or empty, and the grader kept the version it last graded ({when}): "
+            f"`grader reset {exercise.number:02d} --graded` puts that back."
+        )
     if not args.yes:
-        files = ", ".join(exercise.files)
         if not sys.stdin.isatty():
+            if lost:
+                ui.error(offer)
             ui.error(f"reset needs a confirmation: run `grader reset {exercise.number:02d} --yes` to restore {files}")
             return USAGE
-        answer = input(f"Restore the original {files} of {exercise.label}? Your version is kept in .grader/backups/. [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing changed.")
-            return OK
-    for name, saved in reset(course, exercise):
-        if saved is None:
-            print(f"{name} was already the original.")
+        if lost:
+            print(offer)
+            answer = input(
+                f"Put back [g] the version last graded, [s] the original {files}, or [n] nothing? [g/s/N] "
+            ).strip().lower()
+            if answer in ("g", "graded"):
+                return _put_back(course, restore_graded(course, exercise), "the version last graded")
+            if answer not in ("s", "stub"):
+                print("Nothing changed.")
+                return OK
         else:
-            print(f"Restored {name}; your version is in {saved.relative_to(course.root)}")
+            answer = input(f"Restore the original {files} of {exercise.label}? Your version is kept in .grader/backups/. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing changed.")
+                return OK
+    code = _put_back(course, reset(course, exercise), "the original")
+    if lost and args.yes:
+        print(offer)
+    return code
+
+
+def _put_back(course: Course, done: list[tuple[str, Path | None, bool]], what: str) -> int:
+    for name, saved, changed in done:
+        if saved is not None:
+            print(f"Restored {name} ({what}); your version is in {saved.relative_to(course.root)}")
+        elif changed:
+            print(f"Restored {name} ({what}).")
+        else:
+            print(f"{name} was already {what}.")
     return OK
 
 

@@ -7,6 +7,7 @@ student types into exercises, with a "did you mean …?" when a name matches not
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -30,6 +31,32 @@ class CourseError(Exception):
 
 class UnknownExercise(CourseError):
     """The student named an exercise that does not exist."""
+
+
+class BrokenExerciseError(CourseError):
+    """The student named an exercise whose ``exercise.toml`` cannot be read: say why, grade nothing of it."""
+
+
+@dataclass(frozen=True)
+class BrokenExercise:
+    """An exercise folder whose metadata cannot be read: one sentence says why, the rest of the course works."""
+
+    path: Path
+    number: int
+    slug: str
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:02d} {self.slug}"
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.name} cannot be graded: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +97,8 @@ class Exercise:
 class Course:
     root: Path
     exercises: tuple[Exercise, ...]
+    broken: tuple[BrokenExercise, ...] = ()
+    """Exercises whose metadata cannot be read (only with ``load_course(lenient=True)``)."""
 
     @property
     def exercises_dir(self) -> Path:
@@ -98,17 +127,28 @@ class Course:
         return [n for n in exercise.builds_on if n not in have]
 
     def resolve(self, text: str) -> Exercise:
-        """Find the exercise a student means: ``7``, ``07``, ``wsgi_server``, ``07_wsgi_server`` or a prefix."""
+        """Find the exercise a student means: ``7``, ``07``, ``wsgi_server``, ``07_wsgi_server`` or a prefix.
+
+        A broken exercise is found like any other, and raises :class:`BrokenExerciseError` saying why.
+        """
+        found = self.find(text)
+        if isinstance(found, BrokenExercise):
+            raise BrokenExerciseError(found.sentence)
+        return found
+
+    def find(self, text: str) -> Exercise | BrokenExercise:
+        """:meth:`resolve`, but a broken exercise is returned instead of raised."""
+        candidates = sorted([*self.exercises, *self.broken], key=lambda e: e.number)
         wanted = text.strip().lower().rstrip("/")
         wanted = wanted.rsplit("/", 1)[-1]  # a path such as exercises/07_wsgi_server works too
         if wanted.isdigit():
-            for exercise in self.exercises:
+            for exercise in candidates:
                 if exercise.number == int(wanted):
                     return exercise
-        for exercise in self.exercises:
+        for exercise in candidates:
             if wanted in (exercise.name, exercise.slug):
                 return exercise
-        matches = [e for e in self.exercises if e.slug.startswith(wanted) or e.name.startswith(wanted)]
+        matches = [e for e in candidates if e.slug.startswith(wanted) or e.name.startswith(wanted)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -116,7 +156,7 @@ class Course:
             raise UnknownExercise(f"'{text}' could mean several exercises: {names} — say which one")
         import difflib  # only a name that matches nothing needs it
 
-        by_name = {e.name: e for e in self.exercises} | {e.slug: e for e in self.exercises}
+        by_name = {e.name: e for e in candidates} | {e.slug: e for e in candidates}
         close = difflib.get_close_matches(wanted, list(by_name), n=6, cutoff=0.5)
         slugs = list(dict.fromkeys(by_name[c].slug for c in close))[:3]
         suggestion = f" — did you mean {' or '.join(slugs)}?" if slugs else ""
@@ -143,19 +183,35 @@ def find_root(start: Path | None = None) -> Path:
     raise CourseError("no course here: run grader inside the course folder (the one with exercises/)")
 
 
-def load_course(root: Path | None = None) -> Course:
+def load_course(root: Path | None = None, *, lenient: bool = False) -> Course:
+    """The course at ``root``; any exercise whose metadata cannot be read raises :class:`CourseError`.
+
+    ``lenient`` (the student's commands): such an exercise goes to ``Course.broken`` with its reason
+    instead, so that one bad ``exercise.toml`` costs that exercise and not the whole course. Authors'
+    commands stay strict: ``grader verify`` must not report a course verified that it partly skipped.
+    """
     root = root or find_root()
     exercises_dir = root / "exercises"
     try:
         folders = sorted(p for p in exercises_dir.iterdir() if p.is_dir() and FOLDER_NAME.match(p.name))
     except OSError as exc:
         raise CourseError(f"cannot read {exercises_dir}: {exc.strerror}") from exc
-    exercises = tuple(load_exercise(folder) for folder in folders)
-    numbers = [e.number for e in exercises]
+    exercises: list[Exercise] = []
+    broken: list[BrokenExercise] = []
+    for folder in folders:
+        try:
+            exercises.append(load_exercise(folder))
+        except CourseError as exc:
+            if not lenient:
+                raise
+            match = FOLDER_NAME.match(folder.name)
+            assert match is not None  # the folders were chosen by this pattern
+            broken.append(BrokenExercise(folder, int(match["number"]), match["slug"], str(exc)))
+    numbers = [e.number for e in [*exercises, *broken]]
     duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
     if duplicated:
         raise CourseError(f"two exercise folders share the number {duplicated[0]:02d} in {exercises_dir}")
-    return Course(root=root, exercises=exercises)
+    return Course(root=root, exercises=tuple(exercises), broken=tuple(broken))
 
 
 def load_exercise(folder: Path) -> Exercise:
@@ -172,6 +228,8 @@ def load_exercise(folder: Path) -> Exercise:
         raise CourseError(f"cannot read {metadata_file}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{metadata_file} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise CourseError(f"{metadata_file} is not UTF-8 text, as TOML must be") from None
     return _exercise_from(folder, int(match["number"]), match["slug"], data, metadata_file)
 
 
@@ -197,10 +255,20 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
             raise CourseError(f"{source}: '{key}' has the wrong type ({type(value).__name__})")
         return value
 
+    def seconds(key: str, default: float) -> float:
+        value = float(need(key, (int, float), default))  # type: ignore[arg-type]
+        if not (math.isfinite(value) and value > 0):  # -1, 0, nan and inf would mean "no limit" or "none at all"
+            raise CourseError(f"{source}: '{key}' must be a positive number of seconds, not {data[key]!r}")
+        return value
+
     files = need("files", list)
     hints = need("hints", list, [])
     if not all(isinstance(f, str) for f in files) or not files:
         raise CourseError(f"{source}: 'files' must be a non-empty list of file names")
+    for name in files:
+        # grader reset writes these: a path could make it write outside the exercise's folder.
+        if name in ("", ".", "..") or "/" in name or "\\" in name:
+            raise CourseError(f"{source}: 'files' must name files in the exercise's own folder, not '{name}'")
     if not all(isinstance(h, str) for h in hints):
         raise CourseError(f"{source}: 'hints' must be a list of strings")
     builds_on = need("builds_on", list, [])
@@ -211,6 +279,9 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
     part = need("part", int)
     if part not in PARTS:
         raise CourseError(f"{source}: 'part' must be one of {sorted(PARTS)}, not {part}")
+    points = float(need("points", (int, float), 10))  # type: ignore[arg-type]
+    if not (math.isfinite(points) and points >= 0):  # 0 is meaningful: an exercise that counts for nothing
+        raise CourseError(f"{source}: 'points' must be zero or more, not {data['points']!r}")
     return Exercise(
         path=folder,
         number=number,
@@ -219,9 +290,9 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
         part=part,
         chapter=str(need("chapter", str, "")),
         files=tuple(files),
-        points=float(need("points", (int, float), 10)),
-        timeout=float(need("timeout", (int, float), DEFAULT_TIMEOUT)),
-        time_limit=float(need("time_limit", (int, float), DEFAULT_TIME_LIMIT)),
+        points=points,
+        timeout=seconds("timeout", DEFAULT_TIMEOUT),
+        time_limit=seconds("time_limit", DEFAULT_TIME_LIMIT),
         hints=tuple(hints),
         builds_on=tuple(sorted({int(b) for b in builds_on})),
     )

@@ -7,18 +7,31 @@ file was kept), the version the copy started with is used instead.
 
 ``grader reset`` restores stubs, copying the student's file to ``.grader/backups/`` first;
 ``grader report --restore-tests`` restores edited test files before grading, so that editing a
-test cannot raise a score.
+test cannot raise a score, and backs up the student's version there too. Files are put back by
+writing a new file and renaming it over the name: a symlinked stub is replaced by the stub, and the
+file the link pointed to is left as it was (its contents are in the backup).
+
+Every run of the student's code may also destroy it (a stub that deletes or truncates itself):
+before the tests run, the grader keeps a copy of each file it is about to grade in
+``.grader/graded/NN_slug/`` (the last version graded, one per file; files over ``KEEP_LIMIT`` bytes
+are not kept, so the folder holds at most that much per student file), and ``grader reset --graded``
+puts it back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from . import checksums
 from .course import Course, CourseError, Exercise
+
+KEEP_LIMIT = 1 << 20  # bytes: a student file larger than this is not kept in .grader/graded/
 
 
 def pristine_stub(course: Course, exercise: Exercise, name: str) -> bytes:
@@ -36,22 +49,33 @@ def pristine_stub(course: Course, exercise: Exercise, name: str) -> bytes:
     return data
 
 
-def restore_tests(course: Course, exercise: Exercise) -> list[str]:
-    """Put back every test file that differs from the recorded one; return the names restored."""
+def restore_tests(course: Course, exercise: Exercise) -> list[tuple[str, Path | None]]:
+    """Put back every test file that differs from the recorded one; return (name, backup) pairs.
+
+    The student's version of each file is backed up first (None: there was no file to keep), and
+    nothing changes unless every recorded version was found.
+    """
     recorded = checksums.load(course).get(exercise.name, {}).get("tests", {})
-    restored = []
+    plan: dict[str, bytes | None] = {}
     for name in checksums.edited_tests(exercise, checksums.load(course)):
-        target = exercise.path / name
         blob = recorded.get(name)
         if blob is None:  # a test file the course never had: it must not take part in grading
-            target.unlink(missing_ok=True)
-            restored.append(name)
+            plan[name] = None
             continue
         data = _git_blob(course, blob)
         if data is None:
+            target = exercise.path / name
             raise CourseError(f"cannot restore {target.relative_to(course.root)}: its recorded version is not in git")
-        target.write_bytes(data)
-        restored.append(name)
+        plan[name] = data
+    restored = []
+    for name, data in plan.items():
+        target = exercise.path / name
+        saved = backup(course, exercise, name)
+        if data is None:
+            target.unlink(missing_ok=True)
+        else:
+            _put(target, data)
+        restored.append((name, saved))
     return restored
 
 
@@ -80,9 +104,12 @@ def _first_committed_version(course: Course, path: Path) -> bytes | None:
 
 
 def backup(course: Course, exercise: Exercise, name: str) -> Path | None:
-    """Copy the student's file aside; return where it went (None when there was no file)."""
+    """Copy the student's file aside; return where it went (None when there was no file).
+
+    A symlink is followed: what is kept is the contents the student saw under that name.
+    """
     source = exercise.path / name
-    if not source.exists():
+    if not source.is_file():
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = course.root / ".grader" / "backups" / exercise.name / f"{name}.{stamp}"
@@ -91,20 +118,100 @@ def backup(course: Course, exercise: Exercise, name: str) -> Path | None:
         counter += 1
         target = target.with_name(f"{name}.{stamp}-{counter}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target)
+    shutil.copyfile(source, target)
+    with contextlib.suppress(OSError):
+        shutil.copystat(source, target)
     return target
 
 
-def reset(course: Course, exercise: Exercise) -> list[tuple[str, Path | None]]:
-    """Restore every stub of ``exercise``; return (file, backup) pairs. Nothing changes if any is missing."""
+def _put(target: Path, data: bytes) -> None:
+    """Write ``data`` as a new regular file named ``target``, atomically.
+
+    Renaming over the name replaces the name itself: a symlink there is replaced, and the file it
+    pointed to (perhaps outside the course) is never written.
+    """
+    if target.is_dir() and not target.is_symlink():
+        raise CourseError(f"cannot restore {target.name}: there is a folder of that name in {target.parent}")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _current(target: Path) -> bytes | None:
+    """What the student sees under ``target`` now (None: no such file, or a link to nowhere)."""
+    try:
+        return target.read_bytes()
+    except OSError:
+        return None
+
+
+Restored = tuple[str, "Path | None", bool]  # file name, where the student's version went, whether it changed
+
+
+def reset(course: Course, exercise: Exercise) -> list[Restored]:
+    """Restore every stub of ``exercise``. Nothing changes if any pristine stub is missing."""
     originals = {name: pristine_stub(course, exercise, name) for name in exercise.files}
-    done = []
-    for name, data in originals.items():
+    return _restore(course, exercise, originals)
+
+
+def _restore(course: Course, exercise: Exercise, contents: dict[str, bytes]) -> list[Restored]:
+    """Write each file's ``contents``, backing up the student's version first (a missing file has none)."""
+    done: list[Restored] = []
+    for name, data in contents.items():
         target = exercise.path / name
-        if target.exists() and target.read_bytes() == data:
-            done.append((name, None))
+        if not target.is_symlink() and _current(target) == data:
+            done.append((name, None, False))
             continue
         saved = backup(course, exercise, name)
-        target.write_bytes(data)
-        done.append((name, saved))
+        _put(target, data)
+        done.append((name, saved, True))
     return done
+
+
+# --- the last version graded ------------------------------------------------------------------------
+
+
+def graded_copy(course: Course, exercise: Exercise, name: str) -> Path:
+    """Where the last graded version of the student's ``name`` is kept."""
+    return course.root / ".grader" / "graded" / exercise.name / name
+
+
+def keep_graded(course: Course, exercise: Exercise) -> None:
+    """Keep a copy of each of the student's files as it is now, just before its tests run.
+
+    Best effort and silent: a missing, empty or oversized file keeps the copy that is already
+    there, and a ``.grader/`` that cannot be written is reported by the state, not here.
+    """
+    for name in exercise.files:
+        source = exercise.path / name
+        with contextlib.suppress(OSError):
+            if not source.is_file() or not 0 < source.stat().st_size <= KEEP_LIMIT:
+                continue
+            data = source.read_bytes()
+            kept = graded_copy(course, exercise, name)
+            if _current(kept) == data:
+                continue
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            _put(kept, data)
+
+
+def graded_versions(course: Course, exercise: Exercise) -> dict[str, bytes]:
+    """The kept versions that differ from the student's files now, by file name."""
+    found = {}
+    for name in exercise.files:
+        kept = _current(graded_copy(course, exercise, name))
+        if kept and kept != _current(exercise.path / name):
+            found[name] = kept
+    return found
+
+
+def restore_graded(course: Course, exercise: Exercise) -> list[Restored]:
+    """Put back the last graded version of each file that has one and differs from the file now."""
+    return _restore(course, exercise, graded_versions(course, exercise))

@@ -4,16 +4,25 @@
    ``grader verify`` proves that), no test run needed.
 2. A cached result whose fingerprint matches the files on disk → that result.
 3. Otherwise run the tests (in a child process) and cache what they say.
+
+Ctrl-C while tests run: the first press stops every run at once (each child and all it started is
+killed within a poll interval, well under a second) and ``KeyboardInterrupt`` goes on up; the
+presses that follow are ignored, so that nothing can cut that clean-up short and leave a test
+process running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from . import checksums
 from .course import Course, Exercise
+from .pristine import keep_graded
 from .runner import run_exercise
 from .results import PASSED, ExerciseResult, not_started
 from .state import State, fingerprint
@@ -51,22 +60,67 @@ def results_for(
         else:
             to_run.append((exercise, key))
 
+    cancel = threading.Event()
+
     def run(job: tuple[Exercise, str]) -> None:
         exercise, key = job
         if on_run is not None:
             on_run(exercise)
-        result = run_exercise(course, exercise, starter=starter)
+        keep_graded(course, exercise)  # the student's code may delete itself: keep what is graded
+        result = run_exercise(course, exercise, starter=starter, cancel=cancel)
         state.remember(exercise, key, result)
         results[exercise.name] = result
 
-    workers = 1 if starter is not None else max(1, min(jobs, len(to_run)))
-    if workers == 1:
-        for job in to_run:
-            run(job)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, to_run))
+    if to_run:
+        # The runs go to worker threads even one at a time: the main thread only waits, so Ctrl-C
+        # lands there and never between starting a child and the code that would stop it.
+        workers = 1 if starter is not None else max(1, min(jobs, len(to_run)))
+        with _first_interrupt_only(), ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = []
+            try:
+                for job in to_run:
+                    futures.append(pool.submit(run, job))
+                for future in futures:
+                    future.result()
+            except BaseException:
+                cancel.set()  # each running child is killed within a poll interval, and raises Cancelled
+                for future in futures:
+                    future.cancel()
+                raise
     return [(exercise, results[exercise.name]) for exercise in exercises]
+
+
+@contextlib.contextmanager
+def _first_interrupt_only() -> Iterator[None]:
+    """Let the first Ctrl-C raise ``KeyboardInterrupt``, and ignore the ones after it.
+
+    The clean-up the first one starts (kill every child, wait for the workers) takes well under a
+    second; a second ``KeyboardInterrupt`` in the middle of it would leave test processes running.
+    Once pressed, the grader is on its way out, so the later presses stay ignored after this returns.
+    Only the main thread can set a signal handler; elsewhere, and where SIGINT is already ignored,
+    nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield
+        return
+    pressed = False
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        nonlocal pressed
+        if not pressed:
+            pressed = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        if not pressed:
+            signal.signal(signal.SIGINT, previous)
 
 
 def default_jobs() -> int:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from .course import PARTS, Course, Exercise
+from .course import PARTS, BrokenExercise, Course, Exercise
 from .results import CRASHED, ERROR, FAILED, NOT_STARTED, PASSED, TIMED_OUT, ExerciseResult
 
 BAR_WIDTH = 24
@@ -99,14 +99,23 @@ def unmet_prerequisites(exercise: Exercise, statuses: dict[int, str]) -> list[in
 def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]], out: TextIO) -> None:
     style = Style(out)
     statuses = {e.number: r.status for e, r in pairs}
-    width = max((len(e.label) for e, _ in pairs), default=10)
-    state_width = max((len(describe(r)) for _, r in pairs), default=10)
-    for part in sorted({e.part for e, _ in pairs}):
-        in_part = [(e, r) for e, r in pairs if e.part == part]
-        done = sum(r.status == PASSED for _, r in in_part)
+    broken = _broken_by_part(course.broken, pairs)
+    everyone = [*(e for e, _ in pairs), *course.broken]
+    width = max((len(e.label) for e in everyone), default=10)
+    state_width = max([len(describe(r)) for _, r in pairs] + [len(BROKEN_WORD)] * bool(course.broken), default=10)
+    for part in sorted({e.part for e, _ in pairs} | set(broken)):
+        in_part: list[tuple[Exercise | BrokenExercise, ExerciseResult | None]] = [
+            *((e, r) for e, r in pairs if e.part == part),
+            *((b, None) for b in broken.get(part, [])),
+        ]
+        in_part.sort(key=lambda row: row[0].number)
+        done = sum(r is not None and r.status == PASSED for _, r in in_part)
         heading = PARTS[part]
         print(f"\n{style.paint(f'{heading:<40}', 'bold')} {style.bar(done, len(in_part))} {done}/{len(in_part)}", file=out)
         for exercise, result in in_part:
+            if isinstance(exercise, BrokenExercise) or result is None:
+                _render_broken_row(exercise, style, width, state_width, out)  # type: ignore[arg-type]
+                continue
             word, colour = STATUS_WORDS[result.status]
             mark = style.paint(style.symbol(result.status), colour)
             # The title goes last: a long one runs on to the right without pushing the states apart.
@@ -116,7 +125,31 @@ def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult
             if unmet:
                 print(style.paint(f"    {' ' * width}  {builds_on_note(unmet)}", "dim"), file=out)
     done = sum(r.status == PASSED for _, r in pairs)
-    print(f"\nProgress {style.bar(done, len(pairs))} {done}/{len(pairs)} exercises", file=out)
+    total = len(pairs) + len(course.broken)
+    print(f"\nProgress {style.bar(done, total)} {done}/{total} exercises", file=out)
+
+
+BROKEN_WORD = "broken"
+
+
+def _broken_by_part(
+    broken: Sequence[BrokenExercise], pairs: Sequence[tuple[Exercise, ExerciseResult]]
+) -> dict[int, list[BrokenExercise]]:
+    """Where a broken exercise goes in the table: its metadata is unread, so the part of the exercise
+    before it (exercises are numbered in the order of the parts), or of the first one."""
+    by_part: dict[int, list[BrokenExercise]] = {}
+    for exercise in broken:
+        earlier = [e for e, _ in pairs if e.number < exercise.number]
+        part = earlier[-1].part if earlier else pairs[0][0].part if pairs else min(PARTS)
+        by_part.setdefault(part, []).append(exercise)
+    return by_part
+
+
+def _render_broken_row(exercise: BrokenExercise, style: Style, width: int, state_width: int, out: TextIO) -> None:
+    mark = style.paint(style.symbol(ERROR), "red")
+    state = style.paint(f"{BROKEN_WORD:<{state_width}}", "red")
+    print(f"  {mark} {exercise.label:<{width}}  {state}  (the grader cannot read it)", file=out)
+    print(style.paint(f"    {' ' * width}  {exercise.reason}", "red"), file=out)
 
 
 def render_edited_tests(course: Course, recorded: dict, out: TextIO) -> None:

@@ -222,5 +222,7 @@ def test_a_missing_course_folder_is_a_clear_usage_error(run_grader, monkeypatch,
 
 def test_an_exercise_folder_without_metadata_is_named(two_exercises, run_grader):
     (two_exercises.root / "exercises" / "03_half_done").mkdir()
-    code, _, err = run_grader("check", "1")
+    code, out, err = run_grader("check", "1")  # the other exercises still work (issue 15)
+    assert code == 1 and "01 adder" in out and err == ""
+    code, _, err = run_grader("check", "3")
     assert code == 2 and "03_half_done/exercise.toml is missing" in err
