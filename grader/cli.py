@@ -2,7 +2,8 @@
 
 Exit status: 0 when everything asked for passed, 1 when something failed, 2 for a usage error or a
 course the grader cannot read (for the student's commands, an exercise whose ``exercise.toml`` is
-broken: the others are still checked, and the broken one is named with its reason). Nothing here
+broken: the others are still checked, and the broken one is named with its reason). ``grader grade``
+(:mod:`grader.grade`) differs: 0 when grading worked, whatever the score, 2 when it could not. Nothing here
 prints a traceback at a student.
 """
 
@@ -105,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
     report.add_argument(
         "--restore-tests", action="store_true", help="for CI grading: put back any edited test file before grading"
+    )
+
+    grade = commands.add_parser(
+        "grade", help="for CI and Gradescope: grade a submission in a fresh copy of the course's own tests"
+    )
+    grade.add_argument("exercises", nargs="*", metavar="EX", help="the exercises to grade (default: every one)")
+    grade.add_argument(
+        "--submission", metavar="DIR", help="the student's files: a course folder or a flat upload (default: this course)"
+    )
+    grade.add_argument("--assignment", metavar="A", help="not defined yet: refused")
+    grade.add_argument(
+        "--out", metavar="DIR", default="grader-results",
+        help="where gradescope.json, results.json, junit.xml and summary.md go (default: grader-results/)",
     )
     return parser
 
@@ -415,6 +429,12 @@ def _broken_pair(broken: BrokenExercise) -> tuple[Exercise, ExerciseResult]:
     return stand_in, ExerciseResult(exercise=broken.name, status=ERROR, message=broken.sentence)
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .grade import main as grade
+
+    return grade(args.exercises, args.submission, args.out, args.assignment)
+
+
 def cmd_reset(args: argparse.Namespace) -> int:
     from .pristine import graded_copy, graded_versions, pristine_stub, reset, restore_graded
 
@@ -527,6 +547,7 @@ COMMANDS = {
     "verify": cmd_verify,
     "mutants": cmd_mutants,
     "report": cmd_report,
+    "grade": cmd_grade,
     "reset": cmd_reset,
     "solution": cmd_solution,
     "new": cmd_new,

@@ -1,12 +1,33 @@
 """The pytest plugin the grader loads into each exercise's child process (``-p grader.plugin``).
 
-It writes one JSON line per event to the file named by ``$KATA_RESULTS`` as the run goes, and flushes
-each line: when the student's code kills the process (``os._exit``, a segfault) or the grader kills it
-for taking too long, the lines already written still say which tests ran and which one was running.
+It writes one line per event to the results channel the runner hands it on the command line
+(``--kata-channel``): a pipe inherited as a file descriptor, or a FIFO it opens and unlinks at once
+(watch mode's warm process cannot inherit a new descriptor). Lines are written and flushed as the run
+goes: when the student's code kills the process (``os._exit``, a segfault) or the grader kills it for
+taking too long, the lines already written still say which tests ran and which one was running.
+
+Tamper evidence (see the README's "What the grader can and cannot prove"). Before any of the student's
+code is imported, the plugin reads a secret from the runner (a second pipe, or a file it deletes at
+once), and from then on:
+
+- every line it writes carries a sequence number and an HMAC keyed with the secret, so a line the
+  student's code writes to the channel (or a line replayed, or dropped) is evidence, not a result;
+- it adds the runner's canary tests (random names and bodies, one that must pass and one that must
+  fail) among the course's tests, as ordinary ``pytest.Function`` items of a course test module;
+- it checks, after every test and at the end, that pytest's reporting functions
+  (``runtestprotocol``, ``TestReport.from_item_and_call``, ``Function.runtest``, …), its own hooks and
+  recorder are still the ones it started with, and that no plugin was registered after collection
+  began other than the course's own ``conftest.py`` files; what it finds goes out as a ``tampered``
+  event.
 
 For each test it records the outcome and a message in plain words: the assertion's own message
 ("expected …, got …"), or what the student's code raised, with the file and line in the student's code
-where it happened (not deep inside pytest or httpx).
+where it happened (not deep inside pytest or httpx). For a skip it records where the skip was raised:
+only a skip raised by the course (a skip mark, a course test file or conftest) leaves the denominator.
+
+With a secret whose ``mode`` is ``collect`` (the runner's collection pass, see grader.runner) it
+replaces every student module of the course by a stand-in before anything is collected, so that the
+list of tests comes from the course's files alone, and reports each collected item.
 
 Under the grader (``$KATA_MEMORY_LIMIT`` set) it also caps the process's data size before any of the
 student's code is imported, so that an allocation without end fails the test with a ``MemoryError``
@@ -17,13 +38,21 @@ process from exiting, and the grader stops it and says why.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
+import hmac
+import importlib.abc
+import importlib.machinery
 import inspect
 import json
 import os
+import random
 import re
+import sys
 import threading
 import traceback
+import types
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +61,46 @@ import pytest
 OUTPUT_LIMIT = 500
 
 
+def mac(key: bytes, payload: bytes) -> str:
+    """The tag of one line on the results channel (the runner checks it with the same function)."""
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()[:32]
+
+
+_write = os.write  # bound now: the student's code may replace os.write later
+
+
 class _Recorder:
-    def __init__(self, path: str, root: Path) -> None:
-        self.file = open(path, "a", encoding="utf-8")
+    def __init__(self, fd: int, key: bytes, root: Path) -> None:
+        self.fd = fd
+        self.key = key
+        self.pid = os.getpid()
+        self.seq = 0
         self.root = root
         self.items: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, dict[str, Any]] = {}
         self.collect_errors: set[str] = set()
+        self.tampered: set[str] = set()
 
     def write(self, event: dict[str, Any]) -> None:
-        self.file.write(json.dumps(event) + "\n")
-        self.file.flush()
+        if os.getpid() != self.pid or self.fd < 0:
+            return  # a fork of the test process (the student's server) must not speak for it
+        self.seq += 1
+        payload = json.dumps({**event, "seq": self.seq}).encode()
+        data = mac(self.key, payload).encode() + b" " + payload + b"\n"
+        while data:
+            try:
+                data = data[_write(self.fd, data) :]
+            except InterruptedError:
+                continue
+            except OSError:  # the runner is gone: nothing to report to
+                self.fd = -1
+                return
+
+    def close(self) -> None:
+        if self.fd >= 0 and os.getpid() == self.pid:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = -1
 
     def relative(self, path: str | os.PathLike[str]) -> str:
         try:
@@ -52,15 +110,208 @@ class _Recorder:
 
 
 _recorder: _Recorder | None = None
+_secret: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--kata-channel", default="", help="(the grader's) where results go: fd:EVENTS,SECRET or fifo:DIR")
+
+
+def _open_channel(spec: str) -> tuple[int, dict[str, Any]]:
+    """The events descriptor and the secret, from ``fd:EVENTS,SECRET`` or ``fifo:DIR`` (both names unlinked)."""
+    kind, _, where = spec.partition(":")
+    if kind == "fd":
+        events, secret_fd = (int(n) for n in where.split(","))
+        chunks = []
+        while chunk := os.read(secret_fd, 65536):
+            chunks.append(chunk)
+        os.close(secret_fd)
+        text = b"".join(chunks)
+    else:
+        folder = Path(where)
+        text = (folder / "secret").read_bytes()
+        (folder / "secret").unlink()
+        events = os.open(folder / "events", os.O_WRONLY)
+        (folder / "events").unlink()
+    return events, json.loads(text)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _recorder
-    path = os.environ.get("KATA_RESULTS")
-    if path and _recorder is None:
-        _recorder = _Recorder(path, Path(str(config.rootpath)).resolve())
+    spec = config.getoption("kata_channel", "")
+    if spec and _recorder is None:
+        fd, secret = _open_channel(spec)
+        key = bytes.fromhex(secret.pop("key"))  # kept by the recorder only
+        _secret.update(secret)
+        _recorder = _Recorder(fd, key, Path(str(config.rootpath)).resolve())
         _recorder.write({"event": "begin", "pid": os.getpid()})
+        if secret.get("mode") == "collect":
+            sys.meta_path.insert(0, _StandIns(set(secret.get("block", ()))))
+        else:
+            _checks.arm(config, _recorder)
     _limit_resources(os.environ.get("KATA_MEMORY_LIMIT"), os.environ.get("KATA_FILE_LIMIT"))
+
+
+# --- the collection pass: every student module replaced by a stand-in ------------------------------
+
+
+class _StandInMeta(type):
+    """A class that answers anything: attributes, calls, iteration, subclassing, as a stub's names would."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _stand_in(name)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls
+
+    def __iter__(cls) -> Any:
+        return iter(())
+
+    def __bool__(cls) -> bool:
+        return True
+
+
+def _stand_in(name: str) -> type:
+    return _StandInMeta(str(name), (), {})
+
+
+class _StandInModule(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _stand_in(name)
+
+
+class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports of the student's modules get a stand-in: the collection pass runs none of the student's code."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname.split(".")[0] not in self.names:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: Any) -> types.ModuleType:
+        module = _StandInModule(spec.name)
+        module.__path__ = []  # a package, so that `import name.sub` works too
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+# --- the checks: pytest's reporting and the plugin itself, as they were before the student's code ---
+
+
+def _reporting_functions() -> dict[str, Any]:
+    """What a test's outcome passes through on its way to this plugin, by name."""
+    import _pytest.main
+    import _pytest.python
+    import _pytest.reports
+    import _pytest.runner
+
+    plugin = sys.modules[__name__]
+    return {
+        "_pytest.runner.runtestprotocol": _pytest.runner.runtestprotocol,
+        "_pytest.runner.call_and_report": _pytest.runner.call_and_report,
+        "_pytest.runner.call_runtest_hook": getattr(_pytest.runner, "call_runtest_hook", None),
+        "_pytest.runner.pytest_runtest_protocol": _pytest.runner.pytest_runtest_protocol,
+        "_pytest.runner.TestReport": _pytest.runner.TestReport,
+        "_pytest.reports.TestReport": _pytest.reports.TestReport,
+        "pytest.TestReport": pytest.TestReport,
+        "TestReport.from_item_and_call": _pytest.reports.TestReport.__dict__.get("from_item_and_call"),
+        "TestReport.__init__": _pytest.reports.TestReport.__dict__.get("__init__"),
+        "TestReport.outcome": _pytest.reports.TestReport.__dict__.get("outcome"),
+        "BaseReport.passed": _pytest.reports.BaseReport.__dict__.get("passed"),
+        "BaseReport.failed": _pytest.reports.BaseReport.__dict__.get("failed"),
+        "BaseReport.skipped": _pytest.reports.BaseReport.__dict__.get("skipped"),
+        "_pytest.python.Function.runtest": _pytest.python.Function.__dict__.get("runtest"),
+        "_pytest.python.pytest_pyfunc_call": _pytest.python.pytest_pyfunc_call,
+        "_pytest.main.pytest_runtestloop": _pytest.main.pytest_runtestloop,
+        "grader.plugin._recorder": plugin.__dict__.get("_recorder"),
+        "grader.plugin._Recorder.write": _Recorder.__dict__.get("write"),
+        "grader.plugin._write": plugin.__dict__.get("_write"),
+        "grader.plugin.mac": plugin.__dict__.get("mac"),
+        **{f"grader.plugin.{name}": plugin.__dict__.get(name) for name in _HOOKS},
+    }
+
+
+_HOOKS = (
+    "pytest_runtest_logreport",
+    "pytest_runtest_makereport",
+    "pytest_runtest_logstart",
+    "pytest_collection_modifyitems",
+    "pytest_collection_finish",
+    "pytest_sessionfinish",
+)
+
+
+class _Checks:
+    """Snapshots taken before the student's code runs, and the comparisons made after it ran."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def arm(self, config: pytest.Config, recorder: _Recorder) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.functions = _reporting_functions()
+        self.plugin = sys.modules[__name__]
+        self.instance_write = recorder.write  # a bound method: replaced on the instance, it differs
+        self.plugins_before: set[int] | None = None
+        self.armed = True
+
+    def collection_starts(self) -> None:
+        """The course's conftests may register as plugins from now on; nothing else may."""
+        if self.armed:
+            self.plugins_before = {id(p) for p in self.config.pluginmanager.get_plugins()}
+
+    def run(self) -> None:
+        if not self.armed:
+            return
+        found = []
+        now = _reporting_functions()
+        for name, original in self.functions.items():
+            if now.get(name) is not original:
+                found.append(f"{name} was replaced")
+        if self.recorder.__dict__.get("write", self.instance_write) is not self.instance_write:
+            found.append("the plugin's recorder was wrapped")
+        manager = self.config.pluginmanager
+        if not manager.is_registered(self.plugin):
+            found.append("the grader's plugin was unregistered")
+        for name in _HOOKS:
+            caller = getattr(self.config.hook, name, None)
+            ours = [i for i in (caller.get_hookimpls() if caller else []) if i.plugin is self.plugin]
+            if not ours or any(i.function is not self.functions[f"grader.plugin.{name}"] for i in ours):
+                found.append(f"the plugin's hook {name} was replaced")
+        if self.plugins_before is not None:
+            for plugin in manager.get_plugins():
+                if id(plugin) in self.plugins_before or _is_course_conftest(plugin, self.recorder.root):
+                    continue
+                found.append(f"a plugin was registered while the tests ran ({manager.get_name(plugin)})")
+        for what in found:
+            if what not in self.recorder.tampered:
+                self.recorder.tampered.add(what)
+                self.recorder.write({"event": "tampered", "what": what})
+
+
+def _is_course_conftest(plugin: object, root: Path) -> bool:
+    """A ``conftest.py`` module of the course (pytest registers them as plugins while it collects)."""
+    path = getattr(plugin, "__file__", None)
+    if not isinstance(plugin, types.ModuleType) or not path or Path(path).name != "conftest.py":
+        return False
+    try:
+        Path(path).resolve().relative_to(root)
+    except ValueError:
+        return False
+    return not _is_student_file(Path(path))
+
+
+_checks = _Checks()
 
 
 def _limit_resources(memory_limit: str | None, file_limit: str | None = None) -> None:
@@ -99,10 +350,13 @@ def _limit_resources(memory_limit: str | None, file_limit: str | None = None) ->
             continue
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if _recorder is None:
-        return
+def pytest_collection(session: pytest.Session) -> None:
+    _checks.collection_starts()
+
+
+def _item_info(items: list[pytest.Item]) -> dict[str, dict[str, Any]]:
     sources: dict[object, str] = {}  # parametrized tests share one function: read its source once
+    found = {}
     for order, item in enumerate(items):
         spec = item.get_closest_marker("spec")
         function = getattr(item, "function", None)
@@ -111,14 +365,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 sources[function] = inspect.getsource(function) if function is not None else ""
             except (OSError, TypeError):
                 sources[function] = ""
-        code = sources[function]
-        _recorder.items[item.nodeid] = {
+        found[item.nodeid] = {
             "order": order,
             "spec": str(spec.args[0]) if spec and spec.args else "",
             "reference": item.get_closest_marker("reference") is not None,
-            "test_code": code,
+            "test_code": sources[function],
+            # A skip mark the course put on the test: the only kind of skip pytest's skipping plugin may raise.
+            "skip_mark": any(True for _ in item.iter_markers("skip")) or any(True for _ in item.iter_markers("skipif")),
+            "xfail_mark": any(True for _ in item.iter_markers("xfail")),
         }
+    return found
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: canaries are added to what will run
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _recorder is None:
+        return
+    _recorder.items = _item_info(items)
+    if _secret.get("mode") != "collect":
+        injected = _add_canaries(items, _secret.pop("canaries", []), stop_early=bool(config.getoption("maxfail", 0)))
+        _recorder.write({"event": "canaries", "injected": injected})
     _recorder.write({"event": "collected", "count": len(items)})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collection pass reports what it found, and runs nothing (``--collect-only``)."""
+    if _recorder is None or _secret.get("mode") != "collect":
+        return
+    for item in session.items:
+        info = _recorder.items.get(item.nodeid, {})
+        in_module = isinstance(item, pytest.Function) and isinstance(item.parent, pytest.Module)
+        _recorder.write({"event": "item", "nodeid": item.nodeid, "in_module": in_module, **info})
+
+
+def _add_canaries(items: list[pytest.Item], canaries: list[dict[str, str]], *, stop_early: bool) -> int:
+    """Put the runner's canary tests among ``items``, each a function of one of the course's test modules.
+
+    They are ordinary ``pytest.Function`` items, run and reported through the same machinery as the
+    course's tests: replace that machinery and a canary reports the wrong outcome. With ``-x`` the one
+    that must fail goes last, so that stopping at it stops nothing.
+    """
+    parents = [item.parent for item in items if isinstance(item, pytest.Function) and isinstance(item.parent, pytest.Module)]
+    if not parents or not canaries:
+        return 0
+    chance = random.SystemRandom()
+    for canary in canaries:
+        parent = chance.choice(parents)
+        module = parent.obj
+        namespace = module.__dict__
+        exec(compile(canary["source"], str(parent.path), "exec"), namespace)  # noqa: S102 (the runner's own code)
+        item = pytest.Function.from_parent(parent, name=canary["name"], callobj=namespace[canary["name"]])
+        if stop_early and canary["expect"] == "failed":
+            items.append(item)
+        else:
+            items.insert(chance.randint(0, len(items)), item)
+    return len(canaries)
 
 
 def pytest_exception_interact(node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any) -> None:
@@ -155,10 +456,17 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report = yield
-    if _recorder is None or not report.failed or call.excinfo is None:
+    if _recorder is None or call.excinfo is None:
+        return report
+    entry = _recorder.pending.setdefault(item.nodeid, {})
+    if report.skipped and "skip_origin" not in entry:
+        if hasattr(report, "wasxfail"):  # an expected failure: the course's xfail mark, or nobody's
+            entry["skip_origin"], entry["skip_location"] = "xfail", ""
+        elif call.excinfo.errisinstance(pytest.skip.Exception):
+            entry["skip_origin"], entry["skip_location"] = _skip_origin(call.excinfo.tb)
+    if not report.failed:
         return report
     message, location = _explain(call.excinfo, item)
-    entry = _recorder.pending.setdefault(item.nodeid, {})
     if "message" not in entry:  # the first failure (setup or call) is the one to explain
         entry.update(message=message, location=location, when=report.when)
     return report
@@ -181,18 +489,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         entry["output"] = (entry.get("output", "") + output)[-OUTPUT_LIMIT:]
     if report.when == "teardown":
         info = _recorder.items.get(report.nodeid, {})
+        _checks.run()
         _recorder.write(
             {
                 "event": "test",
                 "nodeid": report.nodeid,
                 "outcome": entry["outcome"],
                 "message": entry.get("message", ""),
-                "location": entry.get("location", ""),
+                "location": entry.get("location") or entry.get("skip_location", ""),
                 "duration": round(entry["duration"], 4),
                 "output": entry.get("output", ""),
                 "spec": info.get("spec", ""),
                 "reference": info.get("reference", False),
                 "test_code": info.get("test_code", ""),
+                "skip_origin": entry.get("skip_origin", ""),
+                "skip_location": entry.get("skip_location", ""),
             }
         )
         _recorder.pending.pop(report.nodeid, None)
@@ -200,13 +511,50 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _recorder is not None:
+        _checks.run()
         # Non-daemon threads still running now keep the interpreter from exiting: the grader waits a
         # little, then stops the process, and names them to the student.
         lingering = [
             t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
         ]
         _recorder.write({"event": "finish", "exitstatus": int(exitstatus), "threads": lingering})
-        _recorder.file.close()
+        _recorder.close()
+
+
+def _skip_origin(tb: Any) -> tuple[str, str]:
+    """Where a skip was raised: ``student`` (the student's code on the way), ``mark`` (pytest's skipping
+    plugin, evaluating a skip mark), ``course`` (a course test file or conftest), or ``other``.
+
+    ``pytest.skip()`` raises inside pytest's ``outcomes.py``: the frame that called it is the one that
+    decides. Any frame of the student's files on the way makes it the student's skip.
+    """
+    frames = [(Path(frame.f_code.co_filename), line) for frame, line in traceback.walk_tb(tb)]
+    for path, line in frames:
+        if _is_student_file(path):
+            return "student", f"{_recorder.relative(path) if _recorder else path}:{line}"
+    for path, line in reversed(frames):
+        if path.parent.name == "_pytest" and path.name == "outcomes.py":
+            continue
+        where = f"{_recorder.relative(path) if _recorder else path}:{line}"
+        if path.parent.name == "_pytest" and path.name == "skipping.py":
+            return "mark", ""
+        if _is_course_test_file(path):
+            return "course", where
+        return "other", where
+    return "other", ""
+
+
+def _is_course_test_file(path: Path) -> bool:
+    """A test file or conftest of the course (under the course's root), or the course's testkit."""
+    if _recorder is None:
+        return False
+    try:
+        inside = Path(path).resolve().relative_to(_recorder.root)
+    except ValueError:
+        return False
+    if inside.parts[:1] == ("testkit",):
+        return True
+    return inside.parts[:1] == ("exercises",) and (path.name.startswith("test_") or path.name == "conftest.py")
 
 
 # --- turning an exception into a plain sentence ------------------------------------------------------

@@ -215,3 +215,83 @@ def graded_versions(course: Course, exercise: Exercise) -> dict[str, bytes]:
 def restore_graded(course: Course, exercise: Exercise) -> list[Restored]:
     """Put back the last graded version of each file that has one and differs from the file now."""
     return _restore(course, exercise, graded_versions(course, exercise))
+
+
+# --- the course as committed, for `grader grade` ----------------------------------------------------
+
+
+def _git_at(root: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes] | None:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=root, input=stdin, capture_output=True, timeout=60, check=False
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired, OSError):
+        return None
+
+
+def is_repository_root(root: Path) -> bool:
+    """True when ``root`` is the top of a git work tree that has a commit (not a folder inside another one)."""
+    top = _git_at(root, "rev-parse", "--show-toplevel")
+    if top is None or top.returncode != 0:
+        return False
+    with contextlib.suppress(OSError):
+        if Path(top.stdout.decode().strip()).resolve() != root.resolve():
+            return False
+        head = _git_at(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        return head is not None and head.returncode == 0
+    return False
+
+
+def committed_files(root: Path, folders: tuple[str, ...]) -> dict[str, bytes] | None:
+    """Every regular file under ``folders`` as committed at HEAD in the repository at ``root``.
+
+    Keys are paths relative to ``root`` with ``/``. None when ``root`` is not the top of a git work
+    tree with a commit, or git cannot be run: the caller then decides what else it trusts. Symbolic
+    links and submodules are left out: a committed link could point anywhere.
+    """
+    if not is_repository_root(root):
+        return None
+    listed = _git_at(root, "ls-tree", "-r", "-z", "HEAD", "--", *folders)
+    if listed is None or listed.returncode != 0:
+        return None
+    entries: list[tuple[str, str]] = []
+    for record in listed.stdout.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, kind, blob = meta.split()
+        if kind == b"blob" and mode in (b"100644", b"100755"):
+            entries.append((path.decode("utf-8", errors="surrogateescape"), blob.decode()))
+    blobs = committed_blobs(root, [blob for _, blob in entries])
+    if blobs is None:
+        return None
+    return {path: blobs[blob] for path, blob in entries if blob in blobs}
+
+
+def committed_blobs(root: Path, ids: list[str]) -> dict[str, bytes] | None:
+    """The contents of the git blobs ``ids`` in the repository at ``root`` (missing ones are left out).
+
+    One ``git cat-file --batch`` for all of them; each is checked against its id.
+    """
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    done = _git_at(root, "cat-file", "--batch", stdin=("\n".join(wanted) + "\n").encode())
+    if done is None or done.returncode != 0:
+        return None
+    found: dict[str, bytes] = {}
+    data, position = done.stdout, 0
+    for blob in wanted:
+        end = data.find(b"\n", position)
+        if end < 0:
+            break
+        header = data[position:end].split()
+        position = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue  # "<id> missing", or not a blob
+        size = int(header[2])
+        content = data[position : position + size]
+        position += size + 1  # the contents, then a newline
+        if checksums.blob_id(content) == blob:
+            found[blob] = content
+    return found

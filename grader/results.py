@@ -36,6 +36,7 @@ class TestResult:
     duration: float = 0.0
     output: str = ""
     test_code: str = ""
+    skip_origin: str = ""  # where a skip was raised: course | mark | xfail | student | other (grader.plugin)
 
     @property
     def name(self) -> str:
@@ -56,10 +57,12 @@ class ExerciseResult:
     location: str = ""
     duration: float = 0.0
     output: str = ""  # the tail of what the run printed, when that explains a crash
+    tampered: bool = False  # the run's checks failed (grader.runner.TAMPERED): it scores 0
 
     @property
     def graded(self) -> list[TestResult]:
-        """The tests that count: reference runs prove a test and skipped tests do not apply here."""
+        """The tests that count: reference runs prove a test, and a test the course itself skipped does
+        not apply here (the runner has already turned every other skip into a failure)."""
         return [t for t in self.tests if not t.reference and t.outcome != "skipped"]
 
     @property
@@ -88,7 +91,7 @@ def not_started(exercise: Exercise) -> ExerciseResult:
 
 def points_earned(exercise: Exercise, result: ExerciseResult) -> float:
     """The exercise's points, split evenly across its graded tests."""
-    if result.total_count == 0:
+    if result.total_count == 0 or result.tampered:
         return 0.0
     return exercise.points * result.passed_count / result.total_count
 

@@ -27,14 +27,40 @@ What the student's code may leave behind, and how it is stopped:
 
 Ctrl-C in the grader takes the child and everything it left down before the ``KeyboardInterrupt``
 goes on up.
+
+What the runner believes, and why (tamper evidence; the README says what it does not cover):
+
+- **Which tests count** comes from a collection pass of its own, before any of the student's code runs:
+  a separate ``pytest --collect-only`` child in which the plugin replaces every student module of the
+  course by a stand-in (any name imports, calls and iterates), so only the course's test files,
+  conftests and given modules are executed. Every test it collected that did not report a pass in the
+  real run counts as failed: skipped by the student's code, never reported, or never reached because the
+  process ended (``os._exit(0)`` halfway). A skip stays a skip only when the course raised it: a skip
+  or xfail mark the collection pass saw on that test (a mark the student's code adds at run time is not
+  one), or a ``pytest.skip()`` called from a course test file or conftest with no frame of the
+  student's files on the way (the plugin reads the traceback). The pass is
+  remembered per exercise for as long as its test files do not change (watch mode, ``grader mutants``).
+- **Results** come over a pipe the child inherits (``--kata-channel=fd:…``; watch mode's warm process
+  gets a FIFO it opens and unlinks at once), read by the runner as they come: nothing written to a file
+  can be rewritten after the run. Each line carries a sequence number and an HMAC keyed with a secret
+  handed to the plugin on a second pipe and read before any student code is imported; a line that does
+  not verify (forged, replayed, out of order) is evidence of tampering.
+- **Canaries**: two tests made here at random (names and bodies), one that must pass and one that must
+  fail, which the plugin adds among the course's tests. The plugin also checks that pytest's reporting
+  functions and its own hooks were not replaced. A canary with the wrong outcome, a line that does not
+  verify, or a failed check scores the exercise 0 with :data:`TAMPERED`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
+import random
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -47,7 +73,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import Course, Exercise
-from .results import CRASHED, ERROR, FAILED, PASSED, TIMED_OUT, ExerciseResult, TestResult
+from .results import (
+    CRASHED,
+    ERROR,
+    FAILED,
+    PASSED,
+    TIMED_OUT,
+    ExerciseResult,
+    TestResult,
+)
 from .warm import WarmProcess, WarmStarter
 
 OUTPUT_TAIL = 3000
@@ -63,6 +97,11 @@ EXITED = "exited"  # on its own, with or without the plugin's finish event
 TIMED_OUT_RUN = "timed_out"  # still running at the exercise's time limit, before its tests finished
 LINGERED = "lingered"  # the tests finished but the process did not exit: the runner stopped it
 CANCELLED_RUN = "cancelled"  # the caller asked the run to stop (Ctrl-C in a pool of runs)
+
+NO_TESTS = "no tests were found in this exercise"
+TAMPERED = "the grader's checks were tampered with while running your code"
+CHANNEL_LIMIT = 64 * 2**20  # bytes of events a run may send: the plugin writes a few kB per test
+STOP_EARLY = ("-x", "--exitfirst", "--maxfail", "--sw", "--stepwise")  # options after which tests may not run
 
 
 class Cancelled(Exception):
@@ -89,6 +128,219 @@ def pytest_argv(course: Course, exercise: Exercise) -> list[str]:
     ]
 
 
+# --- the results channel ----------------------------------------------------------------------------
+
+
+def mac(key: bytes, payload: bytes) -> str:
+    """The tag of one line on the results channel: the same function as ``grader.plugin.mac``.
+
+    (Written out twice so that the grader does not import pytest, and the child not the runner.)
+    """
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()[:32]
+
+
+class _Channel:
+    """The runner's end of the results channel: reads as the child writes, and checks every line."""
+
+    def __init__(self, fd: int, key: bytes) -> None:
+        self.fd = fd
+        self.key = key
+        self.buffer = b""
+        self.size = 0
+        self.seq = 0
+        self.events: list[dict] = []
+        self.problems: list[str] = []
+        self.finish: dict | None = None
+
+    def drain(self) -> None:
+        """Take in whatever the child has written so far (never blocks)."""
+        while self.fd >= 0:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not chunk:  # no writer now (or not yet, for a FIFO): look again later
+                return
+            self.size += len(chunk)
+            if self.size > CHANNEL_LIMIT:
+                self._problem("the results channel received far more than the grader's plugin writes")
+                continue
+            self.buffer += chunk
+            *lines, self.buffer = self.buffer.split(b"\n")
+            for line in lines:
+                self._take(line)
+
+    def _take(self, line: bytes) -> None:
+        tag, _, payload = line.partition(b" ")
+        if not hmac.compare_digest(tag, mac(self.key, payload).encode()):
+            self._problem("a line on the results channel was not written by the grader's plugin")
+            return
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            self._problem("a line on the results channel was not written by the grader's plugin")
+            return
+        if not isinstance(event, dict) or event.get("seq") != self.seq + 1:
+            self._problem("the grader's plugin's results arrived out of order")
+            return
+        self.seq += 1
+        self.events.append(event)
+        if event.get("event") == "finish":
+            self.finish = event
+        elif event.get("event") == "tampered":
+            self._problem(str(event.get("what", "the plugin's checks failed")))
+
+    def _problem(self, what: str) -> None:
+        if what not in self.problems:
+            self.problems.append(what)
+
+    def close(self) -> None:
+        self.drain()  # an incomplete last line (a write cut short by a kill) is dropped
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = -1
+
+
+@dataclass
+class _Link:
+    """What the child is given: its command-line option, the descriptors it inherits, the parent's end."""
+
+    option: str
+    pass_fds: tuple[int, ...]
+    channel: _Channel
+
+    def started(self) -> None:
+        """The child has its ends now: close ours, so that the pipe's only writer is the child."""
+        for fd in self.pass_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _link(scratch: Path, secret: dict, *, inherited: bool) -> _Link:
+    """A results pipe and a secret for one child: inherited descriptors, or a FIFO and a file in ``scratch``."""
+    key = bytes.fromhex(secret["key"])
+    data = json.dumps(secret).encode()
+    if inherited:
+        events_read, events_write = os.pipe()
+        secret_read, secret_write = os.pipe()
+        os.write(secret_write, data)  # a few hundred bytes: a pipe holds 64 kB, so this never waits for the child
+        os.close(secret_write)
+        os.set_blocking(events_read, False)
+        return _Link(f"--kata-channel=fd:{events_write},{secret_read}", (events_write, secret_read), _Channel(events_read, key))
+    fifo = scratch / "events"
+    os.mkfifo(fifo, 0o600)
+    events_read = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    secret_file = scratch / "secret"
+    with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.write(data)
+    return _Link(f"--kata-channel=fifo:{scratch}", (), _Channel(events_read, key))
+
+
+_WORDS = (
+    "reads", "sends", "keeps", "answers", "returns", "parses", "rejects", "joins", "closes", "starts",
+    "the", "a", "every", "empty", "long", "short", "first", "last", "header", "body", "status", "path",
+    "query", "chunk", "line", "request", "response", "message", "value", "name", "stream", "event",
+)
+
+
+def _make_canaries() -> list[dict[str, str]]:
+    """One test that must pass and one that must fail, with names and bodies nobody can know in advance."""
+    chance = random.SystemRandom()
+    canaries = []
+    for expect in ("passed", "failed"):
+        name = "test_" + "_".join(chance.choice(_WORDS) for _ in range(chance.randint(2, 4))) + f"_{secrets.token_hex(3)}"
+        a, b = chance.randint(2, 10**6), chance.randint(2, 10**6)
+        variable = chance.choice(("got", "value", "result", "answer", "seen"))
+        right = a + b if expect == "passed" else a + b + chance.randint(1, 99)
+        token = secrets.token_hex(4)
+        source = (
+            f"def {name}():\n"
+            f"    {variable} = {a} + {b}\n"
+            f"    assert {variable} == {right}, f\"expected {right}, got {{{variable}!r}} ({token})\"\n"
+        )
+        canaries.append({"name": name, "source": source, "expect": expect, "token": token})
+    return canaries
+
+
+# --- the collection pass: which tests count, from the course's files alone --------------------------
+
+_expected_cache: dict[tuple, dict[str, dict] | None] = {}
+
+
+def _course_files_digest(course: Course, exercise: Exercise) -> str:
+    """What the collection pass depends on: every file of the exercise but the student's, and the course conftest."""
+    digest = hashlib.sha256()
+    paths = [course.exercises_dir / "conftest.py"]
+    with contextlib.suppress(OSError):
+        paths += sorted(p for p in exercise.path.iterdir() if p.is_file() and p.name not in exercise.files)
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _student_modules(course: Course) -> list[str]:
+    """The module names of every file any exercise's student edits: none of them runs in the collection pass."""
+    return sorted({Path(name).stem for e in course.exercises for name in e.files if name.endswith(".py")})
+
+
+def expected_tests(
+    course: Course, exercise: Exercise, pytest_args: Sequence[str] = (), cancel: threading.Event | None = None
+) -> dict[str, dict] | None:
+    """The tests of ``exercise`` that count, by node id (in order), collected without the student's code.
+
+    None when the course's own files cannot be collected that way (then only what the run reports
+    is counted, as before).
+    """
+    key = (str(exercise.path), tuple(pytest_args), _course_files_digest(course, exercise))
+    if key not in _expected_cache:
+        _expected_cache[key] = _collect(course, exercise, pytest_args, cancel)
+    return _expected_cache[key]
+
+
+def _collect(
+    course: Course, exercise: Exercise, pytest_args: Sequence[str], cancel: threading.Event | None
+) -> dict[str, dict] | None:
+    secret = {"key": secrets.token_hex(32), "mode": "collect", "block": _student_modules(course)}
+    env = {k: v for k, v in os.environ.items() if k != "KATA_SOLUTIONS"}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    with tempfile.TemporaryDirectory(prefix="grader-collect-") as scratch:
+        link = _link(Path(scratch), secret, inherited=True)
+        try:
+            process = subprocess.Popen(
+                [*pytest_argv(course, exercise), *pytest_args, "--collect-only", link.option],
+                cwd=course.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=link.pass_fds,
+            )
+        finally:
+            link.started()
+        deadline = time.monotonic() + max(exercise.time_limit, 30)
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(exercise.name)
+                link.channel.drain()
+                time.sleep(0.01)
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            link.channel.close()
+    channel = link.channel
+    if channel.finish is None or channel.problems or any(e["event"] == "collect_error" for e in channel.events):
+        return None
+    items = {e["nodeid"]: e for e in channel.events if e["event"] == "item"}
+    return items or None
+
+
 @dataclass
 class _Run:
     """What the runner saw of one child process, besides the plugin's events."""
@@ -100,6 +352,8 @@ class _Run:
     crash_dump: str = ""  # the faulthandler dump at the end of the output, when the child crashed
     survivors: int = 0  # processes of the run still alive after the child exited on its own
     events: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what the channel and the plugin's checks found
+    canaries: list[dict[str, str]] = field(default_factory=list)
 
 
 def run_exercise(
@@ -118,13 +372,20 @@ def run_exercise(
     ``pytest_args`` go on pytest's command line (``grader mutants`` passes ``-x``). When ``cancel`` is
     set while the child runs, the child and all it started are killed and :class:`Cancelled` is raised:
     a thread in a pool cannot be interrupted by Ctrl-C, so the main thread sets the event instead.
+
+    The student's code runs only after the collection pass (:func:`expected_tests`) has said which
+    tests count. Canaries are added when the student's code is graded (no ``solutions``) and every
+    test is meant to run (no ``-x``).
     """
+    expected = expected_tests(course, exercise, pytest_args, cancel)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(exercise.name)
+    canaries = [] if solutions is not None or any(a.split("=")[0] in STOP_EARLY for a in pytest_args) else _make_canaries()
+    secret = {"key": secrets.token_hex(32), "mode": "run", "canaries": canaries}
     with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
-        events_file = Path(scratch) / "events.jsonl"
         output_file = Path(scratch) / "output.txt"
         run_id = uuid.uuid4().hex
         env = {k: v for k, v in os.environ.items() if k != "KATA_SOLUTIONS"}
-        env["KATA_RESULTS"] = str(events_file)
         # Only the plugins grading needs: whatever else is installed (hypothesis, say) adds start-up
         # time to every run and may change how tests behave.
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
@@ -133,25 +394,33 @@ def run_exercise(
         env["KATA_FILE_LIMIT"] = str(FILE_LIMIT)
         if solutions is not None:
             env["KATA_SOLUTIONS"] = str(solutions)
+        link = _link(Path(scratch), secret, inherited=starter is None)
         started = time.monotonic()
         survivors = 0
         with open(output_file, "wb") as output:
             process: subprocess.Popen[bytes] | WarmProcess
-            if starter is not None:
-                argv = pytest_argv(course, exercise)[3:] + list(pytest_args)  # what follows `python -m pytest`
-                process = starter.launch(argv, env, str(course.root), str(output_file))
-            else:
-                process = subprocess.Popen(
-                    pytest_argv(course, exercise) + list(pytest_args),
-                    cwd=course.root,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
             try:
-                ending = _wait(process, events_file, exercise.time_limit, cancel)
+                if starter is not None:
+                    argv = pytest_argv(course, exercise)[3:] + list(pytest_args) + [link.option]  # after `python -m pytest`
+                    process = starter.launch(argv, env, str(course.root), str(output_file))
+                else:
+                    process = subprocess.Popen(
+                        pytest_argv(course, exercise) + list(pytest_args) + [link.option],
+                        cwd=course.root,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        pass_fds=link.pass_fds,
+                    )
+            except BaseException:
+                link.started()
+                link.channel.close()
+                raise
+            link.started()
+            try:
+                ending = _wait(process, link.channel, exercise.time_limit, cancel)
                 if ending == EXITED:
                     survivors = (
                         len(_processes_of_run(run_id))
@@ -161,28 +430,36 @@ def run_exercise(
             finally:
                 # On every path, Ctrl-C included: what the tests left behind goes with the child.
                 _kill_everything(process, run_id)
+                link.channel.close()  # after the kill: what is read is all the child ever wrote
         if ending == CANCELLED_RUN:
             raise Cancelled(exercise.name)
+        channel = link.channel
         run = _Run(ending, process.returncode, time.monotonic() - started, survivors=survivors)
-        run.events = _read_events(events_file)
+        run.events = channel.events
+        run.problems = channel.problems
+        run.canaries = canaries
         run.output = _tail(output_file, OUTPUT_TAIL)
-        if ending == EXITED and not any(e["event"] == "finish" for e in run.events):
+        if ending == EXITED and channel.finish is None:
             run.crash_dump = _faulthandler_dump(_tail(output_file, CRASH_TAIL))
-    return _interpret(course, exercise, run)
+    return _interpret(course, exercise, run, expected)
 
 
 # --- waiting for the child, and stopping everything it started --------------------------------------
 
 
 def _wait(
-    process: subprocess.Popen[bytes], events_file: Path, time_limit: float, cancel: threading.Event | None = None
+    process: subprocess.Popen[bytes], channel: _Channel, time_limit: float, cancel: threading.Event | None = None
 ) -> str:
-    """Wait for the child to exit, to run out of time, to hang after its tests finished, or to be cancelled."""
+    """Wait for the child to exit, to run out of time, to hang after its tests finished, or to be cancelled.
+
+    The channel is read on every look, so that the child never waits on a full pipe.
+    """
     deadline = time.monotonic() + time_limit
     finish: dict | None = None
     finished_at = 0.0
     interval = 0.005  # a short run should not wait out a long poll interval
     while True:
+        channel.drain()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=interval)
             return EXITED
@@ -191,7 +468,8 @@ def _wait(
             return CANCELLED_RUN
         now = time.monotonic()
         if finish is None:
-            finish = _finish_event(events_file)
+            channel.drain()
+            finish = channel.finish
             finished_at = now  # (within a poll interval)
         if finish is not None:
             # Results are in. A process that still runs is held by a thread the student left going
@@ -204,22 +482,6 @@ def _wait(
                 return LINGERED
         elif now >= deadline:
             return TIMED_OUT_RUN
-
-
-def _finish_event(events_file: Path) -> dict | None:
-    """The plugin's finish event: always the last line it writes."""
-    try:
-        with open(events_file, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 4096))
-            last = f.read().splitlines()[-1:]
-    except OSError:
-        return None
-    with contextlib.suppress(ValueError):
-        event = json.loads(last[0]) if last else None
-        if isinstance(event, dict) and event.get("event") == "finish":
-            return event
-    return None
 
 
 def _kill_everything(process: subprocess.Popen[bytes], run_id: str) -> None:
@@ -275,18 +537,6 @@ def _group_alive(pgid: int) -> int:
 # --- reading back what happened ---------------------------------------------------------------------
 
 
-def _read_events(path: Path) -> list[dict]:
-    events = []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return events
-    for line in text.splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            events.append(json.loads(line))
-    return events
-
-
 def _tail(path: Path, limit: int) -> str:
     try:
         with open(path, "rb") as f:
@@ -330,7 +580,107 @@ def _is_student_file(exercise: Exercise, path: Path) -> bool:
     return not (path.name.startswith("test_") or path.name == "conftest.py")
 
 
-def _interpret(course: Course, exercise: Exercise, run: _Run) -> ExerciseResult:
+def _interpret(course: Course, exercise: Exercise, run: _Run, expected: dict[str, dict] | None = None) -> ExerciseResult:
+    canary_names = {c["name"] for c in run.canaries}
+    canary_reports = {
+        e["nodeid"].rsplit("::", 1)[-1]: e
+        for e in run.events
+        if e.get("event") == "test" and e.get("nodeid", "").rsplit("::", 1)[-1] in canary_names
+    }
+    run.events = [
+        e for e in run.events if not (e.get("event") in ("test", "start") and e.get("nodeid", "").rsplit("::", 1)[-1] in canary_names)
+    ]
+    result = _verdict(course, exercise, run)
+    finish = next((e for e in run.events if e["event"] == "finish"), None)
+    normal_end = finish is not None and run.ending != TIMED_OUT_RUN and result.status in (PASSED, FAILED)
+    _account(result, expected, normal_end=normal_end)
+    problems = list(run.problems)
+    # A canary that reported is evidence however the run ended; one that never reported only when the
+    # session ran to its end (a crash or a time limit may come before it).
+    every_canary_ran = normal_end and not _stopped_early(run)
+    possible = expected is None or any(info.get("in_module") for info in expected.values())
+    for canary in run.canaries if possible else []:
+        report = canary_reports.get(canary["name"], {})
+        got = report.get("outcome")
+        if got == canary["expect"] or (got is None and not every_canary_ran):
+            continue
+        if canary["expect"] == "passed" and got in ("failed", "error") and canary["token"] not in report.get("message", ""):
+            continue  # it failed, but not its assertion: the student's code broke the process (memory, recursion)
+        must = "pass" if canary["expect"] == "passed" else "fail"
+        problems.append(f"a test the grader added, which must {must}, reported {got or 'nothing'}")
+    if problems:
+        result.status = ERROR
+        result.tampered = True
+        result.message = f"{TAMPERED}: {problems[0]}"
+        result.location = ""
+        for test in result.tests:
+            if not test.reference:
+                test.outcome, test.message, test.location = "failed", TAMPERED, ""
+    return result
+
+
+def _stopped_early(run: _Run) -> bool:
+    """pytest ended the session before the last test (pytest.exit(), KeyboardInterrupt): canaries may not have run."""
+    finish = next((e for e in run.events if e["event"] == "finish"), None)
+    return finish is None or finish.get("exitstatus") not in (0, 1)
+
+
+def _account(result: ExerciseResult, expected: dict[str, dict] | None, *, normal_end: bool) -> None:
+    """Count every test that counts: the collection pass's, each once, in its order; a skip only when the course skipped.
+
+    A test the collection pass found and the run did not report is failed; a test the run reported
+    and the collection pass did not find is left out (the course has no such test).
+    """
+    for test in result.tests:
+        if test.outcome == "skipped" and not _course_skip(test, expected):
+            where = f" ({test.location})" if test.location else ""
+            if test.skip_origin == "student":
+                test.message = f"your code skipped this test{where}: a skipped test counts as failed"
+            else:
+                test.message = f"this test was skipped, but not by the course{where}: a skipped test counts as failed"
+            test.outcome = "failed"
+    if expected is None:
+        if result.status in (PASSED, FAILED):
+            result.status = PASSED if result.graded and all(t.passed for t in result.graded) else FAILED
+        return
+    if result.status == ERROR and result.message == NO_TESTS and expected:
+        # The course has tests, and none of them reported: they were skipped away at import, say.
+        result.message = "none of the exercise's tests reported a result: did your code skip them or stop pytest?"
+        result.status = FAILED
+        normal_end = True
+    reported = {}
+    for test in result.tests:
+        reported.setdefault(test.nodeid, test)  # the first report stands (a second one is no grader's)
+    if normal_end:
+        missing = "this test never reported a result, so it counts as failed"
+    else:
+        missing = f"this test did not run, so it counts as failed: {result.message}" if result.message else "this test did not run"
+    tests = []
+    for nodeid, info in expected.items():
+        test = reported.get(nodeid)
+        if test is None:
+            test = TestResult(nodeid=nodeid, outcome="failed", message=missing)
+        test.spec = info.get("spec", test.spec)
+        test.reference = bool(info.get("reference", False))
+        test.test_code = info.get("test_code", test.test_code) or test.test_code
+        tests.append(test)
+    result.tests = tests
+    if result.status in (PASSED, FAILED):
+        result.status = PASSED if result.graded and all(t.passed for t in result.graded) else FAILED
+
+
+def _course_skip(test: TestResult, expected: dict[str, dict] | None) -> bool:
+    """A skip the course raised: a skip or xfail mark on the test (as collected without the student's code),
+    or ``pytest.skip()`` in a course file."""
+    if test.skip_origin == "course":
+        return True
+    if test.skip_origin in ("mark", "xfail"):  # pytest's skipping plugin, on a mark the course may not have put
+        mark = "skip_mark" if test.skip_origin == "mark" else "xfail_mark"
+        return expected is None or bool(expected.get(test.nodeid, {}).get(mark))
+    return False
+
+
+def _verdict(course: Course, exercise: Exercise, run: _Run) -> ExerciseResult:
     events = run.events
     fields = TestResult.__dataclass_fields__
     tests = [TestResult(**{k: v for k, v in e.items() if k in fields}) for e in events if e["event"] == "test"]
@@ -390,7 +740,7 @@ def _interpret(course: Course, exercise: Exercise, run: _Run) -> ExerciseResult:
 
     if not tests:
         result.status = ERROR
-        result.message = "no tests were found in this exercise"
+        result.message = NO_TESTS
         return result
 
     result.status = PASSED if all(t.outcome in ("passed", "skipped") for t in result.graded) else FAILED

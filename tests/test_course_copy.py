@@ -246,13 +246,16 @@ def test_ci_workflow_writes_and_uploads_the_reports_even_when_tests_fail(course)
     steps = workflow["jobs"]["grade"]["steps"]
     scripts = "\n".join(step.get("run", "") for step in steps)
     assert "pip install -e ." in scripts
-    assert "grader report --format junit --output grader-junit.xml --all" in scripts
-    assert "grader report --format json --output results.json --all" in scripts
-    assert 'grader report --format summary --all >> "$GITHUB_STEP_SUMMARY"' in scripts
+    # One grading path: `grader grade` in a fresh tree, never the cache, and no git history needed.
+    assert "grader grade --out grader-results" in scripts
+    assert 'cat grader-results/summary.md >> "$GITHUB_STEP_SUMMARY"' in scripts
+    assert "grader report" not in scripts and "--restore-tests" not in scripts
+    checkout = next(step for step in steps if str(step.get("uses", "")).startswith("actions/checkout"))
+    assert "fetch-depth" not in (checkout.get("with") or {}), "grading must not depend on git history"
     upload = next(step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact"))
     assert upload["if"] == "always()"
-    assert "grader-junit.xml" in upload["with"]["path"] and "results.json" in upload["with"]["path"]
-    for step in steps[steps.index(upload) - 2 :]:
+    assert "grader-results" in upload["with"]["path"]
+    for step in steps[steps.index(upload) - 1 :]:
         assert step.get("if") == "always()", f"step {step.get('name')!r} must run after failing tests"
 
 
@@ -287,8 +290,11 @@ def test_gradescope_autograder_grades_a_submission(course, tmp_path):
     archive = subprocess.run(["git", "archive", "--format=tar", "main"], cwd=course, capture_output=True, check=True).stdout
     subprocess.run(["tar", "xf", "-", "-C", str(root / "source")], input=archive, check=True)
     (root / "submission").mkdir()
-    # A loose-file upload of a solved exercise.
+    # A loose-file upload of a solved exercise, with files that would break the run if they were read.
     (root / "submission" / "http_client.py").write_text(git(course, "show", f"solutions:{STUB01}") + "\n")
+    (root / "submission" / "exercises").mkdir()
+    (root / "submission" / "exercises" / "conftest.py").write_text("raise SystemExit('planted')\n")
+    (root / "submission" / "pytest.ini").write_text("[pytest]\naddopts = --planted\n")
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
     env.pop("KATA_COURSE_ROOT", None)
     done = subprocess.run(
@@ -299,6 +305,9 @@ def test_gradescope_autograder_grades_a_submission(course, tmp_path):
     assert results["tests"], results
     assert results["score"] == pytest.approx(sum(t["max_score"] for t in results["tests"]))
     assert results["score"] > 0
+    assert f"graded   {EX01}/http_client.py: from http_client.py" in results["output"]
+    script = (root / "source" / "autograder" / "run_autograder").read_text()
+    assert "-m grader grade --submission" in script and "grader report" not in script
 
 
 # --- updates --------------------------------------------------------------------------------------------------
