@@ -49,8 +49,26 @@ Upgrade = Callable[["HTTPRequest", asyncio.StreamReader, asyncio.StreamWriter], 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
 
+# The server's limits. Read them when you need them (``KEEP_ALIVE_TIMEOUT``, not a copy taken at
+# import time): the tests lower them (``asgi_server.KEEP_ALIVE_TIMEOUT = 0.5``) to stay fast.
+KEEP_ALIVE_TIMEOUT = 5.0
+"""Seconds the server waits for a client that sends nothing: between requests, or in the middle of one."""
+MAX_HEAD = 64 * 1024
+"""The largest request head (request line and header lines) the server reads: more gets ``431``."""
+MAX_BODY = 1024 * 1024
+"""The largest request body the server reads into memory: more gets ``413``."""
+
+
 class BadRequest(ValueError):
-    """The bytes on the wire are not an HTTP/1.1 request: the server answers ``400`` and closes."""
+    """The bytes on the wire are not a request this server serves: it answers ``status`` and closes.
+
+    ``status`` is ``400`` unless a more precise one applies: ``431`` (the head is larger than
+    ``MAX_HEAD``), ``413`` (the body is larger than ``MAX_BODY``), ``408`` (the client stalled).
+    """
+
+    def __init__(self, message: str = "", status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ClientDisconnected(OSError):
@@ -86,18 +104,35 @@ class HTTPRequest:
 # ---------------------------------------------------------------------------------------------------
 
 
-async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
+async def read_http_request(
+    reader: asyncio.StreamReader, *, send_continue: Callable[[], Awaitable[None]] | None = None
+) -> HTTPRequest | None:
     """Read one request from ``reader``: the head, then the whole body. ``None`` at a clean end of stream.
 
     The head is everything up to the empty line (``reader.readuntil(b"\\r\\n\\r\\n")``): a request line
     ``METHOD SP target SP HTTP/1.x`` (RFC 9112 §3), then ``Name: value`` lines (§5). Decode it as
     latin-1; keep header names lower-cased and values stripped, as bytes, repeats kept, in order.
+    The method is a token (RFC 9110 §9.1, §5.6.2): letters, digits and ``!#$%&'*+-.^_`|~``, so
+    ``M-SEARCH`` is one. A value must not hold a NUL, CR or LF (RFC 9110 §5.5): that is a BadRequest.
 
     The body (RFC 9112 §6.3): ``Transfer-Encoding: chunked`` means chunks (§7.1: ``<hex size>[;ext]
     CRLF <data> CRLF`` ... a ``0`` chunk, optional trailer lines, an empty line; the size is hex
     digits only: ``int(text, 16)`` also takes ``-5``, ``+5`` and ``0x5``, which are a BadRequest); otherwise
     ``Content-Length`` bytes exactly (read no further: the next request may follow on the same
     connection); otherwise no body.
+
+    Limits (read the module constants at call time): a head longer than ``MAX_HEAD`` bytes (from the
+    request line through the empty line, CRLFs included) is ``BadRequest(..., status=431)`` (the
+    reader's own buffer limit, ``asyncio.LimitOverrunError``, is one too); a body longer than
+    ``MAX_BODY`` is ``BadRequest(..., status=413)``, raised *before* the body is read: a
+    Content-Length above it, or a chunk size that takes the total above it (a size like
+    ``FFFFFFFFFFFFFFF`` is refused at once, not waited for).
+
+    ``Expect: 100-continue`` (RFC 9110 §10.1.1): a client that sends it waits for ``100 Continue``
+    before it sends the body. When ``send_continue`` is given, the request is HTTP/1.1 (never
+    HTTP/1.0) and carries that expectation and a body (Content-Length or chunked), ``await
+    send_continue()`` once, after the head and before reading the body; not when a limit refuses the
+    body (the 413 is the answer). Without ``send_continue``, read the body as it comes.
 
     Return ``None`` when the stream ends before the first byte of a request: that is how a keep-alive
     client says goodbye. Raise ``BadRequest`` for anything malformed: a request line without three
@@ -186,7 +221,10 @@ def make_receive_send(
     and the end as ``b"0\\r\\n\\r\\n"`` (an empty body is no chunk: a 0 chunk means the end).
     No body bytes at all for ``HEAD`` requests, nor for 1xx, 204 and 304 responses. Add
     ``connection: close`` when ``keep_alive`` is false, and mark ``state.close`` when the app sends
-    ``connection: close`` itself. ``writer`` is anything with ``write(bytes)``, ``await drain()``
+    ``connection: close`` itself. To an HTTP/1.0 request whose connection stays open, add
+    ``connection: keep-alive``: without it the client waits for a close (RFC 9112 §9.3). Every head
+    carries ``date`` (RFC 9110 §6.6.1), in IMF-fixdate (``email.utils.formatdate(usegmt=True)``:
+    ``Wed, 02 Dec 2026 01:30:40 GMT``), unless the app sent its own (then only the app's). ``writer`` is anything with ``write(bytes)``, ``await drain()``
     and ``is_closing()``.
     """
     raise NotImplementedError("write make_receive_send() in asgi_server.py")
@@ -227,8 +265,21 @@ async def serve_connection(
     For each request: build the scope (``client`` is ``writer.get_extra_info("peername")``, ``server``
     ``"sockname"``), make the receive/send pair, ``run_app()``; then read the next request, unless
     the client sent ``Connection: close`` (or is HTTP/1.0 without ``keep-alive``), the response must
-    close, or the server is ``stopping``. A ``BadRequest`` gets a ``400`` and the connection closes.
-    Close the writer at the end, whatever happened.
+    close, or the server is ``stopping``. A ``BadRequest`` gets its ``status`` (400, 413, 431, 408:
+    a head with ``content-length: 0``, ``connection: close`` and ``date``) and the connection
+    closes. Close the writer at the end, whatever happened.
+
+    Timeouts (``KEEP_ALIVE_TIMEOUT``, read at run time): a client that sends nothing for that long
+    while the server waits for it is cut off: between requests (an idle keep-alive connection), in
+    the middle of a head, or in the middle of a body (a slow-loris client must not hold a connection
+    forever). Close the connection (a ``408`` first is allowed). The time the app takes is not the
+    client's: the clock runs while the server waits for bytes.
+
+    ``Expect: 100-continue``: pass ``read_http_request()`` a ``send_continue`` that writes
+    ``b"HTTP/1.1 100 Continue\\r\\n\\r\\n"``, but never in the middle of another response: a request
+    read ahead while the app runs must not get its ``100`` before the current response is complete
+    (read only the next *head* ahead, and its body once the response is complete, or make
+    ``send_continue`` wait for that).
 
     How to notice that the client left while the app runs: start reading the *next* request in a task
     (``asyncio.ensure_future(read_http_request(reader))``) as soon as the app starts. If that read

@@ -58,6 +58,18 @@ async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+APP_DATE = b"Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+async def dated_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Like hello_app, but the app gives its own ``date`` (the example of RFC 9110 §5.6.7)."""
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-length", b"2"), (b"date", APP_DATE)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
 async def closing_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Like hello_app, but the app itself asks to close: ``connection: close``."""
     if scope["type"] != "http":
@@ -95,6 +107,20 @@ async def slow_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
     await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
     await asyncio.sleep(0.5)
     await send({"type": "http.response.body", "body": b"last\n"})
+
+
+async def slow_echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the body, streams ``first``, takes a third of a second, then sends the body back."""
+    if scope["type"] != "http":
+        return
+    body, more_body = b"", True
+    while more_body:
+        message = await receive()
+        body, more_body = body + message.get("body", b""), message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+    await asyncio.sleep(0.3)
+    await send({"type": "http.response.body", "body": body})
 
 
 async def scope_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

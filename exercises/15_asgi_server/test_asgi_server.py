@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +33,7 @@ import asgi_server
 import asgi_server_apps as apps
 from asgi_server import HTTPRequest
 from asgi_server_apps import SEEN
+
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
 
 T = TypeVar("T")
@@ -42,6 +45,13 @@ SERVERS = [
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+@pytest.fixture(autouse=True)
+def patient_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Your server's idle timeout, far beyond the client's patience (CLIENT_TIMEOUT): a close that a test
+    waits for is then never the idle timeout's. The tests of the timeout lower it again."""
+    monkeypatch.setattr(asgi_server, "KEEP_ALIVE_TIMEOUT", 60.0, raising=False)
 
 
 def run_async(make: Callable[[], Awaitable[T]], *, what: str, timeout: float = 3.0) -> T:
@@ -180,11 +190,13 @@ def new_request(**fields: Any) -> HTTPRequest:
 
 
 @contextlib.contextmanager
-def serve(kind: str, app: Any) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 and a free port with uvicorn or with your Server; yield the base URL."""
+def serve(kind: str, app: Any, **uvicorn_config: Any) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 and a free port with uvicorn or with your Server; yield the base URL.
+
+    ``uvicorn_config`` (e.g. ``timeout_keep_alive``) applies to uvicorn only: yours reads the module's constants."""
     SEEN.clear()
     if kind == "uvicorn":
-        with uvicorn_serving(app) as url:
+        with uvicorn_serving(app, **uvicorn_config) as url:
             yield url
     else:
         server = asgi_server.Server(app, HOST, 0)
@@ -291,7 +303,7 @@ def test_returns_none_when_the_client_closed() -> None:
                 b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n",
                 id=f"chunk-size-{size.decode()}",
             )
-            for size in (b"-5", b"+5", b"0x5")
+            for size in (b"-5", b"+5", b"0x5", b"0X5")
         ),
     ],
 )
@@ -326,6 +338,7 @@ def expect_bad_request(raw: bytes) -> None:
         pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\n", id="ends-in-the-head"),
         pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", id="ends-in-the-body"),
         pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", id="ends-in-a-chunk"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", id="ends-after-a-chunk"),
     ],
 )
 def test_rejects_a_request_cut_short(raw: bytes) -> None:
@@ -351,6 +364,189 @@ def test_rejects_a_body_whose_length_is_unclear(raw: bytes) -> None:
     # Where two parsers could disagree about where the body ends, a request can be smuggled inside
     # another: guessing is not allowed (RFC 9112 §6.3, §11.2).
     expect_bad_request(raw)
+
+
+def lowered(monkeypatch: pytest.MonkeyPatch, name: str, value: float) -> None:
+    """Lower one of the module's limits for this test (the server reads it when it needs it)."""
+    if not hasattr(asgi_server, name):
+        pytest.fail(f"expected the module constant asgi_server.{name} (the stub gives it): the tests lower it")
+    monkeypatch.setattr(asgi_server, name, value)
+
+
+@contextlib.contextmanager
+def peer_deviation(reason: str | None) -> Iterator[None]:
+    """A reference case whose peer breaks the rule graded (``reason`` says how): the check must catch it.
+
+    That proves the check on a real server that gets it wrong; the rule itself is never weakened. Once
+    the peer keeps the rule, this fails, and the mark should go.
+    """
+    if reason is None:
+        yield
+        return
+    try:
+        yield
+    except AssertionError:
+        return
+    pytest.fail(f"expected the peer to break this rule ({reason}), it kept it: drop the deviation from the case")
+
+
+def refused_with(raw: bytes, status: int, *, eof: bool = True, what: str) -> None:
+    """``read_http_request()`` on ``raw`` raises BadRequest with ``status``, at once (not waiting for more)."""
+
+    async def read() -> Any:
+        return await asgi_server.read_http_request(reader_with(raw, eof=eof))
+
+    with pytest.raises(ValueError) as caught:
+        got = run_async(read, what=f"read_http_request() on {what} (refuse it at once: do not read the body)", timeout=2.0)
+        pytest.fail(f"expected BadRequest with status {status} for {what}, got {got!r}")
+    error = caught.value
+    assert isinstance(error, asgi_server.BadRequest), f"expected asgi_server.BadRequest, got {type(error).__name__}: {error}"
+    assert getattr(error, "status", None) == status, (
+        f"expected BadRequest(..., status={status}) for {what}, got status {getattr(error, 'status', None)!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §9.1 (a method is a token), §5.6.2 (tchar)")
+@pytest.mark.parametrize("method", ["M-SEARCH", "X_CUSTOM.V2", "PATCH"])
+def test_reads_any_method_that_is_a_token(method: str) -> None:
+    raw = method.encode() + b" / HTTP/1.1\r\nHost: t\r\n\r\n"
+    request = run_async(lambda: asgi_server.read_http_request(reader_with(raw)), what="read_http_request()")
+    assert request is not None and request.method == method, (
+        f"expected the method {method!r}, got {getattr(request, 'method', request)!r}: a method is any token "
+        "(letters, digits and !#$%&'*+-.^_`|~), not only letters"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §5.5 (field values: no NUL, CR or LF), §9.1 (methods are tokens)")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Tag: a\x00b\r\n\r\n", id="nul-in-a-value"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Tag: a\rb\r\n\r\n", id="cr-in-a-value"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Tag: a\nb\r\n\r\n", id="lf-in-a-value"),
+        pytest.param(b"GE(T / HTTP/1.1\r\nHost: t\r\n\r\n", id="method-not-a-token"),
+        pytest.param(b"G\x00T / HTTP/1.1\r\nHost: t\r\n\r\n", id="nul-in-the-method"),
+    ],
+)
+def test_rejects_forbidden_characters(raw: bytes) -> None:
+    # A NUL, CR or LF passed on inside a value can split it into two headers for the app or a proxy.
+    expect_bad_request(raw)
+
+
+@pytest.mark.spec("RFC 6585 §5 (431 Request Header Fields Too Large); RFC 9110 §5.4 (field limits)")
+def test_refuses_a_head_larger_than_max_head(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused_with(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431, what="a 100 kB head")
+    lowered(monkeypatch, "MAX_HEAD", 1024)
+    padding = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"p" * 40) for i in range(25))  # 1,300 bytes of headers
+    refused_with(b"GET / HTTP/1.1\r\nHost: t\r\n" + padding + b"\r\n", 431, what="a 1.3 kB head with MAX_HEAD = 1024")
+    small = b"GET / HTTP/1.1\r\nHost: t\r\n" + padding[: 52 * 15] + b"\r\n"  # 15 of those lines: 810 bytes
+    request = run_async(lambda: asgi_server.read_http_request(reader_with(small)), what="read_http_request()")
+    assert request is not None and len(request.headers) > 10, (
+        f"expected a head of {len(small)} bytes read normally with MAX_HEAD = 1024, got {request!r}"
+    )
+    start = b"GET / HTTP/1.1\r\nHost: t\r\nX-Fill: "
+    exact = start + b"f" * (1024 - len(start) - 4) + b"\r\n\r\n"  # 1024 bytes, through the empty line
+    request = run_async(lambda: asgi_server.read_http_request(reader_with(exact)), what="read_http_request()")
+    assert request is not None, "expected a head of exactly MAX_HEAD bytes (CRLFs and the empty line included) to be read"
+    refused_with(exact.replace(b"ff", b"fff", 1), 431, what="a head of MAX_HEAD + 1 bytes (CRLFs and the empty line included)")
+
+
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.14 (413 Content Too Large); RFC 9112 §6.3, §7.1")
+def test_refuses_a_body_larger_than_max_body_before_reading_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused_with(CHUNKED_HEAD + b"FFFFFFFFFFFFFFF\r\nab", 413, eof=False, what="a chunk of FFFFFFFFFFFFFFF bytes")
+    refused_with(
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413, eof=False, what="Content-Length: 2000000 (over 1 MiB)"
+    )
+    lowered(monkeypatch, "MAX_BODY", 1000)
+    refused_with(
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n", 413, eof=False, what="Content-Length: 1001 with MAX_BODY = 1000"
+    )
+    refused_with(
+        CHUNKED_HEAD + b"3e8\r\n" + b"x" * 1000 + b"\r\n1\r\n", 413, eof=False, what="chunks of 1000 and 1 bytes with MAX_BODY = 1000"
+    )
+    for raw in (
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000,
+        CHUNKED_HEAD + b"1f4\r\n" + b"x" * 500 + b"\r\n1F4\r\n" + b"x" * 500 + b"\r\n0\r\n\r\n",
+    ):
+        request = run_async(lambda raw=raw: asgi_server.read_http_request(reader_with(raw)), what="read_http_request()")
+        assert request is not None and request.body == b"x" * 1000, (
+            f"expected a body of exactly MAX_BODY = 1000 bytes to be read, got {request!r}: only a larger one is refused"
+        )
+
+
+EXPECTING = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+
+
+def read_with_continue(raw: bytes, *, body: bytes = b"hello", fed_first: bool = False) -> tuple[Any, int]:
+    """``read_http_request(reader, send_continue=...)`` on ``raw``; the body arrives only once the
+    100 is sent (as a real client does), unless ``fed_first``. Returns the request and the calls."""
+    calls = []
+
+    async def go() -> Any:
+        reader = reader_with(raw + (body if fed_first else b""), eof=fed_first)
+
+        async def send_continue() -> None:
+            calls.append(1)
+            if not fed_first:
+                reader.feed_data(body)
+                reader.feed_eof()
+
+        return await asgi_server.read_http_request(reader, send_continue=send_continue)
+
+    request = run_async(
+        go, what="read_http_request(reader, send_continue=...) on a request whose client waits for 100 Continue", timeout=2.0
+    )
+    return request, len(calls)
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (Expect: 100-continue)")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(EXPECTING, id="content-length"),
+        pytest.param(CHUNKED_HEAD.replace(b"\r\n\r\n", b"\r\nExpect: 100-Continue\r\n\r\n"), id="chunked"),
+    ],
+)
+def test_calls_send_continue_before_reading_the_body(raw: bytes) -> None:
+    body = b"5\r\nhello\r\n0\r\n\r\n" if b"chunked" in raw else b"hello"
+    request, calls = read_with_continue(raw, body=body)
+    assert calls == 1 and request is not None and request.body == b"hello", (
+        f"expected send_continue() awaited once, then the body b'hello' read, got {calls} call(s) and {request!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (a 100-continue expectation in HTTP/1.0 is ignored; a refusal answers instead)")
+def test_sends_no_continue_to_http_1_0_nor_before_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    request, calls = read_with_continue(EXPECTING.replace(b"HTTP/1.1", b"HTTP/1.0"), fed_first=True)
+    assert calls == 0 and request is not None and request.body == b"hello", (
+        f"expected no send_continue() for an HTTP/1.0 request (it cannot read a 1xx), got {calls} call(s)"
+    )
+    plain, _ = read_with_continue(EXPECTING.replace(b"Expect: 100-continue\r\n", b""), fed_first=True)
+    assert plain is not None and plain.body == b"hello"
+    request = run_async(
+        lambda: asgi_server.read_http_request(reader_with(EXPECTING + b"hello")), what="read_http_request(reader) with no send_continue"
+    )
+    assert request is not None and request.body == b"hello", (
+        f"expected read_http_request(reader) (no send_continue) to read the body as before, got {request!r}"
+    )
+    lowered(monkeypatch, "MAX_BODY", 4)
+    calls: list[int] = []
+
+    async def refused() -> Any:
+        async def send_continue() -> None:
+            calls.append(1)
+
+        return await asgi_server.read_http_request(reader_with(EXPECTING, eof=False), send_continue=send_continue)
+
+    with pytest.raises(ValueError) as caught:
+        run_async(refused, what="read_http_request() on a body over MAX_BODY", timeout=2.0)
+    assert getattr(caught.value, "status", None) == 413 and not calls, (
+        f"expected a 413 BadRequest and no 100 Continue for a Content-Length over MAX_BODY, got {caught.value!r} "
+        f"after {len(calls)} send_continue() call(s): refuse first, the 413 is the answer"
+    )
 
 
 # -------------------------------------------------------------------------------------- build_scope
@@ -791,6 +987,317 @@ def test_answers_400_to_a_bad_request_and_closes(kind: str, raw: bytes, statuses
         f"expected 'Connection: close' on the {status}: a server about to close says so (RFC 9112 §9.6), "
         f"got headers {responses[0][0].headers!r}"
     )
+
+
+def read_for(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:
+    """What arrives within ``seconds``, and whether the server closed (or reset) the connection by then."""
+    sock.settimeout(seconds)
+    data = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        return bytes(data), False
+    except ConnectionResetError:
+        pass  # closed with bytes of ours unread: a reset, which closes it as well
+    return bytes(data), True
+
+
+def read_response_head(sock: socket.socket, what: str) -> tuple[bytes, bytes]:
+    """Read up to the end of one response head; return the head and the bytes after it."""
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+    except TimeoutError:
+        pytest.fail(f"{what}: no complete response head within {sock.gettimeout():g} s, got {data[:200]!r}")
+    head, found, rest = data.partition(b"\r\n\r\n")
+    assert found, f"{what}: the connection closed before a complete response head, got {data[:200]!r}"
+    return head, rest
+
+
+@pytest.mark.spec("RFC 9112 §9.3 (an HTTP/1.0 connection persists only when both sides say keep-alive)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_an_http_1_0_keep_alive_connection_says_so_or_closes(kind: str) -> None:
+    request = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    with serve(kind, apps.hello_app) as url, connect(url) as sock:
+        sock.sendall(request)
+        head, body = read_response_head(sock, "an HTTP/1.0 request with Connection: keep-alive")
+        while len(body) < len(b"Hello, world!") and (chunk := sock.recv(65536)):
+            body += chunk  # the app gives a Content-Length: 13
+        options = {o.strip().lower() for line in head.split(b"\r\n")[1:] if line.lower().startswith(b"connection:") for o in line.split(b":", 1)[1].split(b",")}
+        if b"keep-alive" in options:
+            sock.sendall(request)  # it said the connection persists: it must serve the next request on it
+            again, _ = read_response_head(sock, "a second HTTP/1.0 request on a connection the server kept alive")
+            assert again.startswith(b"HTTP/1.1 200 "), f"expected the second request served, got {again[:80]!r}"
+            return
+        _data, closed = read_for(sock, 2.0)
+    assert closed, (
+        f"expected 'connection: keep-alive' in the head (the connection stays open), or the connection closed after "
+        f"the response; got the head {head!r} and an open connection: an HTTP/1.0 client that is not told keep-alive "
+        "waits for the close (RFC 9112 §9.3; `ab -k` hangs)"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §9.5 (closing idle connections); the README (KEEP_ALIVE_TIMEOUT)")
+@pytest.mark.parametrize(
+    ("kind", "when", "deviation"),
+    [
+        pytest.param(
+            "uvicorn",
+            "before-a-request",
+            "uvicorn starts its keep-alive timer only after a response: a client that connects and says nothing "
+            "holds the connection forever",
+            marks=pytest.mark.reference,
+            id="uvicorn-before-a-request",
+        ),
+        pytest.param("uvicorn", "after-a-response", None, marks=pytest.mark.reference, id="uvicorn-after-a-response"),
+        pytest.param("yours", "before-a-request", None, id="asgi_server-before-a-request"),
+        pytest.param("yours", "after-a-response", None, id="asgi_server-after-a-response"),
+    ],
+)
+def test_closes_a_connection_idle_for_keep_alive_timeout(
+    kind: str, when: str, deviation: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with peer_deviation(deviation):
+        closes_when_idle(kind, when, monkeypatch)
+
+
+def closes_when_idle(kind: str, when: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lowered(monkeypatch, "KEEP_ALIVE_TIMEOUT", 0.6)
+    with serve(kind, apps.hello_app, timeout_keep_alive=0.6) as url, connect(url) as sock:
+        if when == "after-a-response":
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            _head, rest = read_response_head(sock, "a request")
+            while len(rest) < len(b"Hello, world!"):
+                rest += sock.recv(65536)
+        early, closed_early = read_for(sock, 0.2)
+        assert not closed_early, (
+            f"expected the connection still open 0.2 s after {when.replace('-', ' ')} (KEEP_ALIVE_TIMEOUT is 0.6 s), "
+            "it was closed: wait KEEP_ALIVE_TIMEOUT seconds (read it at run time) before giving up on a client"
+        )
+        late, closed = read_for(sock, 2.0)
+    assert closed, (
+        f"expected the server to close a connection idle for KEEP_ALIVE_TIMEOUT (0.6 s) {when.replace('-', ' ')}, "
+        "it was still open 2 s later: every idle client would hold a connection forever"
+    )
+    rest_bytes = early + late
+    assert not rest_bytes or rest_bytes.startswith(b"HTTP/1.1 408 "), (
+        f"expected nothing (or a 408 Request Timeout) before the close of an idle connection, got {rest_bytes[:120]!r}"
+    )
+
+
+@pytest.mark.spec("the README (KEEP_ALIVE_TIMEOUT: a client stalled in the middle of a request); RFC 9110 §15.5.9 (408)")
+@pytest.mark.parametrize(
+    "partial",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: te", id="mid-head"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nabc", id="mid-body"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", id="mid-chunk"),
+    ],
+)
+def test_cuts_off_a_client_that_stalls_mid_request(partial: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No uvicorn case: uvicorn waits for the rest of a request forever (its keep-alive timer stops at the
+    # first byte), which is the slow-loris hole this rule closes.
+    lowered(monkeypatch, "KEEP_ALIVE_TIMEOUT", 0.5)
+    with serve("yours", apps.echo_app) as url, connect(url) as sock:
+        sock.sendall(partial)
+        data, closed = read_for(sock, 3.0)
+    assert closed, (
+        f"expected the connection closed once the client sent nothing for KEEP_ALIVE_TIMEOUT (0.5 s) after "
+        f"{partial[-20:]!r}; it was still open 3 s later: a slow-loris client holds it forever"
+    )
+    assert not data or data.startswith(b"HTTP/1.1 408 "), f"expected nothing or a 408 before the close, got {data[:120]!r}"
+
+
+@pytest.mark.spec("the README (KEEP_ALIVE_TIMEOUT counts the client's silence, not the app's time, nor a steady upload)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_slow_app_or_a_steady_upload_is_not_cut_off(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lowered(monkeypatch, "KEEP_ALIVE_TIMEOUT", 0.3)
+    with serve(kind, apps.slow_echo_app, timeout_keep_alive=0.3) as url, connect(url) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 12\r\n\r\n")
+        for piece in (b"one ", b"two ", b"four"):  # 0.6 s of upload, no pause as long as the timeout
+            time.sleep(0.2)
+            sock.sendall(piece)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")  # read ahead while the app sleeps
+        raw = read_until_closed(sock, "a steady upload, then a request read while the app was busy")
+    responses, _rest = parse_responses(raw, ["POST", "GET"])
+    bodies = [body for _response, body, ended in responses if ended]
+    assert bodies == [b"first\none two four", b"first\n"], (
+        f"expected both requests answered in full, got {raw[:300]!r}: the timeout is for a client that sends "
+        "nothing; a steady upload, or the app's own time (0.3 s here, as long as the timeout), is not the client's silence"
+    )
+
+
+def closed_with_status(url: str, raw: bytes, status: int, what: str) -> None:
+    with connect(url) as sock:
+        sock.sendall(raw)
+        data, closed = read_for(sock, 3.0)
+    assert data.startswith(b"HTTP/1.1 %d " % status), f"expected {status} for {what}, got {data[:120]!r}"
+    responses, rest = parse_responses(data, ["POST"])
+    assert responses and b"close" in connection_options(responses[0][0]), (
+        f"expected 'Connection: close' on the {status} (the server closes after it), got {data[:200]!r}"
+    )
+    assert closed and not rest, f"expected the connection closed right after the {status}, got {rest[:80]!r} (closed: {closed})"
+
+
+@pytest.mark.spec("RFC 6585 §5 (431); RFC 9110 §15.5.14 (413 Content Too Large); the README (MAX_HEAD, MAX_BODY)")
+def test_answers_431_and_413_past_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No uvicorn case: uvicorn has no body limit at all, and answers an oversized head with a 400.
+    lowered(monkeypatch, "MAX_HEAD", 1024)
+    lowered(monkeypatch, "MAX_BODY", 1000)
+    padding = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"p" * 40) for i in range(25))
+    with serve("yours", apps.echo_app) as url:
+        closed_with_status(url, b"GET / HTTP/1.1\r\nHost: t\r\n" + padding + b"\r\n", 431, "a 1.3 kB head (MAX_HEAD 1024)")
+        closed_with_status(url, b"GET / HTTP/1.1\r\nHost: t\r\n" + padding, 431, "1.3 kB of a head not finished yet")
+        closed_with_status(url, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n", 413, "Content-Length: 1001 (MAX_BODY 1000)")
+        closed_with_status(url, CHUNKED_HEAD + b"FFFFFFFFFFFFFFF\r\n", 413, "a chunk size of FFFFFFFFFFFFFFF")
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+            response = client.post(url + "/", content=b"x" * 1000)
+        assert response.content == b"x" * 1000, f"expected a body of exactly MAX_BODY bytes echoed, got {response.status_code}"
+
+
+@pytest.mark.spec("RFC 9110 §9.1 (methods are tokens), §5.5 (no NUL in a field value); RFC 9110 §15.5.1 (400)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_serves_m_search_and_refuses_a_nul_in_a_value(kind: str) -> None:
+    with serve(kind, apps.hello_app) as url:
+        with connect(url) as sock:
+            sock.sendall(b"M-SEARCH / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            raw = read_until_closed(sock, "an M-SEARCH request")
+        assert raw.startswith(b"HTTP/1.1 200 "), f"expected M-SEARCH (a token: RFC 9110 §9.1) served, got {raw[:80]!r}"
+        with connect(url) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nX-Tag: a\x00b\r\n\r\n")
+            raw = read_until_closed(sock, "a header value with a NUL in it (answer 400, then close)")
+        assert raw.startswith(b"HTTP/1.1 400 "), f"expected 400 for a NUL inside a header value, got {raw[:80]!r}"
+
+
+def read_interim(sock: socket.socket, what: str) -> bytes:
+    """Wait (at most 2 s) for a 100 Continue; return it (its head) and fail if something else came."""
+    sock.settimeout(2.0)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+    except TimeoutError:
+        pytest.fail(f"{what}: expected 'HTTP/1.1 100 Continue' before the body is sent, got nothing in 2 s (curl waits 1 s)")
+    assert data.startswith(b"HTTP/1.1 100 "), f"{what}: expected 'HTTP/1.1 100 Continue', got {data[:120]!r}"
+    return data
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (Expect: 100-continue), §15.2.1 (100 Continue)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_sends_100_continue_to_a_client_that_waits_for_it(kind: str) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    with serve(kind, apps.echo_app) as url:
+        with connect(url) as sock:
+            sock.sendall(head)
+            interim = read_interim(sock, "an HTTP/1.1 request with Expect: 100-continue")
+            sock.sendall(b"hello")
+            raw = read_until_closed(sock, "the body sent after the 100")
+        responses, _ = parse_responses(interim.partition(b"\r\n\r\n")[2] + raw, ["POST"])
+        assert responses and responses[0][1] == b"hello", f"expected the final 200 with the body echoed, got {raw[:200]!r}"
+        with connect(url) as sock:
+            sock.sendall(head.replace(b"HTTP/1.1", b"HTTP/1.0") + b"hello")
+            raw = read_until_closed(sock, "an HTTP/1.0 request with Expect: 100-continue")
+        assert raw.startswith(b"HTTP/1.1 200 "), (
+            f"expected the final 200 first to an HTTP/1.0 client (no 100: it cannot read one, RFC 9110 §10.1.1), got {raw[:120]!r}"
+        )
+
+
+@pytest.mark.spec("RFC 9110 §10.1.1 (Expect); RFC 9112 §9.3.2 (pipelining: responses in order, none inside another)")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_100_continue_never_lands_inside_another_response(kind: str) -> None:
+    with serve(kind, apps.slow_echo_app) as url, connect(url) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\none"
+            b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        data = b""
+        sock.settimeout(3.0)
+        with contextlib.suppress(TimeoutError):
+            while b"HTTP/1.1 100 " not in data and (chunk := sock.recv(65536)):
+                data += chunk
+        before, found, after = data.partition(b"HTTP/1.1 100 ")
+        assert found, f"expected a 100 Continue for the second request once the first was answered, got {data[:300]!r}"
+        first, rest = parse_responses(before, ["POST"])
+        assert first and first[0][2] and first[0][1] == b"first\none" and not rest, (
+            f"expected the first response complete before the 100 Continue of the next request, got {before!r}: "
+            "a 100 written while another response streams corrupts it"
+        )
+        sock.sendall(b"two")
+        raw = after + read_until_closed(sock, "the second request's body after its 100")
+    final = raw.partition(b"\r\n\r\n")[2]
+    responses, _ = parse_responses(final, ["POST"])
+    assert responses and responses[0][1] == b"first\ntwo", f"expected the second response after its 100, got {raw[:300]!r}"
+
+
+IMF_FIXDATE = re.compile(
+    rb"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT"
+)
+
+
+@pytest.mark.spec("RFC 9110 §6.6.1 (an origin server with a clock sends Date), §5.6.7 (IMF-fixdate)")
+@pytest.mark.parametrize(
+    ("kind", "app", "status", "deviation"),
+    [
+        pytest.param("uvicorn", apps.hello_app, 200, None, marks=pytest.mark.reference, id="uvicorn-app"),
+        pytest.param(
+            "uvicorn",
+            None,
+            400,
+            "uvicorn's own 400 carries no Date (RFC 9110 §6.6.1 says MUST)",
+            marks=pytest.mark.reference,
+            id="uvicorn-400",
+        ),
+        pytest.param("uvicorn", apps.fails_before_start_app, 500, None, marks=pytest.mark.reference, id="uvicorn-500"),
+        pytest.param("yours", apps.hello_app, 200, None, id="asgi_server-app"),
+        pytest.param("yours", None, 400, None, id="asgi_server-400"),
+        pytest.param("yours", apps.fails_before_start_app, 500, None, id="asgi_server-500"),
+    ],
+)
+def test_every_response_carries_a_date(kind: str, app: Any, status: int, deviation: str | None) -> None:
+    with peer_deviation(deviation):
+        carries_a_date(kind, app, status)
+
+
+def carries_a_date(kind: str, app: Any, status: int) -> None:
+    bad = b"GET / HTTP/1.1\r\nHost: test\r\nX: a\x00b\r\n\r\n"
+    with serve(kind, app or apps.hello_app) as url, connect(url) as sock:
+        sock.sendall(bad if app is None else b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        raw = read_until_closed(sock, f"a request answered {status}")
+    responses, _ = parse_responses(raw, ["GET"])
+    assert [r.status_code for r, _, _ in responses] == [status], f"expected a {status}, got {raw[:300]!r}"
+    for response, _body, _ended in responses:
+        dates = [value for name, value in response.headers if name == b"date"]
+        assert len(dates) == 1 and IMF_FIXDATE.fullmatch(dates[0]), (
+            f"expected one date header in IMF-fixdate (e.g. 'Wed, 02 Dec 2026 01:30:40 GMT') on the "
+            f"{response.status_code}, got {dates!r}: an origin server with a clock sends Date (RFC 9110 §6.6.1)"
+        )
+        sent = email.utils.parsedate_to_datetime(dates[0].decode()).timestamp()
+        assert abs(sent - time.time()) < 60, f"expected the date to be now (UTC), got {dates[0]!r}"
+
+
+@pytest.mark.spec("RFC 9110 §6.6.1 (Date), §5.3 (a field that is not a list appears once)")
+@pytest.mark.parametrize(
+    ("kind", "deviation"),
+    [
+        pytest.param(
+            "uvicorn",
+            "uvicorn adds its own date beside the app's: two Date lines (RFC 9110 §5.3)",
+            marks=pytest.mark.reference,
+            id="uvicorn",
+        ),
+        pytest.param("yours", None, id="asgi_server"),
+    ],
+)
+def test_keeps_the_apps_own_date(kind: str, deviation: str | None) -> None:
+    with serve(kind, apps.dated_app) as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        response = client.get(url + "/")
+    dates = response.headers.get_list("date")
+    with peer_deviation(deviation):
+        assert dates == [apps.APP_DATE.decode()], (
+            f"expected only the app's own date {apps.APP_DATE.decode()!r}, got {dates!r}: add date only when the app gave none"
+        )
 
 
 @pytest.mark.spec("RFC 9112 §6.3 (Content-Length), §8 (incomplete messages); ASGI HTTP §Response Body")

@@ -32,9 +32,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import email.utils
 import importlib
 import signal
 import socket
+import string
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -53,8 +55,24 @@ Upgrade = Callable[["HTTPRequest", asyncio.StreamReader, asyncio.StreamWriter], 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}  # mutants: skip (given in the stub)
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
 
+KEEP_ALIVE_TIMEOUT = 5.0  # mutants: skip (given in the stub)
+"""Seconds the server waits for a client that sends nothing: between requests, or in the middle of one."""
+MAX_HEAD = 64 * 1024  # mutants: skip (given in the stub)
+"""The largest request head (request line and header lines) the server reads: more gets ``431``."""
+MAX_BODY = 1024 * 1024  # mutants: skip (given in the stub)
+"""The largest request body the server reads into memory: more gets ``413``."""
+
+
 class BadRequest(ValueError):  # mutants: skip (given in the stub)
-    """The bytes on the wire are not an HTTP/1.1 request: the server answers ``400`` and closes."""
+    """The bytes on the wire are not a request this server serves: it answers ``status`` and closes.
+
+    ``status`` is ``400`` unless a more precise one applies: ``431`` (the head is larger than
+    ``MAX_HEAD``), ``413`` (the body is larger than ``MAX_BODY``), ``408`` (the client stalled).
+    """
+
+    def __init__(self, message: str = "", status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ClientDisconnected(OSError):  # mutants: skip (given in the stub)
@@ -89,24 +107,43 @@ class HTTPRequest:  # mutants: skip (given in the stub)
 # Reading a request (RFC 9112 §2, §3, §5, §6, §7.1)
 # ---------------------------------------------------------------------------------------------------
 
+TCHAR = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+"""The characters of a token (RFC 9110 §5.6.2): a method is one (§9.1), ``M-SEARCH`` too."""
 
-async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
-    """Read one request from ``reader``; ``None`` if the client closed before sending a byte."""
+
+async def read_http_request(
+    reader: asyncio.StreamReader, *, send_continue: Callable[[], Awaitable[None]] | None = None
+) -> HTTPRequest | None:
+    """Read one request from ``reader``; ``None`` if the client closed before sending a byte.
+
+    ``send_continue`` is awaited before the body is read when an HTTP/1.1 client waits for
+    ``100 Continue`` (RFC 9110 §10.1.1); without it the body is read as it comes.
+    """
+    request = await read_head(reader)
+    if request is not None:
+        request.body = await read_body(reader, request, send_continue)
+    return request
+
+
+async def read_head(reader: asyncio.StreamReader) -> HTTPRequest | None:
+    """The request line and the header lines, parsed; the body is still on the stream."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
         if not exc.partial.strip():
             return None  # a clean close between requests: the normal end of a keep-alive connection
         raise BadRequest("the connection closed in the middle of the request head") from exc
-    except asyncio.LimitOverrunError as exc:
-        raise BadRequest("the request head is too long") from exc
+    except asyncio.LimitOverrunError as exc:  # larger than the reader's buffer: larger than MAX_HEAD too
+        raise BadRequest("the request head is too large", 431) from exc
+    if len(head) > MAX_HEAD:
+        raise BadRequest("the request head is too large", 431)  # RFC 6585 §5
 
     request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest(f"malformed request line {request_line!r}")
     method, target, version = parts
-    if not method.isalpha() or not target:
+    if not method or not TCHAR.issuperset(method) or not target:
         raise BadRequest(f"malformed request line {request_line!r}")
 
     headers = []
@@ -114,17 +151,20 @@ async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             raise BadRequest(f"malformed header line {line!r}")
+        # A NUL, or a CR or LF left inside a value, could split it into two headers downstream (RFC 9110 §5.5).
+        if "\0" in value or "\r" in value or "\n" in value:
+            raise BadRequest(f"a forbidden character in the header line {line!r}")
         headers.append((name.lower().encode("latin-1"), value.strip().encode("latin-1")))
-
-    request = HTTPRequest(method, target.encode("latin-1"), version.removeprefix("HTTP/"), headers)
-    request.body = await read_body(reader, request)
-    return request
+    return HTTPRequest(method, target.encode("latin-1"), version.removeprefix("HTTP/"), headers)
 
 
-async def read_body(reader: asyncio.StreamReader, request: HTTPRequest) -> bytes:
+async def read_body(
+    reader: asyncio.StreamReader, request: HTTPRequest, send_continue: Callable[[], Awaitable[None]] | None = None
+) -> bytes:
     """The body framing of RFC 9112 §6.3: chunked wins over Content-Length; neither means no body.
 
     Framing is where request smuggling hides, so anything ambiguous is refused rather than guessed.
+    A body larger than ``MAX_BODY`` is refused (413) before it is read: it would all sit in memory.
     """
     codings = [value.lower() for name, value in request.headers if name == b"transfer-encoding"]
     lengths = {value for name, value in request.headers if name == b"content-length"}
@@ -133,22 +173,62 @@ async def read_body(reader: asyncio.StreamReader, request: HTTPRequest) -> bytes
             # The only coding this server decodes is chunked, and it must be the last one (§6.3, §7).
             if codings != [b"chunked"]:
                 raise BadRequest(f"unsupported Transfer-Encoding {codings!r}")
+            await continue_if_expected(request, send_continue)
             return await read_chunked_body(reader)  # it overrides any Content-Length (§6.3)
         if not lengths:
             return b""
         length = lengths.pop()
         if lengths or not length.isdigit():  # two different lengths are as bad as a wrong one
             raise BadRequest(f"bad Content-Length {length!r}")
-        return await reader.readexactly(int(length))
+        if int(length) > MAX_BODY:
+            raise BadRequest(f"a body of {int(length)} bytes is too large", 413)  # RFC 9110 §15.5.14
+        await continue_if_expected(request, send_continue)  # only once the length is acceptable
+        return await read_exactly(reader, int(length))
     except asyncio.IncompleteReadError as exc:
         raise BadRequest("the connection closed in the middle of the body") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise BadRequest("a chunk-size line is too long") from exc
+
+
+async def continue_if_expected(request: HTTPRequest, send_continue: Callable[[], Awaitable[None]] | None) -> None:
+    """``Expect: 100-continue``: the client sends the body only once told to (RFC 9110 §10.1.1).
+
+    An HTTP/1.0 client cannot read a 1xx response, so its expectation is ignored.
+    """
+    expect = request.header(b"expect") or b""
+    if send_continue is not None and request.http_version != "1.0" and expect.lower() == b"100-continue":
+        await send_continue()
+
+
+async def within_timeout(read: Awaitable[bytes]) -> bytes:
+    """One read of a request; a client that sends nothing for ``KEEP_ALIVE_TIMEOUT`` seconds is cut off.
+
+    Without it, a client that trickles a body (or stops halfway) holds its connection forever.
+    """
+    try:
+        return await asyncio.wait_for(read, KEEP_ALIVE_TIMEOUT)
+    except TimeoutError:
+        raise BadRequest("the client stopped sending in the middle of the request", 408) from None
+
+
+async def read_exactly(reader: asyncio.StreamReader, size: int) -> bytes:
+    """``size`` bytes, read as they arrive: the timeout is between two reads, not for the whole body."""
+    parts = []
+    while size > 0:
+        data = await within_timeout(reader.read(min(size, 65536)))
+        if not data:
+            raise BadRequest("the connection closed in the middle of the body")
+        parts.append(data)
+        size -= len(data)
+    return b"".join(parts)
 
 
 async def read_chunked_body(reader: asyncio.StreamReader) -> bytes:
     """Chunks are ``<hex size>[;extensions]\\r\\n<data>\\r\\n``, ended by size 0 and optional trailers."""
     chunks = []
+    total = 0
     while True:
-        size_line = await reader.readuntil(b"\r\n")
+        size_line = await within_timeout(reader.readuntil(b"\r\n"))
         size_text = size_line.split(b";", 1)[0].strip()
         # chunk-size = 1*HEXDIG (RFC 9112 §7.1): int(text, 16) alone would take "-5", "+5" and "0x5"
         if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
@@ -156,10 +236,13 @@ async def read_chunked_body(reader: asyncio.StreamReader) -> bytes:
         size = int(size_text, 16)
         if size == 0:
             break
-        chunks.append(await reader.readexactly(size))
-        if await reader.readexactly(2) != b"\r\n":
+        total += size
+        if total > MAX_BODY:  # before reading it: a size like FFFFFFFFFFFFFFF must not be waited for
+            raise BadRequest("the chunked body is too large", 413)
+        chunks.append(await read_exactly(reader, size))
+        if await within_timeout(reader.readexactly(2)) != b"\r\n":
             raise BadRequest("a chunk is not followed by CRLF")
-    while await reader.readuntil(b"\r\n") != b"\r\n":
+    while await within_timeout(reader.readuntil(b"\r\n")) != b"\r\n":
         pass  # trailer fields: allowed, and ignored (RFC 9112 §7.1.2)
     return b"".join(chunks)
 
@@ -233,8 +316,18 @@ def wants_keep_alive(request: HTTPRequest) -> bool:
     return b"close" not in tokens
 
 
+def http_date() -> bytes:
+    """Now, in the IMF-fixdate format of RFC 9110 §5.6.7: ``Wed, 02 Dec 2026 01:30:40 GMT``."""
+    return email.utils.formatdate(usegmt=True).encode("ascii")
+
+
 def response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """``HTTP/1.1 <status> <reason>\\r\\n``, one line per header, and the empty line."""
+    """``HTTP/1.1 <status> <reason>\\r\\n``, one line per header, and the empty line.
+
+    An origin server with a clock sends ``Date`` (RFC 9110 §6.6.1), unless the app gave its own.
+    """
+    if all(name != b"date" for name, _ in headers):
+        headers = [*headers, (b"date", http_date())]
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
@@ -306,6 +399,9 @@ def make_receive_send(
             state.close = True  # the app asked to close, and its own header already says so
         elif state.close:
             headers.append((b"connection", b"close"))  # RFC 9112 §9.6: say so before closing
+        elif request.http_version == "1.0":
+            # An HTTP/1.0 client expects the close unless told otherwise (RFC 9112 §9.3): tell it.
+            headers.append((b"connection", b"keep-alive"))
         state.started, state.status = True, status
         await write(response_head(status, headers))
 
@@ -354,10 +450,18 @@ async def wait_for_either(first: asyncio.Event, second: asyncio.Event) -> None:
 # Running the app, and the connection loop
 # ---------------------------------------------------------------------------------------------------
 
-INTERNAL_ERROR = response_head(
-    500,
-    [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"), (b"connection", b"close")],
-) + b"Internal Server Error"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+"""The interim response a client with ``Expect: 100-continue`` waits for (RFC 9110 §15.2.1)."""
+
+
+def error_response(status: int) -> bytes:
+    """A complete little response of the server's own, and the close that follows it."""
+    if status == 500:
+        body = b"Internal Server Error"
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
+    else:  # 400, 408, 413, 431: the status says it all
+        body, headers = b"", [(b"content-length", b"0")]
+    return response_head(status, [*headers, (b"connection", b"close")]) + body
 
 
 async def run_app(
@@ -375,7 +479,7 @@ async def run_app(
     except Exception as exc:  # the app's bug must not take the server down
         print(f"asgi_server: exception in ASGI application: {exc!r}", file=sys.stderr)
     if not response.started:
-        writer.write(INTERNAL_ERROR)
+        writer.write(error_response(500))
         response.started = response.complete = response.close = True
     elif not response.complete:
         response.close = True
@@ -394,22 +498,34 @@ async def serve_connection(
 
     While the app runs, the *next* request is already being read in a task: if that read meets the
     end of the stream, the client has left, and ``receive()`` returns ``http.disconnect``.
+    Only the next request's *head* is read ahead: its body (and the ``100 Continue`` a client may wait
+    for) comes once this response is complete, so that nothing lands in the middle of it.
     When ``stopping`` is set (the server shuts down), an idle connection closes at once and a busy
-    one closes after its response. A request with an ``Upgrade`` header goes to ``upgrade`` first:
-    when it answers true, the connection was the hook's (exercise 18: WebSocket).
+    one closes after its response; so does one idle for ``KEEP_ALIVE_TIMEOUT`` seconds. A request with
+    an ``Upgrade`` header goes to ``upgrade`` first: when it answers true, the connection was the
+    hook's (exercise 18: WebSocket).
     """
     stopping = stopping or asyncio.Event()
     client = writer.get_extra_info("peername")[:2]
     server = writer.get_extra_info("sockname")[:2]
-    next_request = asyncio.ensure_future(read_http_request(reader))
+    next_request = asyncio.ensure_future(read_head(reader))
+
+    async def send_continue() -> None:
+        writer.write(CONTINUE)
+        await writer.drain()
+
     try:
         while True:
-            if not await first_of(next_request, stopping):
-                break  # idle while the server stops
+            # The whole head within KEEP_ALIVE_TIMEOUT of the last response: an idle client, or one
+            # that trickles its head byte by byte (slow loris), must not hold the connection forever.
+            if not await first_of(next_request, stopping, KEEP_ALIVE_TIMEOUT):
+                break  # idle for too long, or idle while the server stops: close, nothing to say
             try:
                 request = next_request.result()
-            except BadRequest:
-                writer.write(response_head(400, [(b"content-length", b"0"), (b"connection", b"close")]))
+                if request is not None:
+                    request.body = await read_body(reader, request, send_continue)
+            except BadRequest as exc:
+                writer.write(error_response(exc.status))
                 break
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
@@ -421,7 +537,7 @@ async def serve_connection(
                     return  # the hook served the connection to its end and closed the writer
 
             disconnected = asyncio.Event()
-            next_request = asyncio.ensure_future(read_http_request(reader))
+            next_request = asyncio.ensure_future(read_head(reader))
             next_request.add_done_callback(lambda task, event=disconnected: client_left(task) and event.set())
 
             scope = build_scope(request, client=client, server=server, state=state)
@@ -443,12 +559,12 @@ async def serve_connection(
             await writer.wait_closed()
 
 
-async def first_of(task: asyncio.Future[Any], stopping: asyncio.Event) -> bool:
-    """Wait for ``task`` or ``stopping``; true if ``task`` finished first."""
+async def first_of(task: asyncio.Future[Any], stopping: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``task``, ``stopping`` or ``timeout`` seconds; true if ``task`` finished first."""
     if not task.done():
         stop_waiter = asyncio.ensure_future(stopping.wait())
         try:
-            await asyncio.wait([task, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([task, stop_waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop_waiter.cancel()
     return task.done()
@@ -503,7 +619,8 @@ class Server:
             if self._stop_requested:
                 self._stopping.set()
         try:
-            server = await asyncio.start_server(self._on_connection, sock=self.socket)
+            # The reader's buffer limit is MAX_HEAD: a head that outgrows it is refused (431) at once.
+            server = await asyncio.start_server(self._on_connection, sock=self.socket, limit=MAX_HEAD)
             try:
                 await self._stopping.wait()
             finally:

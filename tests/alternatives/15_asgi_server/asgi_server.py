@@ -41,15 +41,15 @@ Upgrade = Callable[["HTTPRequest", asyncio.StreamReader, asyncio.StreamWriter], 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 """What every scope says under ``"asgi"``. 2.4: ``send()`` raises ``OSError`` once the client left."""
 
-MAX_HEAD_BYTES = 64 * 1024
+MAX_HEAD = 64 * 1024
 """Request line plus header lines (and the trailer of a chunked body): more is refused with 431."""
 MAX_HEADERS = 100
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY = 1024 * 1024
 """The whole body is read before the app runs, so it is bounded: more is refused with 413."""
 READ_LIMIT = 64 * 1024
 """The StreamReader's buffer: reading pauses when twice this much is waiting (back-pressure)."""
-KEEP_ALIVE_TIMEOUT = 15.0
-"""Seconds an idle keep-alive connection may wait for its next request before the server closes it."""
+KEEP_ALIVE_TIMEOUT = 5.0
+"""Seconds the server waits for the client: for the next head, or for the next bytes of a body."""
 SHUTDOWN_GRACE = 3.0
 """Seconds busy connections get to finish their response when the server stops."""
 CLOSE_TIMEOUT = 2.0
@@ -124,16 +124,20 @@ class _Head:
 
 
 class _LineReader:
-    """Lines from a StreamReader, each without its line ending, within one byte budget."""
+    """Lines from a StreamReader, each without its line ending, within one byte budget.
 
-    def __init__(self, reader: asyncio.StreamReader, budget: int) -> None:
+    With ``patience``, a line that takes longer than that to arrive is a stalled client (``TimeoutError``).
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, budget: int, patience: float | None = None) -> None:
         self.reader = reader
         self.budget = budget
+        self.patience = patience
 
     async def line(self) -> bytes | None:
         """The next line, or ``None`` when the stream ended before its first byte."""
         try:
-            raw = await self.reader.readline()
+            raw = await asyncio.wait_for(self.reader.readline(), self.patience)
         except ValueError:  # the line outgrew the reader's buffer limit
             raise BadRequest("a header line is too long", 431) from None
         if not raw:
@@ -190,14 +194,14 @@ def _body_framing(version: str, headers: list[tuple[bytes, bytes]]) -> tuple[boo
     if not all(value.isdigit() for value in lengths) or len(set(map(int, lengths))) != 1:
         raise BadRequest(f"invalid Content-Length {lengths!r}")  # RFC 9110 §8.6: equal repeats are fine
     length = int(lengths[0])
-    if length > MAX_BODY_BYTES:
+    if length > MAX_BODY:
         raise BadRequest(f"a body of {length} bytes is too large", 413)
     return False, length
 
 
 async def _read_head(reader: asyncio.StreamReader) -> _Head | None:
     """The request line and the field lines; ``None`` when the stream ends before a request starts."""
-    lines = _LineReader(reader, MAX_HEAD_BYTES)
+    lines = _LineReader(reader, MAX_HEAD)
     request_line = await lines.line()
     # A server should ignore empty lines before the request line (RFC 9112 §2.2): some clients send one.
     while request_line == b"":
@@ -224,7 +228,7 @@ async def _read_head(reader: asyncio.StreamReader) -> _Head | None:
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     """A chunked body (RFC 9112 §7.1): sizes in hex, extensions ignored, trailer lines dropped."""
-    lines = _LineReader(reader, MAX_HEAD_BYTES)
+    lines = _LineReader(reader, MAX_HEAD, patience=KEEP_ALIVE_TIMEOUT)
     parts: list[bytes] = []
     total = 0
     while True:
@@ -235,9 +239,9 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         if size == 0:
             break
         total += size
-        if total > MAX_BODY_BYTES:
+        if total > MAX_BODY:
             raise BadRequest("the chunked body is too large", 413)
-        parts.append(await reader.readexactly(size))
+        parts.append(await _receive(reader, size))
         if await lines.required_line() != b"":
             raise BadRequest("chunk data longer than its size")
     # The trailer section ends with an empty line; its fields are not passed on (RFC 9112 §7.1.2 allows it).
@@ -246,24 +250,50 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     return b"".join(parts)
 
 
+async def _receive(reader: asyncio.StreamReader, size: int) -> bytes:
+    """``size`` bytes of a body; a client silent for ``KEEP_ALIVE_TIMEOUT`` raises ``TimeoutError``.
+
+    The patience is per read, not for the whole body: a slow but steady upload is fine.
+    """
+    buffer = bytearray()
+    while len(buffer) < size:
+        data = await asyncio.wait_for(reader.read(size - len(buffer)), KEEP_ALIVE_TIMEOUT)
+        if not data:
+            raise asyncio.IncompleteReadError(bytes(buffer), size)
+        buffer += data
+    return bytes(buffer)
+
+
 async def _read_body(reader: asyncio.StreamReader, head: _Head) -> HTTPRequest:
     try:
         if head.chunked:
             body = await _read_chunked(reader)
         else:
-            body = await reader.readexactly(head.length) if head.length else b""
+            body = await _receive(reader, head.length)
     except asyncio.IncompleteReadError:
         raise BadRequest("the stream ended in the middle of the body") from None
     return HTTPRequest(head.method, head.target, head.http_version, head.headers, body)
 
 
-async def read_http_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
+def _expects_continue(head: _Head) -> bool:
+    """An HTTP/1.1 client with a body and ``Expect: 100-continue`` waits for the 100 (RFC 9110 §10.1.1)."""
+    return head.has_body and head.http_version == "1.1" and b"100-continue" in _tokens(_last(head.headers, b"expect"))
+
+
+async def read_http_request(
+    reader: asyncio.StreamReader, *, send_continue: Callable[[], Awaitable[None]] | None = None
+) -> HTTPRequest | None:
     """Read one request from ``reader``: the head, then the whole body. ``None`` at a clean end of stream.
 
-    ``BadRequest`` for malformed input (its ``status`` says what to answer: usually 400).
+    ``BadRequest`` for malformed input (its ``status`` says what to answer: usually 400). When the
+    client waits for ``100 Continue`` and ``send_continue`` is given, it is awaited before the body.
     """
     head = await _read_head(reader)
-    return None if head is None else await _read_body(reader, head)
+    if head is None:
+        return None
+    if send_continue is not None and _expects_continue(head):
+        await send_continue()
+    return await _read_body(reader, head)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -635,7 +665,7 @@ async def serve_connection(
             head, next_head = next_head.result(), None  # a BadRequest is raised here
             if head is None:
                 break
-            if head.has_body and head.http_version == "1.1" and b"100-continue" in _tokens(_last(head.headers, b"expect")):
+            if _expects_continue(head):
                 # The client waits for this before it sends the body (RFC 9110 §10.1.1).
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await writer.drain()
