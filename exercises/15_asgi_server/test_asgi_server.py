@@ -34,6 +34,7 @@ import asgi_server_apps as apps
 from asgi_server import HTTPRequest
 from asgi_server_apps import SEEN
 
+from testkit.peers import peer_deviation
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
 
 T = TypeVar("T")
@@ -371,23 +372,6 @@ def lowered(monkeypatch: pytest.MonkeyPatch, name: str, value: float) -> None:
     if not hasattr(asgi_server, name):
         pytest.fail(f"expected the module constant asgi_server.{name} (the stub gives it): the tests lower it")
     monkeypatch.setattr(asgi_server, name, value)
-
-
-@contextlib.contextmanager
-def peer_deviation(reason: str | None) -> Iterator[None]:
-    """A reference case whose peer breaks the rule graded (``reason`` says how): the check must catch it.
-
-    That proves the check on a real server that gets it wrong; the rule itself is never weakened. Once
-    the peer keeps the rule, this fails, and the mark should go.
-    """
-    if reason is None:
-        yield
-        return
-    try:
-        yield
-    except AssertionError:
-        return
-    pytest.fail(f"expected the peer to break this rule ({reason}), it kept it: drop the deviation from the case")
 
 
 def refused_with(raw: bytes, status: int, *, eof: bool = True, what: str) -> None:
