@@ -75,7 +75,7 @@ def results_for(
         # The runs go to worker threads even one at a time: the main thread only waits, so Ctrl-C
         # lands there and never between starting a child and the code that would stop it.
         workers = 1 if starter is not None else max(1, min(jobs, len(to_run)))
-        with _first_interrupt_only(), ThreadPoolExecutor(max_workers=workers) as pool:
+        with first_interrupt_only(), ThreadPoolExecutor(max_workers=workers) as pool:
             futures = []
             try:
                 for job in to_run:
@@ -91,7 +91,7 @@ def results_for(
 
 
 @contextlib.contextmanager
-def _first_interrupt_only() -> Iterator[None]:
+def first_interrupt_only() -> Iterator[None]:
     """Let the first Ctrl-C raise ``KeyboardInterrupt``, and ignore the ones after it.
 
     The clean-up the first one starts (kill every child, wait for the workers) takes well under a

@@ -8,6 +8,7 @@ marked ``reference`` prove a black-box test against a real server and must pass 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from . import checksums
 from .course import Course, Exercise
 from .results import PASSED, ExerciseResult
-from .progress import default_jobs
+from .progress import default_jobs, first_interrupt_only
 from .runner import run_exercise
 
 
@@ -117,15 +118,26 @@ def verify(
         verdict.problems += clashes.get(exercise.name, [])
         verdict.problems += check_checksums(course, exercise, recorded)
 
+    cancel = threading.Event()
+
     def run_both(exercise: Exercise) -> Verdict:
         verdict = verdicts[exercise.name]
-        verdict.stub = run_exercise(course, exercise)
-        verdict.solution = run_exercise(course, exercise, solutions=solutions)
+        verdict.stub = run_exercise(course, exercise, cancel=cancel)
+        verdict.solution = run_exercise(course, exercise, solutions=solutions, cancel=cancel)
         check_runs(verdict)
         if on_done is not None:
             on_done(verdict)
         return verdict
 
     workers = jobs or default_jobs()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_both, exercises))
+    # As in `grader check`: the first Ctrl-C stops every run at once (their processes are killed)
+    # and KeyboardInterrupt goes on up; later presses cannot cut that clean-up short.
+    with first_interrupt_only(), ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_both, exercise) for exercise in exercises]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise

@@ -135,6 +135,38 @@ def test_ctrl_c_during_a_parallel_check_stops_everything_within_a_second(fake_co
     assert not (fake_course.root / ".grader" / "state.json").exists()  # nothing half-done was cached
 
 
+
+@pytest.mark.skipif(not HAS_PROC, reason="finds the children by their environment in /proc")
+def test_ctrl_c_during_verify_stops_everything_within_a_second(fake_course, tmp_path):
+    # verify runs each stub and each solution: the same first-press-cancels-all rule as check.
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name in ("01_sleeper", "02_napper"):
+        fake_course.add(name, tests=SLEEPING_TESTS, time_limit=300, timeout=300)
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "RELIABILITY_MARK": marker, "RELIABILITY_NOTES": str(notes)}
+    verify = grader_child(fake_course, "verify", env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(notes.iterdir())) < default_jobs():
+            assert time.monotonic() < deadline, "the tests never started"
+            assert verify.poll() is None, verify.communicate()
+            time.sleep(0.02)
+        first = time.monotonic()
+        verify.send_signal(signal.SIGINT)
+        _out, err = verify.communicate(timeout=60)
+        answered = time.monotonic() - first
+        left = _marked(marker)
+    finally:
+        verify.kill()
+        for pid in _marked(marker):
+            os.kill(pid, signal.SIGKILL)
+    assert left == [], f"{len(left)} processes of verify were still running after it exited"
+    assert verify.returncode == 130
+    assert answered < 1.0, f"verify took {answered:.2f} s to answer Ctrl-C"
+    assert "interrupted" in err and "Traceback" not in err, err
+
+
 # --- grader reset and a symlinked stub -----------------------------------------------------------------
 
 
