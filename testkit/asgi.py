@@ -2,6 +2,8 @@
 
 - :func:`run` runs one coroutine on a fresh loop and fails in plain words when it takes too long, so a
   student's ``await receive()`` that never returns costs seconds, not the exercise's time limit;
+- :class:`MemoryWriter` stands in for an ``asyncio.StreamWriter``: it collects what a server writes
+  and notes ``close()``, so a connection can be served without a socket;
 - :func:`http_scope` builds a *complete* HTTP connection scope (every key of ASGI HTTP §HTTP
   Connection Scope), so an app that reads a key the spec promises never fails on the test's account.
 """
@@ -61,3 +63,33 @@ def http_scope(
         "server": ("127.0.0.1", 8000),
         **extra,
     }
+
+
+class MemoryWriter:
+    """What a connection's writer does, in memory: it collects what is written, and notes ``close()``."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def writelines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            self.write(line)
+
+    async def drain(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)

@@ -34,6 +34,7 @@ import asgi_server_apps as apps
 from asgi_server import HTTPRequest
 from asgi_server_apps import SEEN
 
+from testkit.asgi import MemoryWriter
 from testkit.peers import peer_deviation
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
 
@@ -74,36 +75,6 @@ def reader_with(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:
     if eof:
         reader.feed_eof()
     return reader
-
-
-class FakeWriter:
-    """Collects what ``send()`` writes, like an ``asyncio.StreamWriter`` that never blocks."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def writelines(self, lines: list[bytes]) -> None:
-        for line in lines:
-            self.write(line)
-
-    async def drain(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    async def wait_closed(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
 
 def parse_response(raw: bytes, method: str = "GET") -> tuple[h11.Response, bytes, bool]:
@@ -593,7 +564,7 @@ def exchange(
     """Make a receive/send pair on a fake writer, run ``app(receive, send)``, return the bytes and its result."""
 
     async def go() -> tuple[bytes, Any]:
-        writer = FakeWriter()
+        writer = MemoryWriter()
         receive, send, _state = asgi_server.make_receive_send(request or new_request(), writer, asyncio.Event())
         result = await app(receive, send)
         return bytes(writer.data), result
@@ -744,7 +715,7 @@ def test_receive_says_disconnect_once_the_response_is_complete() -> None:
 def test_receive_waits_until_the_client_disconnects() -> None:
     async def go() -> tuple[bool, Any]:
         disconnected = asyncio.Event()
-        receive, _send, _state = asgi_server.make_receive_send(new_request(), FakeWriter(), disconnected)
+        receive, _send, _state = asgi_server.make_receive_send(new_request(), MemoryWriter(), disconnected)
         await receive()  # the body
         waiting = asyncio.ensure_future(receive())
         await asyncio.sleep(0.05)
@@ -760,7 +731,7 @@ def test_receive_waits_until_the_client_disconnects() -> None:
 @pytest.mark.spec("ASGI HTTP §Disconnected Client - send exception")
 @pytest.mark.parametrize("gone", ["disconnected", "writer-closing", "write-fails"])
 def test_send_raises_once_the_client_has_left(gone: str) -> None:
-    class ResetWriter(FakeWriter):
+    class ResetWriter(MemoryWriter):
         """The client resets the connection as the body goes out: that last send() must raise."""
 
         async def drain(self) -> None:
@@ -768,7 +739,7 @@ def test_send_raises_once_the_client_has_left(gone: str) -> None:
                 raise ConnectionResetError("the client reset the connection")
 
     async def go() -> BaseException | None:
-        disconnected, writer = asyncio.Event(), (ResetWriter() if gone == "write-fails" else FakeWriter())
+        disconnected, writer = asyncio.Event(), (ResetWriter() if gone == "write-fails" else MemoryWriter())
         receive, send, _state = asgi_server.make_receive_send(new_request(), writer, disconnected)
         await receive()  # the body
         if gone == "disconnected":
@@ -922,7 +893,7 @@ def test_closes_after_a_request_with_both_framings() -> None:
     # directly, on a stream that holds the suspicious request and a second one right behind it.
     both = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
     behind = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
-    writer = FakeWriter()
+    writer = MemoryWriter()
     run_async(
         lambda: asgi_server.serve_connection(apps.echo_app, reader_with(both + behind), writer),
         what="serve_connection() on a request with both Transfer-Encoding and Content-Length",
@@ -1610,7 +1581,7 @@ UPGRADE = plain_request(b"/up?x=1", b"Connection: upgrade", b"Upgrade: test-prot
 def test_serve_connection_hands_an_upgrade_request_to_the_hook_first() -> None:
     SEEN.clear()
     hook = FakeUpgrade(take_over=True)
-    writer = FakeWriter()
+    writer = MemoryWriter()
     data = plain_request(b"/plain") + UPGRADE + b"ping!"  # all of it at once, then the end of the stream
     run_async(
         lambda: asgi_server.serve_connection(apps.scope_app, reader_with(data), writer, upgrade=hook),

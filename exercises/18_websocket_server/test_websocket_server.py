@@ -45,6 +45,7 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder as WsprotoFrameDeco
 
 import websocket_server
 import websocket_server_probes as probes
+from testkit.asgi import MemoryWriter
 from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, uvicorn_serving, wait_until
 from websocket_server import Frame, Opcode, ProtocolError
@@ -758,32 +759,6 @@ def test_websocket_scope_of_a_path_that_is_not_utf8() -> None:
 # ---------------------------------------------------------------------------------------------
 # The hook, offline: upgrade_handler() on a reader and writer of the test's own
 # ---------------------------------------------------------------------------------------------
-
-
-class MemoryWriter:
-    """What a connection's writer does, in memory: it collects what is written, and notes close()."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    async def drain(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    async def wait_closed(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
 
 def run_hook(app: Any, request: websocket_server.Request, data: bytes = b"") -> tuple[Any, MemoryWriter, asyncio.StreamReader]:

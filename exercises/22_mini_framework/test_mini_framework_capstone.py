@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import mini_framework_capstone as capstone
+from testkit.asgi import MemoryWriter
 from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
 from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
 
@@ -46,32 +47,6 @@ def owner(exc: BaseException, modules: dict[str, ModuleType]) -> str | None:
     return next((number for number, module in modules.items() if os.path.abspath(module.__file__ or "") == where), None)
 
 
-class OfflineWriter:
-    """A connection's writer in memory: enough for one request served without a socket."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    async def drain(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    async def wait_closed(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
-
-
 async def _refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The smallest app: 204 for HTTP, a refusal (403) for a WebSocket."""
     if scope["type"] == "websocket":
@@ -89,7 +64,7 @@ def offline(serve: Any, head: bytes) -> NotImplementedError | None:
         reader = asyncio.StreamReader()
         reader.feed_data(head)
         reader.feed_eof()
-        await asyncio.wait_for(serve(reader, OfflineWriter()), 2)
+        await asyncio.wait_for(serve(reader, MemoryWriter()), 2)
 
     try:
         asyncio.run(once())
