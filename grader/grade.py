@@ -67,7 +67,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checksums
+from . import checksums, reaper
 from .course import BrokenExercise, Course, CourseError, Exercise, load_course
 from .results import ERROR, FAILED, NOT_STARTED, ExerciseResult, TestResult
 
@@ -442,6 +442,9 @@ def grade(
 
     run = run or run_exercise
     started = time.monotonic()
+    # Orphans of the student's processes come to us, however they detached (setsid, an empty
+    # environment), so that nothing a run started outlives it (grader.reaper).
+    reaper.become_subreaper()
     source = read_source(trusted_root())
     with tempfile.TemporaryDirectory(prefix="grader-grade-") as scratch:
         scratch_path = Path(scratch)
@@ -486,8 +489,12 @@ def grade(
                     continue
                 if on_run is not None:
                     on_run(exercise)
+                already = set(reaper.children())  # ours before the run: not the student's to answer for
                 with sandbox.running_as(user, scratch_path):
                     result = run(course, exercise)
+                left = reaper.stop_leftovers(keep=already)
+                if left:
+                    result.message = _joined(result.message, f"{left} process(es) your code left running were stopped")
                 altered = changes(tree, files)
                 if altered:
                     result = _tampered(exercise, result, altered)
@@ -502,6 +509,10 @@ def grade(
     pairs += [(_stand_in(b), ExerciseResult(exercise=b.name, status=ERROR, message=b.sentence)) for b in broken]
     pairs.sort(key=lambda pair: pair[0].number)
     return Grade(pairs=pairs, taken=taken, notes=notes, duration=time.monotonic() - started)
+
+
+def _joined(message: str, note: str) -> str:
+    return f"{message}; {note}" if message else note
 
 
 def _choose(course: Course, names: Sequence[str]) -> tuple[list[Exercise], list[BrokenExercise]]:
