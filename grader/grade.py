@@ -41,7 +41,9 @@ What remains possible (and what bounds it)
       as the owner of the tree: it can make it writable again and write in it. The check after each
       exercise catches a file left changed, and the tree is rebuilt before the next exercise; a change
       made and undone within one run affects only that run. A process that leaves the run's process
-      group and clears its environment is not killed by the runner (see :mod:`grader.runner`).
+      group and clears its environment escapes the runner's marks (see :mod:`grader.runner`), but not
+      its parentage: grading is a child subreaper, and after each exercise every process the run left
+      is stopped (:mod:`grader.reaper`).
     - In-process tampering (patching pytest from the student's module, forging the results channel) is
       not stopped here: the runner's own accounting bounds it (every collected test counts, canaries,
       a sealed results pipe; see :mod:`grader.runner` and README's section on what the grader can prove).
