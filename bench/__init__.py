@@ -5,7 +5,9 @@ runs the same tiny app in a process of its own, and this process sends it a boun
 loopback interface: a fixed number of requests from a few client threads, stopped early at a time
 cap. It prints requests per second and latency percentiles for both, measured in the same run.
 
-The numbers are for comparison on one machine, not absolute truths: the client is Python too.
+The numbers are for comparison on one machine, not absolute truths: the client is Python too. One
+pattern gets a diagnosis (:func:`diagnose`): a median near 40 ms on kept-alive connections while the
+reference answers in a millisecond is Nagle's algorithm meeting delayed ACKs, and the fix is one line.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import http.client
 import os
 import statistics
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,6 +120,7 @@ class Figures:
     errors: int = 0
     elapsed: float = 0.0
     problem: str = ""
+    closed: int = 0  # responses after which the server closed the connection (no keep-alive)
 
     @property
     def rate(self) -> float:
@@ -153,6 +157,8 @@ def load(port: int, name: str, *, requests: int, concurrency: int, seconds: floa
                         raise ValueError(f"got {response.status} {body[:40]!r}")
                     if response.will_close:
                         connection.close()
+                        with lock:
+                            figures.closed += 1
                 except (OSError, ValueError, http.client.HTTPException):
                     connection.close()
                     with lock:
@@ -225,6 +231,51 @@ def render(results: list[Figures], out: TextIO) -> None:
         print(f"\nyours serves {ratio:.2f}× the requests per second of {results[0].name}, in this run.", file=out)
     if results and statistics.fmean([f.errors for f in results]) > 0:
         print("errors are requests that failed or got a wrong answer; a correct server has none.", file=out)
+    if len(results) == 2 and (diagnosis := diagnose(*results)):
+        print(f"\n{diagnosis}", file=out)
+
+
+# --- why it is slow ------------------------------------------------------------------------------------
+
+DELAYED_ACK_MS = (30.0, 60.0)  # Linux delays an ACK by 40 ms at least; a median in this range is that wait
+FAR_LOWER = 5  # the reference's median is at most a fifth of the student's: the client is not the cause
+MANY_TIMES = 10  # ...or the student's is this many times the reference's, and at least MIN_NAGLE_MS
+MIN_NAGLE_MS = 20.0
+
+
+def diagnose(reference: Figures, student: Figures) -> str:
+    """Why the student's server is slow, when the figures show a known cause; else ``""``.
+
+    Nagle's algorithm (RFC 896) keeps a small segment back while an earlier one is unacknowledged;
+    the client's delayed ACK (RFC 1122 §4.2.3.2) waits up to 40 ms (Linux) for data to ride along. A
+    server that writes a response in two small pieces (the head, then the body) on a connection it
+    keeps alive meets both on every request: the body waits for the ACK of the head, which waits
+    for its timer. A server that closes each connection, or the reference, does not.
+    """
+    if reference.problem or student.problem or not reference.latencies or not student.latencies:
+        return ""
+    if student.closed * 2 > len(student.latencies):  # it closed most connections: no kept-alive pattern
+        return ""
+    mine, theirs = student.percentile(50), reference.percentile(50)
+    near_40 = DELAYED_ACK_MS[0] <= mine <= DELAYED_ACK_MS[1]
+    many_times = mine >= MANY_TIMES * theirs and mine >= MIN_NAGLE_MS
+    if not (near_40 or many_times) or theirs * FAR_LOWER > mine:
+        return ""
+    why = textwrap.fill(
+        f"Your median latency is {mine:.0f} ms on kept-alive connections, against {theirs:.2f} ms for "
+        f"{reference.name}: that is Nagle's algorithm meeting delayed ACKs. Your server writes each response "
+        "in small pieces (the head, then the body); the kernel holds the second piece back until the client "
+        "acknowledges the first, and the client delays that ACK by about 40 ms, hoping to send it along "
+        "with data. Turn Nagle off on every connection you accept:",
+        width=100,
+    )
+    return (
+        f"{why}\n"
+        "    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n"
+        "with asyncio streams, on the connection's socket:\n"
+        '    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n'
+        "(or write the head and the body in one write)."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,9 @@
 
 Exit status: 0 when everything asked for passed, 1 when something failed, 2 for a usage error or a
 course the grader cannot read (for the student's commands, an exercise whose ``exercise.toml`` is
-broken: the others are still checked, and the broken one is named with its reason). ``grader grade``
+broken: the others are still checked, and the broken one is named with its reason). The status
+(``grader`` alone) is a report, not a verdict: 0 whenever it could show the progress, failing
+exercises and all. ``grader grade``
 (:mod:`grader.grade`) differs: 0 when grading worked, whatever the score, 2 when it could not. Nothing here
 prints a traceback at a student.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from . import __version__, checksums, ui
 from .course import BrokenExercise, Course, CourseError, Exercise, load_course
-from .progress import default_jobs, next_exercise, results_for
+from .progress import ProgressLine, default_jobs, next_exercise, results_for
 from .results import ERROR, PASSED, ExerciseResult, dumps, to_exercism, to_gradescope, to_junit, to_summary
 from .state import State
 
@@ -56,12 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="run the tests of the current or the named exercises")
     check.add_argument("exercises", nargs="*", metavar="EX", help="a number (7, 07), a slug or a folder name")
     check.add_argument("--all", action="store_true", help="check every exercise")
+    check.add_argument("-v", "--verbose", action="store_true", help="every failure in full, not only the first")
 
     watch = commands.add_parser("watch", help="re-check the current exercise on every save")
     watch.add_argument("exercise", nargs="?", metavar="EX", help="start here (default: the first unfinished)")
 
     hint = commands.add_parser("hint", help="the next hint for an exercise")
     hint.add_argument("exercise", metavar="EX")
+    rereading = hint.add_mutually_exclusive_group()
+    rereading.add_argument("--again", action="store_true", help="reread the hints you have seen, without taking the next")
+    rereading.add_argument("--all", action="store_true", help="every hint, once your exercise passes")
 
     verify = commands.add_parser("verify", help="for course authors: every stub fails, every solution passes")
     verify.add_argument("exercises", nargs="*", metavar="EX")
@@ -87,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     solution = commands.add_parser("solution", help="the reference solution beside your code, once you pass")
     solution.add_argument("exercise", metavar="EX")
     solution.add_argument("--force", action="store_true", help="show it even before your exercise passes")
+    solution.add_argument("--full", action="store_true", help="the whole reference and every difference, docstrings and comments too")
 
     new = commands.add_parser("new", help="for course authors: scaffold a new exercise and its solution folder")
     new.add_argument("slug", help="lower_case_name, e.g. http_caching")
@@ -103,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("exercises", nargs="*", metavar="EX")
     report.add_argument("--all", action="store_true", help="every exercise (the default when none is named)")
     report.add_argument("--format", required=True, choices=["json", "junit", "gradescope", "summary"])
+    report.add_argument("--assignment", metavar="A", help="only this assignment's exercises, its points (assignments.toml)")
     report.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
     report.add_argument(
         "--restore-tests", action="store_true", help="for CI grading: put back any edited test file before grading"
@@ -115,11 +123,25 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--submission", metavar="DIR", help="the student's files: a course folder or a flat upload (default: this course)"
     )
-    grade.add_argument("--assignment", metavar="A", help="not defined yet: refused")
+    grade.add_argument("--assignment", metavar="A", help="grade only this assignment's exercises (assignments.toml)")
     grade.add_argument(
         "--out", metavar="DIR", default="grader-results",
         help="where gradescope.json, results.json, junit.xml and summary.md go (default: grader-results/)",
     )
+
+    roster = commands.add_parser(
+        "roster", help="for instructors: grade every student's repository of a CSV roster into one grade sheet"
+    )
+    roster.add_argument("roster", nargs="?", metavar="ROSTER.csv", help="columns student,repository[,assignment,deadline]")
+    roster.add_argument("--assignment", metavar="A", help="the assignment of every row that names none")
+    roster.add_argument("--deadline", metavar="T", help="ISO 8601: grade the last commit at or before it (rows without their own)")
+    roster.add_argument("--jobs", type=_bounded(1, 64), default=1, metavar="J", help="students graded at once (default 1)")
+    roster.add_argument("--shard", metavar="k/N", help="grade only shard k of N (rows i with i %% N == k-1)")
+    roster.add_argument(
+        "--timeout", type=_bounded(1, 86_400), default=1200, metavar="S", help="seconds to grade one student (default 1200)"
+    )
+    roster.add_argument("--merge", nargs="+", metavar="DIR", help="join the shards' --out folders into --out (no roster)")
+    roster.add_argument("--out", metavar="DIR", help="where grades.csv, report.html and roster.json go (default: roster-results/)")
     return parser
 
 
@@ -193,6 +215,17 @@ def _chosen_or_broken(course: Course, names: Sequence[str]) -> tuple[list[Exerci
     return chosen, broken
 
 
+def exercise_here(course: Course, cwd: Path | None = None) -> Exercise | BrokenExercise | None:
+    """The exercise whose folder (or a subfolder of it) the grader runs in: what "this one" means there."""
+    try:
+        inside = (cwd or Path.cwd()).resolve().relative_to(course.exercises_dir.resolve())
+    except (OSError, ValueError):  # not inside the course's exercises/ (or the folder is gone)
+        return None
+    if not inside.parts:
+        return None
+    return next((e for e in [*course.exercises, *course.broken] if e.name == inside.parts[0]), None)
+
+
 def _say_broken(broken: Sequence[BrokenExercise]) -> None:
     for exercise in broken:
         ui.error(exercise.sentence)
@@ -203,9 +236,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not course.exercises and not course.broken:
         print("This course has no exercises yet.")
         return OK
+    from . import assignments
+
+    try:  # a broken assignments.toml costs the grouping, not the status
+        defined = assignments.load(course)
+    except assignments.AssignmentError as exc:
+        ui.error(str(exc))
+        defined = []
     pairs = results_for(course, course.exercises, state, on_run=_announce, jobs=default_jobs())
     state.save()
-    ui.render_status(course, pairs, sys.stdout)
+    ui.render_status(course, pairs, sys.stdout, assignments=defined)
     ui.render_edited_tests(course, checksums.load(course), sys.stdout)
     following = next_exercise(pairs)
     if following is not None or not course.broken:  # "every exercise passes" is not true of a broken one
@@ -221,6 +261,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         chosen, broken = list(course.exercises), list(course.broken)
     elif args.exercises:
         chosen, broken = _chosen_or_broken(course, args.exercises)
+    elif (here := exercise_here(course)) is not None:  # run inside an exercise's folder: that one
+        if isinstance(here, BrokenExercise):
+            _say_broken([here])
+            return USAGE
+        chosen = [here]
     else:
         current = next_exercise(results_for(course, course.exercises, state, on_run=_announce))
         if current is None:
@@ -231,13 +276,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             print("Every exercise passes. Name one to check it again: grader check 01")
             return OK
         chosen = [current]
-    pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce, jobs=default_jobs())
+    if len(chosen) > 1:  # long work: a live line on a terminal, a plain line per exercise in a log
+        with ProgressLine(verb="checking") as progress:
+            pairs = results_for(course, chosen, state, run_pristine=True, jobs=default_jobs(), progress=progress)
+    else:
+        pairs = results_for(course, chosen, state, run_pristine=True, on_run=_announce, jobs=default_jobs())
     statuses = _prerequisite_statuses(course, [e for e, r in pairs if r.status != PASSED], state)
     state.save()
     for index, (exercise, result) in enumerate(pairs):
         if index:
             print()
-        ui.render_check(exercise, result, sys.stdout, unmet=ui.unmet_prerequisites(exercise, statuses))
+        ui.render_check(exercise, result, sys.stdout, unmet=ui.unmet_prerequisites(exercise, statuses), verbose=args.verbose)
         _offer_graded(course, exercise)
     _say_broken(broken)
     if broken:
@@ -284,26 +333,52 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not course.exercises:
         print("This course has no exercises yet.")
         return OK
-    start = course.resolve(args.exercise) if args.exercise else None
+    here = exercise_here(course)
+    if args.exercise or here is not None:  # inside an exercise's folder, that one (a broken one says why)
+        start = course.resolve(args.exercise or here.name)  # type: ignore[union-attr]
+    else:
+        start = None  # the watcher picks: the exercise last edited that does not pass
     return watch(course, state, start)
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
+    """One more hint each call; ``--again`` rereads those seen for free; ``--all`` once it passes."""
     course, state = _open()
     exercise = course.resolve(args.exercise)
-    if not exercise.hints:
+    hints, number = exercise.hints, f"{exercise.number:02d}"
+    again, every = getattr(args, "again", False), getattr(args, "all", False)
+    if not hints:
         print(f"{exercise.label} has no hints. Its README.md explains the goal step by step.")
         return OK
-    shown = min(state.hints_shown(exercise) + 1, len(exercise.hints))
-    state.set_hints_shown(exercise, shown)
+    seen = min(state.hints_shown(exercise), len(hints))
+    if again and seen == 0:
+        print(f"You have not taken a hint for {exercise.label} yet: `grader hint {number}` shows the first.")
+        return OK
+    if every:
+        [(_, result)] = results_for(course, [exercise], state, on_run=_announce)
+        if result.status != PASSED:
+            state.save()
+            ui.error(
+                f"{exercise.label} does not pass yet, so `--all` would give the answers away: "
+                f"`grader hint {number}` takes the next hint, `grader hint {number} --again` rereads yours."
+            )
+            return FAILED
+        shown = len(hints)
+    else:
+        shown = seen if again else min(seen + 1, len(hints))
+    if shown != seen:
+        state.set_hints_shown(exercise, shown)
     state.save()
     print(f"Hints for {exercise.label} — {exercise.title}")
-    for number, text in enumerate(exercise.hints[:shown], start=1):
-        print(f"\n{number}/{len(exercise.hints)}  {text}")
-    if shown == len(exercise.hints):
+    for index, text in enumerate(hints[:shown], start=1):
+        print(f"\n{index}/{len(hints)}  {text}")
+    if shown == len(hints):
         print("\nThat was the last hint. The README's spec sections have the rest of the story.")
+    elif again:
+        those = "That is the hint" if shown == 1 else f"Those are the {shown} hints"
+        print(f"\n{those} you have seen. `grader hint {number}` takes the next one.")
     else:
-        print(f"\nRun `grader hint {exercise.number:02d}` again for the next one.")
+        print(f"\nRun `grader hint {number}` again for the next one (`--again` rereads these without taking one).")
     return OK
 
 
@@ -325,13 +400,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"({stub.duration + solution.duration:.1f} s)"
         )
         mark = style.paint(style.symbol(PASSED if verdict.ok else "failed"), "green" if verdict.ok else "red")
-        print(f"{mark} {verdict.exercise.label}: {figures}", flush=True)
-        for problem in verdict.problems:
-            print(f"    {problem}", flush=True)
+        with progress.above():
+            print(f"{mark} {verdict.exercise.label}: {figures}", flush=True)
+            for problem in verdict.problems:
+                print(f"    {problem}", flush=True)
+            finished.add(verdict.exercise.name)
+            progress.update(done=len(finished), running=running())
+
+    workers = args.jobs or default_jobs()
+    finished: set[str] = set()
+
+    def running() -> list[str]:
+        # The pool takes the exercises in order, `workers` at a time: the first unfinished ones run.
+        return [e.label for e in chosen if e.name not in finished][:workers]
 
     started = time.monotonic()
-    with solutions_folder(course) as solutions:
-        verdicts = verify(course, chosen, solutions, jobs=args.jobs, on_done=show)
+    with ProgressLine(len(chosen), verb="verifying") as progress, solutions_folder(course) as solutions:
+        progress.update(done=0, running=running())
+        verdicts = verify(course, chosen, solutions, jobs=workers, on_done=show)
     bad = [v for v in verdicts if not v.ok]
     elapsed = time.monotonic() - started
     if bad:
@@ -357,28 +443,59 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     with solutions_folder(course) as solutions:
         reports = [mutants.plan(e, solutions, max_count=args.max, seed=args.seed) for e in chosen]
         shown = 0
+        jobs = args.jobs or default_jobs()
+        progress = ProgressLine(sum(len(r.chosen) for r in reports), noun="mutants", verb="mutants of")
 
         def show_finished(*_: object) -> None:
             nonlocal shown  # reports print in course order, each once all its mutants have run
-            while shown < len(reports) and len(reports[shown].outcomes) == len(reports[shown].chosen):
-                report = reports[shown]
-                if shown:
-                    print()
-                mutants.render_report(report, sys.stdout, seed=args.seed)
-                shown += 1
+            with progress.above():
+                while shown < len(reports) and len(reports[shown].outcomes) == len(reports[shown].chosen):
+                    report = reports[shown]
+                    if shown:
+                        print()
+                    mutants.render_report(report, sys.stdout, seed=args.seed)
+                    shown += 1
+                done = sum(len(r.outcomes) for r in reports)
+                progress.update(done=done, running=_mutants_running(reports, jobs))
 
-        show_finished()
-        mutants.run_mutants(course, reports, solutions, jobs=args.jobs or default_jobs(), on_outcome=show_finished)
-        show_finished()
+        with progress:
+            show_finished()
+            mutants.run_mutants(course, reports, solutions, jobs=jobs, on_outcome=show_finished)
+            show_finished()
     if len(reports) > 1:
         mutants.render_total(reports, sys.stdout)
     print(f"({time.monotonic() - started:.0f} s)")
     return OK if all(r.ok for r in reports) else FAILED
 
 
+def _mutants_running(reports: Sequence, jobs: int) -> list[str]:  # type: ignore[type-arg]
+    """The exercises whose mutants run now: the pool takes mutants in order, ``jobs`` at a time, so
+    the running ones are the first ``jobs`` that have no outcome yet."""
+    running: list[str] = []
+    left = jobs
+    for report in reports:
+        if left <= 0:
+            break
+        waiting = len(report.chosen) - len(report.outcomes)
+        if waiting > 0:
+            running.append(report.exercise.label)
+            left -= waiting
+    return running
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from . import assignments
+    from .results import passes, score
+
     course, state = _open()
-    if args.exercises and not args.all:
+    alone = None
+    if args.assignment is not None:
+        if args.exercises or args.all:
+            ui.error(f"name the exercises or an assignment, not both: grader report --assignment {args.assignment}")
+            return USAGE
+        alone = assignments.find(assignments.load(course), args.assignment)
+        chosen, broken = _chosen_or_broken(course, alone.exercises)
+    elif args.exercises and not args.all:
         chosen, broken = _chosen_or_broken(course, args.exercises)
     else:
         chosen, broken = list(course.exercises), list(course.broken)
@@ -397,14 +514,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     state.save()
     # A broken exercise still counts, for nothing: leaving it out would shrink what the score is out of.
     pairs = sorted([*pairs, *(_broken_pair(b) for b in broken)], key=lambda pair: pair[0].number)
+    sheet = score(pairs, total=alone.points if alone else None, assignment=alone.name if alone else None)
     if args.format == "json":
-        text = dumps(to_exercism(pairs))
+        text = dumps(to_exercism(pairs, sheet=sheet))
     elif args.format == "gradescope":
-        text = dumps(to_gradescope(pairs, time.monotonic() - started))
+        text = dumps(to_gradescope(pairs, time.monotonic() - started, sheet=sheet))
     elif args.format == "junit":
-        text = to_junit(pairs)
+        text = to_junit(pairs, sheet=sheet)
     else:
-        text = to_summary(pairs)
+        text = to_summary(pairs, sheet=sheet)
     if args.output:
         target = Path(args.output)
         try:
@@ -417,7 +535,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     _say_broken(broken)
     if broken:
         return USAGE
-    return OK if all(r.status == PASSED for _, r in pairs) else FAILED
+    return OK if all(passes(r) for _, r in pairs) else FAILED
 
 
 def _broken_pair(broken: BrokenExercise) -> tuple[Exercise, ExerciseResult]:
@@ -495,7 +613,7 @@ def _put_back(course: Course, done: list[tuple[str, Path | None, bool]], what: s
 
 
 def cmd_solution(args: argparse.Namespace) -> int:
-    from .solutions import read_solution
+    from .solutions import TerminalBuffer, read_solution, render_code_diff, show
 
     course, state = _open()
     exercise = course.resolve(args.exercise)
@@ -508,13 +626,19 @@ def cmd_solution(args: argparse.Namespace) -> int:
                 f"`grader hint {exercise.number:02d}` helps; `grader solution {exercise.number:02d} --force` shows it anyway."
             )
             return FAILED
+    # Everything is written to a buffer first, then shown at once: through a pager on a terminal.
+    text = TerminalBuffer(sys.stdout)
     for name in exercise.files:
         reference = read_solution(course, exercise, name)
         try:
             mine = (exercise.path / name).read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             mine = ""
-        ui.render_solution(exercise, name, mine, reference, sys.stdout)
+        if getattr(args, "full", False):
+            ui.render_solution(exercise, name, mine, reference, text)
+        else:
+            render_code_diff(name, mine, reference, ui.Style(text), text)
+    show(text.getvalue(), sys.stdout)
     return OK
 
 
@@ -539,6 +663,15 @@ def cmd_new(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_roster(args: argparse.Namespace) -> int:
+    from .roster import main as roster
+
+    return roster(
+        args.roster, merge_folders=args.merge, out=args.out, assignment=args.assignment, deadline=args.deadline,
+        jobs=args.jobs, shard=args.shard, timeout=args.timeout,
+    )
+
+
 COMMANDS = {
     "status": cmd_status,
     "check": cmd_check,
@@ -548,6 +681,7 @@ COMMANDS = {
     "mutants": cmd_mutants,
     "report": cmd_report,
     "grade": cmd_grade,
+    "roster": cmd_roster,
     "reset": cmd_reset,
     "solution": cmd_solution,
     "new": cmd_new,

@@ -76,6 +76,9 @@ class Exercise:
     hints: tuple[str, ...] = field(default_factory=tuple)
     builds_on: tuple[int, ...] = field(default_factory=tuple)
     """The earlier exercises whose student code this one imports (``builds_on = ["15"]``)."""
+    weights: tuple[tuple[str, float], ...] = field(default_factory=tuple)
+    """Per-test weights (``weights = { "test_reads" = 3 }``): a test name or a prefix of names, and the
+    test's weight in the split of ``points`` (every other test weighs 1). See ``grader.results.weight_of``."""
 
     @property
     def name(self) -> str:
@@ -233,7 +236,7 @@ def load_exercise(folder: Path) -> Exercise:
     return _exercise_from(folder, int(match["number"]), match["slug"], data, metadata_file)
 
 
-_KNOWN_KEYS = {"title", "part", "chapter", "files", "builds_on", "points", "timeout", "time_limit", "hints"}
+_KNOWN_KEYS = {"title", "part", "chapter", "files", "builds_on", "points", "timeout", "time_limit", "hints", "weights"}
 
 
 def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Path) -> Exercise:
@@ -282,6 +285,13 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
     points = float(need("points", (int, float), 10))  # type: ignore[arg-type]
     if not (math.isfinite(points) and points >= 0):  # 0 is meaningful: an exercise that counts for nothing
         raise CourseError(f"{source}: 'points' must be zero or more, not {data['points']!r}")
+    weights = need("weights", dict, {})
+    for name, weight in weights.items():  # type: ignore[union-attr]
+        if not name.startswith("test") or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not (math.isfinite(weight) and weight > 0):
+            raise CourseError(
+                f"{source}: 'weights' maps test names (or their prefixes) to positive numbers, not {name!r} = {weight!r}"
+            )
     return Exercise(
         path=folder,
         number=number,
@@ -295,4 +305,5 @@ def _exercise_from(folder: Path, number: int, slug: str, data: dict, source: Pat
         time_limit=seconds("time_limit", DEFAULT_TIME_LIMIT),
         hints=tuple(hints),
         builds_on=tuple(sorted({int(b) for b in builds_on})),
+        weights=tuple(weights.items()),  # type: ignore[union-attr]
     )

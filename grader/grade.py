@@ -53,7 +53,14 @@ What remains possible (and what bounds it)
       workflow in the instructor's repository that runs ``grader grade --submission student-checkout``)
       is a grade no submission can forge.
 
-Exit status: 0 when grading worked, whatever the score; 2 when it could not grade (one sentence says why).
+What it writes
+    Into ``--out``: ``gradescope.json``, ``results.json`` (exercism v3), ``junit.xml``, ``summary.md`` and
+    ``points.json``, every one with each test's and exercise's points and the total, from one exact
+    :class:`grader.results.Scoresheet`; with ``assignments.toml``, ``assignments.json`` (a verdict and a
+    total per assignment). ``--assignment A`` grades only A's exercises, their points scaled to A's.
+
+Exit status: 0 when grading worked, whatever the score; 2 when it could not grade (one sentence says why,
+and ``points.json`` carries it as ``error``).
 """
 
 from __future__ import annotations
@@ -69,9 +76,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checksums, reaper
+from . import assignments, checksums, reaper
+from .assignments import Assignment
 from .course import BrokenExercise, Course, CourseError, Exercise, load_course
-from .results import ERROR, FAILED, NOT_STARTED, ExerciseResult, TestResult
+from .results import ERROR, FAILED, NOT_STARTED, ExerciseResult, Scoresheet, TestResult
 
 TRUSTED_FOLDERS = ("exercises", "testkit")
 MAX_FILE = 1 << 20  # bytes: a student file larger than this is not graded
@@ -79,7 +87,7 @@ MAX_FILE = 1 << 20  # bytes: a student file larger than this is not graded
 # conftest.py the course is built on (exercises/conftest.py).
 CONFIG_NAMES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", ".pytest.ini"}
 DEFAULT_OUT = "grader-results"
-OUTPUTS = ("gradescope.json", "results.json", "junit.xml", "summary.md")
+OUTPUTS = ("gradescope.json", "results.json", "junit.xml", "summary.md", "points.json")
 
 
 class CannotGrade(CourseError):
@@ -120,7 +128,15 @@ def read_source(root: Path) -> Source:
     source = Source(root=root, files=files, committed=from_git)
     if from_git:
         _pin_recorded_versions(source)
+    _include_held_back(source)
     return source
+
+
+def _include_held_back(source: Source) -> None:
+    """The trusted source's held-back tests (an instructor's ``held_back/``), beside each exercise's own."""
+    from . import held_back
+
+    held_back.include(source.files, held_back.read(source.root, committed=source.committed), source.notes)
 
 
 def _trusted_path(path: str) -> bool:
@@ -321,6 +337,7 @@ def _why_missing(name: str, exercise: Exercise, everything: list[str]) -> str:
 MARKERS = (
     "spec(section): the spec section a test grades, shown to the student when it fails",
     "reference: the test runs against a reference server to prove itself; it is not graded",
+    "held_back: a held-back test (held_back/NN_slug/): run at grading time, never shipped to the students",
 )
 
 
@@ -422,6 +439,8 @@ class Grade:
     taken: list[Taken]
     notes: list[str]
     duration: float
+    assignment: Assignment | None = None  # graded alone (``--assignment``): its points scale the exercises'
+    assignments: list[Assignment] = field(default_factory=list)  # the course's, for a total per assignment
 
 
 def _not_graded(exercise: Exercise, taken: Sequence[Taken], stubs: dict[tuple[str, str], bytes | None]) -> str | None:
@@ -437,8 +456,10 @@ def _not_graded(exercise: Exercise, taken: Sequence[Taken], stubs: dict[tuple[st
 
 
 def grade(
-    names: Sequence[str], submission: Path, *, on_run=None, run=None  # type: ignore[no-untyped-def]
+    names: Sequence[str], submission: Path, *, on_run=None, run=None, assignment: str | None = None  # type: ignore[no-untyped-def]
 ) -> Grade:
+    """Grade ``names`` (default: every exercise), or the exercises of the assignment named ``assignment``
+    (in the trusted course's ``assignments.toml``), from ``submission``."""
     from . import sandbox
     from .runner import run_exercise
 
@@ -459,7 +480,10 @@ def grade(
             course = load_course(tree, lenient=True)
         except CourseError as exc:
             raise CannotGrade(f"the grader's own course cannot be read: {exc}") from None
-        chosen, broken = _choose(course, names)
+        # The trusted course's assignments (as committed, like its tests); never the submission's.
+        defined = assignments.load(course, source.root, committed=True)
+        graded_alone = assignments.find(defined, assignment) if assignment is not None else None
+        chosen, broken = _choose(course, graded_alone.exercises if graded_alone else names)
         taken = take_files(submission, chosen)
         stubs: dict[tuple[str, str], bytes | None] = {}
         for exercise in chosen:
@@ -510,7 +534,10 @@ def grade(
             unlock(tree)  # so that the TemporaryDirectory can remove it
     pairs += [(_stand_in(b), ExerciseResult(exercise=b.name, status=ERROR, message=b.sentence)) for b in broken]
     pairs.sort(key=lambda pair: pair[0].number)
-    return Grade(pairs=pairs, taken=taken, notes=notes, duration=time.monotonic() - started)
+    return Grade(
+        pairs=pairs, taken=taken, notes=notes, duration=time.monotonic() - started,
+        assignment=graded_alone, assignments=[graded_alone] if graded_alone else defined,
+    )
 
 
 def _joined(message: str, note: str) -> str:
@@ -561,19 +588,40 @@ def files_report(taken: Sequence[Taken], notes: Sequence[str]) -> list[str]:
     return lines + [f"note     {n}" for n in notes]
 
 
+def scoresheet(result: Grade) -> Scoresheet:
+    """The points of a grade: an assignment graded alone scales its exercises' points to its own."""
+    from .results import score
+
+    alone = result.assignment
+    return score(result.pairs, total=alone.points if alone else None, assignment=alone.name if alone else None)
+
+
 def write_reports(result: Grade, out: Path) -> list[Path]:
-    from .results import dumps, to_exercism, to_gradescope, to_junit, to_summary
+    """The reports (``OUTPUTS``), each with every test's and exercise's points and the total; with
+    assignments, ``assignments.json`` (a verdict per assignment) and their table atop ``summary.md``."""
+    from .results import dumps, to_exercism, to_gradescope, to_junit, to_points, to_summary
 
     lines = files_report(result.taken, result.notes)
-    gradescope = to_gradescope(result.pairs, result.duration)
+    sheet = scoresheet(result)
+    gradescope = to_gradescope(result.pairs, result.duration, sheet=sheet)
     gradescope["output"] = gradescope["output"] + "\n\n" + "\n".join(lines)
-    summary = to_summary(result.pairs) + "\n**Files**\n\n" + "".join(f"- {line}\n" for line in lines)
+    rows = assignments.totals(result.assignments, result.pairs)
+    heading = ""
+    if result.assignment is not None:
+        due = f" ({result.assignment.due_text()})" if result.assignment.due else ""
+        heading = f"**Assignment {result.assignment.name}**{due}\n\n"
+    elif rows:
+        heading = "**Assignments**\n\n" + assignments.summary_table(rows) + "\n**Exercises**\n\n"
+    summary = heading + to_summary(result.pairs, sheet=sheet) + "\n**Files**\n\n" + "".join(f"- {line}\n" for line in lines)
     texts = {
         "gradescope.json": dumps(gradescope),
-        "results.json": dumps(to_exercism(result.pairs)),
-        "junit.xml": to_junit(result.pairs),
+        "results.json": dumps(to_exercism(result.pairs, sheet=sheet)),
+        "junit.xml": to_junit(result.pairs, sheet=sheet),
         "summary.md": summary,
+        "points.json": dumps(to_points(sheet)),
     }
+    if result.assignments:
+        texts["assignments.json"] = dumps({"version": 1, "assignments": rows})
     try:
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -591,8 +639,8 @@ def main(names: Sequence[str], submission: str | None, out: str, assignment: str
     from . import ui
     from .course import find_root
 
-    if assignment is not None:
-        ui.error("assignments are not defined yet: grade exercises by name (grader grade 01 02) instead")
+    if assignment is not None and names:
+        ui.error("name the exercises or an assignment, not both: grader grade --assignment " + assignment)
         return 2
     try:
         folder = Path(submission).resolve() if submission else find_root()
@@ -606,10 +654,11 @@ def main(names: Sequence[str], submission: str | None, out: str, assignment: str
         print(f"grading {exercise.label} …", file=sys.stderr, flush=True)
 
     try:
-        result = grade(names, folder, on_run=announce)
+        result = grade(names, folder, on_run=announce, assignment=assignment)
         written = write_reports(result, Path(out))
-    except CourseError as exc:  # CannotGrade, an unknown exercise name, an unreadable course
+    except CourseError as exc:  # CannotGrade, an unknown exercise or assignment, an unreadable course
         ui.error(f"could not grade: {exc}")
+        _write_error(Path(out), assignment, f"could not grade: {exc}")
         return 2
     for line in files_report(result.taken, result.notes):
         print(line)
@@ -619,14 +668,26 @@ def main(names: Sequence[str], submission: str | None, out: str, assignment: str
     return 0
 
 
-def to_plain_summary(result: Grade) -> str:
-    from .results import points_earned
+def _write_error(out: Path, assignment: str | None, sentence: str) -> None:
+    """``points.json`` saying why nothing was graded, for whoever collects grades (``grader roster``)."""
+    from .results import dumps, to_points
 
-    earned = sum(points_earned(e, r) for e, r in result.pairs)
-    total = sum(e.points for e, _ in result.pairs)
+    with contextlib.suppress(OSError):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "points.json").write_text(dumps(to_points(Scoresheet((), assignment), error=sentence)), encoding="utf-8")
+
+
+def to_plain_summary(result: Grade) -> str:
+    from .results import show, verdict
+
+    sheet = scoresheet(result)
     rows = [
-        f"{e.label}: {r.status.replace('_', ' ')}, {r.passed_count}/{r.total_count} tests, "
-        f"{points_earned(e, r):g}/{e.points:g} points" + (f" ({r.message})" if r.message and not r.passed_count else "")
-        for e, r in result.pairs
+        f"{p.exercise.label}: {verdict(p.result).replace('_', ' ')}, {p.result.passed_count}/{p.result.total_count} tests, "
+        f"{show(p.earned)}/{show(p.max)} points" + (f" ({p.result.message})" if p.result.message and not p.result.passed_count else "")
+        for p in sheet.exercises
     ]
-    return "\n".join([*rows, f"total: {earned:g}/{total:g} points"])
+    rows.append(f"total: {show(sheet.earned)}/{show(sheet.max)} points")
+    for row in assignments.totals(result.assignments, result.pairs):
+        due = f", due {assignments.when(row['due'])}" if row["due"] else ""
+        rows.append(f"assignment {row['name']}: {row['status']}, {show(row['points'])}/{show(row['max_points'])} points{due}")
+    return "\n".join(rows)

@@ -22,8 +22,13 @@ once), and from then on:
 
 For each test it records the outcome and a message in plain words: the assertion's own message
 ("expected …, got …"), or what the student's code raised, with the file and line in the student's code
-where it happened (not deep inside pytest or httpx). For a skip it records where the skip was raised:
-only a skip raised by the course (a skip mark, a course test file or conftest) leaves the denominator.
+where it happened (not deep inside pytest or httpx), and the test's own line (not a helper's). A
+``wsgiref.validate`` assertion becomes the PEP 3333 rule it guards (grader.wsgi_rules); a response the
+client could not parse becomes "your server sent …", with the bytes. When the test drove a server
+(``testkit.wire`` watched one), a failure also carries the server's side (grader.server_side): what
+the server printed, the bytes each way on the last connection, and a command to replay the request.
+For a skip it records where the skip was raised: only a skip raised by the course (a skip mark, a
+course test file or conftest) leaves the denominator.
 
 With a secret whose ``mode`` is ``collect`` (the runner's collection pass, see grader.runner) it
 replaces every student module of the course by a stand-in before anything is collected, so that the
@@ -42,6 +47,7 @@ import contextlib
 import errno
 import hashlib
 import hmac
+import importlib
 import importlib.abc
 import importlib.machinery
 import inspect
@@ -57,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from grader import server_side, wsgi_rules
 
 OUTPUT_LIMIT = 500
 
@@ -451,6 +459,10 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
     if _recorder is not None:
         _recorder.write({"event": "start", "nodeid": nodeid})
+        wire = _wire()
+        if wire is not None:
+            with contextlib.suppress(Exception):
+                wire.rewind()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -466,9 +478,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             entry["skip_origin"], entry["skip_location"] = _skip_origin(call.excinfo.tb)
     if not report.failed:
         return report
-    message, location = _explain(call.excinfo, item)
     if "message" not in entry:  # the first failure (setup or call) is the one to explain
-        entry.update(message=message, location=location, when=report.when)
+        message, location, test_location = _explain(call.excinfo, item)
+        entry.update(message=message, location=location, test_location=test_location, when=report.when)
     return report
 
 
@@ -489,6 +501,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         entry["output"] = (entry.get("output", "") + output)[-OUTPUT_LIMIT:]
     if report.when == "teardown":
         info = _recorder.items.get(report.nodeid, {})
+        if entry["outcome"] in ("failed", "error"):
+            entry["server"] = _server_report(report)
         _checks.run()
         _recorder.write(
             {
@@ -497,6 +511,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 "outcome": entry["outcome"],
                 "message": entry.get("message", ""),
                 "location": entry.get("location") or entry.get("skip_location", ""),
+                "test_location": entry.get("test_location", ""),
+                "server": entry.get("server", {}),
                 "duration": round(entry["duration"], 4),
                 "output": entry.get("output", ""),
                 "spec": info.get("spec", ""),
@@ -567,13 +583,109 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return "skipped"
 
 
-def _explain(excinfo: pytest.ExceptionInfo[BaseException], item: pytest.Item) -> tuple[str, str]:
+def _explain(excinfo: pytest.ExceptionInfo[BaseException], item: pytest.Item) -> tuple[str, str, str]:
+    """The failure in a sentence, where it happened (the student's line, else the test's) and the test's own line."""
     exc = excinfo.value
-    location = _student_location(excinfo.tb) or _test_location(excinfo.tb, Path(str(item.path)))
-    return _sentence(exc), location
+    own_line = _own_line(excinfo.tb, item)
+    location = _student_location(excinfo.tb) or _chained_student_location(exc) or own_line
+    return _sentence(exc), location, own_line
+
+
+def _own_line(tb: Any, item: pytest.Item) -> str:
+    """The line of the test function itself that was running (not a helper's it called), as ``path:line``.
+
+    A failure in a fixture has no such frame: then the last line of the test file on the way.
+    """
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    found = ""
+    for frame, line in traceback.walk_tb(tb):
+        if frame.f_code is code and _recorder is not None:
+            found = f"{_recorder.relative(frame.f_code.co_filename)}:{line}"
+    return found or _test_location(tb, Path(str(item.path)))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, then its causes and contexts (``raise … from``, "during handling"), each once."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 10:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _chained_student_location(exc: BaseException) -> str:
+    """The student's line in an exception this one was raised from (a server thread's, re-raised)."""
+    for earlier in _chain(exc)[1:]:
+        found = _student_location(earlier.__traceback__)
+        if found:
+            return found
+    return ""
+
+
+_CLIENTS = ("h11", "httpcore", "httpx", "websockets", "wsproto")  # whose "not HTTP" errors blame the bytes
+
+
+def _unparsable_response(exc: BaseException) -> BaseException | None:
+    """The client library's "this is not HTTP" error that ``exc`` is (or wraps: httpx re-raises
+    httpcore's, which re-raises h11's): the server's bytes are at fault, not a line of code.
+
+    A test that caught it and failed with its own sentence (an assertion, ``pytest.fail``) keeps it.
+    """
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)):
+        return None
+    for earlier in _chain(exc):
+        kind = type(earlier)
+        if kind.__name__ in ("RemoteProtocolError", "InvalidMessage") and kind.__module__.split(".")[0] in _CLIENTS:
+            return earlier
+    return None
+
+
+def _wire() -> Any:
+    """``testkit.wire``, when the tests imported it (through testkit.serving); else ``None``."""
+    return sys.modules.get("testkit.wire")
+
+
+def _server_sent(error: BaseException) -> str:
+    """ "your server sent …": the bytes the client could not parse, escaped, and what the client said."""
+    said = str(error).strip() or type(error).__name__
+    wire = _wire()
+    try:
+        data = bytes(wire.last_received())[:200] if wire is not None else b""
+        replay = sys.modules.get("testkit.replay") or importlib.import_module("testkit.replay")
+        shown = replay.escape(data)
+    except Exception:  # the toolkit is the course's: a broken one must not hide the failure
+        data, shown = b"", ""
+    if not data:
+        if "without sending" in said or "closed" in said.lower():
+            return f"your server closed the connection without sending a response (the client said: {said})"
+        return f"your server sent a response the client could not parse (it said: {said})"
+    more = "…" if len(data) == 200 else ""
+    return f'your server sent "{shown}{more}", which is not a valid HTTP response (the client said: {said})'
+
+
+def _server_report(report: pytest.TestReport) -> dict[str, str]:
+    """The server's side of a failed test that drove one (testkit.wire watched it); ``{}`` otherwise."""
+    wire = _wire()
+    if wire is None or _recorder is None:
+        return {}
+    try:
+        recorded = server_side.as_strings(wire.report())
+    except Exception:  # a broken toolkit costs the diagnostic, never the result
+        return {}
+    if not recorded:
+        return {}
+    captured = "".join(text for _, text in report.sections if text)
+    return server_side.server_side(recorded, captured, _recorder.root, _is_student_file)
 
 
 def _sentence(exc: BaseException) -> str:
+    unparsable = _unparsable_response(exc)
+    if unparsable is not None:
+        return _server_sent(unparsable)
+    rule = wsgi_rules.explain(exc)
+    if rule is not None:
+        return rule
     if isinstance(exc, AssertionError):
         text = str(exc)
         # pytest appends its own rewrite of the assert ("assert 404 == 200") after the message.

@@ -9,6 +9,9 @@ Ctrl-C while tests run: the first press stops every run at once (each child and 
 killed within a poll interval, well under a second) and ``KeyboardInterrupt`` goes on up; the
 presses that follow are ignored, so that nothing can cut that clean-up short and leave a test
 process running.
+
+Long work (``check --all``, ``verify``, ``mutants``) says how far it has got with a
+:class:`ProgressLine`: one line that redraws itself on a terminal, plain lines in a log.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TextIO
 
-from . import checksums
+from . import checksums, ui
 from .course import Course, Exercise
 from .pristine import keep_graded
 from .runner import run_exercise
@@ -38,12 +43,14 @@ def results_for(
     on_run: Callable[[Exercise], None] | None = None,
     starter: WarmStarter | None = None,
     jobs: int = 1,
+    progress: ProgressLine | None = None,
 ) -> list[tuple[Exercise, ExerciseResult]]:
     """Each exercise's result, in the order given; up to ``jobs`` exercises run at once.
 
     Several at once only pays when several changed (a student who solved a few before asking), and
     it is safe: each run is a process group of its own on ports of its own. The warm ``starter``
-    forks one run at a time, so with it there is one job.
+    forks one run at a time, so with it there is one job. ``progress`` hears of every run that
+    starts and ends (the cached results cost nothing, so they are not counted).
     """
     exercises = list(exercises)
     recorded = checksums.load(course)
@@ -61,15 +68,22 @@ def results_for(
             to_run.append((exercise, key))
 
     cancel = threading.Event()
+    if progress is not None:
+        progress.expect(len(to_run))
 
     def run(job: tuple[Exercise, str]) -> None:
         exercise, key = job
         if on_run is not None:
             on_run(exercise)
+        if progress is not None:
+            progress.started(exercise.label)
         keep_graded(course, exercise)  # the student's code may delete itself: keep what is graded
-        result = run_exercise(course, exercise, starter=starter, cancel=cancel)
+        # The student's checks leave out the `reference` cases (not graded; grade and verify run them).
+        result = run_exercise(course, exercise, starter=starter, cancel=cancel, references=False)
         state.remember(exercise, key, result)
         results[exercise.name] = result
+        if progress is not None:
+            progress.finished(exercise.label)
 
     if to_run:
         # The runs go to worker threads even one at a time: the main thread only waits, so Ctrl-C
@@ -131,3 +145,143 @@ def default_jobs() -> int:
 def next_exercise(pairs: list[tuple[Exercise, ExerciseResult]]) -> Exercise | None:
     """The first exercise, in course order, that has not passed."""
     return next((exercise for exercise, result in pairs if result.status != PASSED), None)
+
+
+class ProgressLine:
+    """How far long work has got: ``[██████░░░░░░] 3/22 exercises · checking 05 wsgi_spec``.
+
+    On a terminal it is one line on standard error that redraws itself in place (a carriage return,
+    then "erase to the end of the line") and is wiped when the work ends. Anything printed while it
+    is up goes through :meth:`above`, which wipes the line, lets the text through, and draws it again
+    below. Anywhere else (a pipe, a CI log, a file) nothing is redrawn: one plain line each time
+    something new starts, ``checking 05 wsgi_spec (2/22 done)``, so that a log says what ran when.
+
+    The work reports on it from worker threads: every method takes one lock. Use it as a context
+    manager, or call :meth:`close`, so that the line never outlives the work::
+
+        with ProgressLine(verb="verifying") as progress:
+            progress.expect(len(exercises))
+            ...
+            progress.started("05 wsgi_spec")  # on a worker thread
+            ...
+            with progress.above():
+                print("✓ 05 wsgi_spec: …")
+            progress.finished("05 wsgi_spec")
+    """
+
+    def __init__(
+        self,
+        total: int = 0,
+        *,
+        noun: str = "exercises",
+        verb: str = "checking",
+        stream: TextIO | None = None,
+        live: bool | None = None,
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.live = is_terminal(self.stream) if live is None else live
+        self.total = total
+        self.done = 0
+        self.noun = noun
+        self.verb = verb
+        self.running: list[str] = []
+        self._announced: set[str] = set()
+        self._drawn = False
+        self._closed = False
+        self._lock = threading.RLock()
+
+    def expect(self, count: int) -> None:
+        """``count`` more items are on their way (the total can grow as the work finds out)."""
+        with self._lock:
+            self.total += count
+            self._draw()
+
+    def started(self, label: str) -> None:
+        with self._lock:
+            self.running.append(label)
+            self._announce(label)
+            self._draw()
+
+    def finished(self, label: str) -> None:
+        with self._lock:
+            if label in self.running:
+                self.running.remove(label)
+            self.done += 1
+            self._draw()
+
+    def update(self, *, done: int, running: Sequence[str]) -> None:
+        """Say where the work stands when it counts by itself (``grader mutants`` counts mutants)."""
+        with self._lock:
+            self.done = done
+            self.running = list(running)
+            for label in self.running:
+                self._announce(label)
+            self._draw()
+
+    @contextlib.contextmanager
+    def above(self) -> Iterator[None]:
+        """Print something while the line is up: it goes above the line, not through it."""
+        with self._lock:
+            self._erase()
+            try:
+                yield
+            finally:
+                self._draw()
+
+    def close(self) -> None:
+        with self._lock:
+            self._erase()
+            self._closed = True  # a worker that reports late draws nothing
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def line(self, width: int) -> str:
+        """The live line, at most ``width`` characters on screen (the list of running items is cut)."""
+        style = ui.Style(self.stream)
+        head = f" {self.done}/{self.total} {self.noun}"
+        dot = "·" if style.unicode else "-"
+        tail = f" {dot} {self.verb} {', '.join(self.running)}" if self.running else ""
+        room = max(0, width - (ui.BAR_WIDTH + 2) - len(head))
+        if len(tail) > room:
+            cut = "…" if style.unicode else "."
+            tail = tail[: max(0, room - 1)] + cut if room else ""
+        return style.bar(self.done, self.total) + head + tail
+
+    def _announce(self, label: str) -> None:
+        if not self.live and not self._closed and label not in self._announced:
+            self._announced.add(label)
+            self._write(f"{self.verb} {label} ({self.done}/{self.total} done)\n")
+
+    def _draw(self) -> None:
+        if self.live and self.total and not self._closed:
+            self._write("\r\033[K" + self.line(_columns(self.stream) - 1))
+            self._drawn = True
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self._write("\r\033[K")
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed or vanished terminal is no error
+            self.stream.write(text)
+            self.stream.flush()
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether a line can be redrawn in place on ``stream``: a terminal that understands ``\\r\\033[K``."""
+    try:
+        return stream.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return 80

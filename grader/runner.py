@@ -210,6 +210,8 @@ class _Link:
     option: str
     pass_fds: tuple[int, ...]
     channel: _Channel
+    secret: bytes = b""  # still to be written to ``secret_fd`` (an inherited pipe): see deliver()
+    secret_fd: int = -1
 
     def started(self) -> None:
         """The child has its ends now: close ours, so that the pipe's only writer is the child."""
@@ -217,18 +219,40 @@ class _Link:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def deliver(self) -> None:
+        """Hand the child its secret. The plugin waits for it before pytest collects a single test,
+        so a child started early does its imports meanwhile and runs no student code until now."""
+        if self.secret_fd < 0:
+            return
+        # A few hundred bytes: a pipe holds 64 kB, so this never waits for the child. A child that
+        # died before reading it (a pytest usage error) is reported by the run, not by a BrokenPipeError.
+        with contextlib.suppress(OSError):
+            os.write(self.secret_fd, self.secret)
+        self.close_secret()
+
+    def close_secret(self) -> None:
+        if self.secret_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.secret_fd)
+            self.secret_fd = -1
+
 
 def _link(scratch: Path, secret: dict, *, inherited: bool) -> _Link:
-    """A results pipe and a secret for one child: inherited descriptors, or a FIFO and a file in ``scratch``."""
+    """A results pipe and a secret for one child: inherited descriptors (the secret follows with
+    :meth:`_Link.deliver`), or a FIFO and a file in ``scratch`` (the secret is there at once)."""
     key = bytes.fromhex(secret["key"])
     data = json.dumps(secret).encode()
     if inherited:
         events_read, events_write = os.pipe()
         secret_read, secret_write = os.pipe()
-        os.write(secret_write, data)  # a few hundred bytes: a pipe holds 64 kB, so this never waits for the child
-        os.close(secret_write)
         os.set_blocking(events_read, False)
-        return _Link(f"--kata-channel=fd:{events_write},{secret_read}", (events_write, secret_read), _Channel(events_read, key))
+        return _Link(
+            f"--kata-channel=fd:{events_write},{secret_read}",
+            (events_write, secret_read),
+            _Channel(events_read, key),
+            secret=data,
+            secret_fd=secret_write,
+        )
     fifo = scratch / "events"
     os.mkfifo(fifo, 0o600)
     events_read = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
@@ -264,9 +288,32 @@ def _make_canaries() -> list[dict[str, str]]:
     return canaries
 
 
+# --- which tests run ---------------------------------------------------------------------------------
+
+
+def without_references(pytest_args: Sequence[str]) -> tuple[str, ...]:
+    """``pytest_args`` with the ``reference`` tests deselected (``-m "not reference"``).
+
+    A reference case runs a test against wsgiref, gunicorn or uvicorn to prove the test itself; it is
+    not graded, and on a server exercise it is half of the run, so the student's checks leave it out
+    (``grader verify`` and ``grader grade`` keep it). The collection pass leaves the same tests out
+    (:func:`expected_tests` with ``references=False``), so a deselected test is not one that counts,
+    and is never reported as failed. A ``-m`` already in ``pytest_args`` is kept, and narrowed.
+    """
+    args = list(pytest_args)
+    for index, arg in enumerate(args):
+        if arg == "-m" and index + 1 < len(args):
+            if "not reference" not in args[index + 1]:
+                args[index + 1] = f"({args[index + 1]}) and not reference"
+            return tuple(args)
+    return (*args, "-m", "not reference")
+
+
 # --- the collection pass: which tests count, from the course's files alone --------------------------
 
 _expected_cache: dict[tuple, dict[str, dict] | None] = {}
+_expected_locks: dict[tuple, threading.Lock] = {}
+_locks_lock = threading.Lock()
 
 
 def _course_files_digest(course: Course, exercise: Exercise) -> str:
@@ -288,17 +335,31 @@ def _student_modules(course: Course) -> list[str]:
 
 
 def expected_tests(
-    course: Course, exercise: Exercise, pytest_args: Sequence[str] = (), cancel: threading.Event | None = None
+    course: Course,
+    exercise: Exercise,
+    pytest_args: Sequence[str] = (),
+    cancel: threading.Event | None = None,
+    *,
+    references: bool = True,
 ) -> dict[str, dict] | None:
     """The tests of ``exercise`` that count, by node id (in order), collected without the student's code.
 
     None when the course's own files cannot be collected that way (then only what the run reports
-    is counted, as before).
+    is counted, as before). ``references=False``: the same pass without the tests marked
+    ``reference`` (exactly what ``-m "not reference"`` deselects), so that one pass serves a run with
+    them and a run without; two runs of one exercise at once (verify's stub and solution) wait for
+    the same pass instead of making two.
     """
     key = (str(exercise.path), tuple(pytest_args), _course_files_digest(course, exercise))
-    if key not in _expected_cache:
-        _expected_cache[key] = _collect(course, exercise, pytest_args, cancel)
-    return _expected_cache[key]
+    with _locks_lock:
+        lock = _expected_locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _expected_cache:
+            _expected_cache[key] = _collect(course, exercise, pytest_args, cancel)
+    found = _expected_cache[key]
+    if found is None or references:
+        return found
+    return {nodeid: info for nodeid, info in found.items() if not info.get("reference")} or None
 
 
 def _collect(
@@ -322,6 +383,7 @@ def _collect(
             )
         finally:
             link.started()
+            link.deliver()
         deadline = time.monotonic() + max(exercise.time_limit, 30)
         try:
             while process.poll() is None and time.monotonic() < deadline:
@@ -364,6 +426,7 @@ def run_exercise(
     starter: WarmStarter | None = None,
     pytest_args: Sequence[str] = (),
     cancel: threading.Event | None = None,
+    references: bool = True,
 ) -> ExerciseResult:
     """Run ``exercise``'s tests against the student's files, or against ``solutions`` when given.
 
@@ -372,12 +435,21 @@ def run_exercise(
     ``pytest_args`` go on pytest's command line (``grader mutants`` passes ``-x``). When ``cancel`` is
     set while the child runs, the child and all it started are killed and :class:`Cancelled` is raised:
     a thread in a pool cannot be interrupted by Ctrl-C, so the main thread sets the event instead.
+    ``references=False`` (the student's own checks) leaves out the tests marked ``reference``: see
+    :func:`without_references`.
 
     The student's code runs only after the collection pass (:func:`expected_tests`) has said which
-    tests count. Canaries are added when the student's code is graded (no ``solutions``) and every
-    test is meant to run (no ``-x``).
+    tests count. A cold child is started first all the same: it imports pytest and the course's
+    plugins while the collection pass runs, then waits for its secret, which is handed over only
+    once the pass is done (:meth:`_Link.deliver`). Canaries are added when the student's code is
+    graded (no ``solutions``) and every test is meant to run (no ``-x``).
     """
-    expected = expected_tests(course, exercise, pytest_args, cancel)
+    collect_args = tuple(pytest_args)  # the pass collects every test; references=False leaves some out
+    if not references:
+        pytest_args = without_references(pytest_args)
+    expected: dict[str, dict] | None = None
+    if starter is not None:  # a warm fork reads its secret from a file at once: collect first
+        expected = expected_tests(course, exercise, collect_args, cancel, references=references)
     if cancel is not None and cancel.is_set():
         raise Cancelled(exercise.name)
     canaries = [] if solutions is not None or any(a.split("=")[0] in STOP_EARLY for a in pytest_args) else _make_canaries()
@@ -416,10 +488,15 @@ def run_exercise(
                     )
             except BaseException:
                 link.started()
+                link.close_secret()
                 link.channel.close()
                 raise
             link.started()
             try:
+                if starter is None:
+                    # While the child starts up:
+                    expected = expected_tests(course, exercise, collect_args, cancel, references=references)
+                    link.deliver()
                 ending = _wait(process, link.channel, exercise.time_limit, cancel)
                 if ending == EXITED:
                     survivors = (
@@ -430,6 +507,7 @@ def run_exercise(
             finally:
                 # On every path, Ctrl-C included: what the tests left behind goes with the child.
                 _kill_everything(process, run_id)
+                link.close_secret()  # (a collection pass that was cancelled never delivered it)
                 link.channel.close()  # after the kill: what is read is all the child ever wrote
         if ending == CANCELLED_RUN:
             raise Cancelled(exercise.name)

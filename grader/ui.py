@@ -7,12 +7,17 @@ when ``FORCE_COLOR`` is set. Symbols fall back to ASCII where the terminal canno
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from . import held_back
 from .course import PARTS, BrokenExercise, Course, Exercise
-from .results import CRASHED, ERROR, FAILED, NOT_STARTED, PASSED, TIMED_OUT, ExerciseResult
+from .results import CRASHED, ERROR, FAILED, NOT_STARTED, PASSED, TIMED_OUT, ExerciseResult, TestResult
+
+if TYPE_CHECKING:
+    from .assignments import Assignment
 
 BAR_WIDTH = 24
 
@@ -96,23 +101,28 @@ def unmet_prerequisites(exercise: Exercise, statuses: dict[int, str]) -> list[in
     return [n for n in exercise.builds_on if statuses.get(n) != PASSED]
 
 
-def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]], out: TextIO) -> None:
+def render_status(
+    course: Course,
+    pairs: Sequence[tuple[Exercise, ExerciseResult]],
+    out: TextIO,
+    *,
+    assignments: Sequence[Assignment] = (),
+) -> None:
+    """The progress table: a heading with a bar per group, a row per exercise. The groups are the
+    book's parts, or, when the course has ``assignments.toml``, its assignments (with due dates) and
+    then the exercises in none of them."""
     style = Style(out)
     statuses = {e.number: r.status for e, r in pairs}
-    broken = _broken_by_part(course.broken, pairs)
     everyone = [*(e for e, _ in pairs), *course.broken]
     width = max((len(e.label) for e in everyone), default=10)
     state_width = max([len(describe(r)) for _, r in pairs] + [len(BROKEN_WORD)] * bool(course.broken), default=10)
-    for part in sorted({e.part for e, _ in pairs} | set(broken)):
-        in_part: list[tuple[Exercise | BrokenExercise, ExerciseResult | None]] = [
-            *((e, r) for e, r in pairs if e.part == part),
-            *((b, None) for b in broken.get(part, [])),
-        ]
-        in_part.sort(key=lambda row: row[0].number)
-        done = sum(r is not None and r.status == PASSED for _, r in in_part)
-        heading = PARTS[part]
-        print(f"\n{style.paint(f'{heading:<40}', 'bold')} {style.bar(done, len(in_part))} {done}/{len(in_part)}", file=out)
-        for exercise, result in in_part:
+    groups = _by_assignment(course, pairs, assignments) if assignments else _by_part(course, pairs)
+    for heading, rows, late in groups:
+        done = sum(r is not None and r.status == PASSED for _, r in rows)
+        title = style.paint(f"{heading:<40}", "bold")
+        overdue = style.paint("  past due", "red") if late and done < len(rows) else ""
+        print(f"\n{title} {style.bar(done, len(rows))} {done}/{len(rows)}{overdue}", file=out)
+        for exercise, result in rows:
             if isinstance(exercise, BrokenExercise) or result is None:
                 _render_broken_row(exercise, style, width, state_width, out)  # type: ignore[arg-type]
                 continue
@@ -127,6 +137,36 @@ def render_status(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult
     done = sum(r.status == PASSED for _, r in pairs)
     total = len(pairs) + len(course.broken)
     print(f"\nProgress {style.bar(done, total)} {done}/{total} exercises", file=out)
+
+
+_Row = tuple[Exercise | BrokenExercise, ExerciseResult | None]
+_Group = tuple[str, list[_Row], bool]  # heading, rows in course order, whether its due date has passed
+
+
+def _by_part(course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]]) -> list[_Group]:
+    broken = _broken_by_part(course.broken, pairs)
+    groups: list[_Group] = []
+    for part in sorted({e.part for e, _ in pairs} | set(broken)):
+        rows: list[_Row] = [*((e, r) for e, r in pairs if e.part == part), *((b, None) for b in broken.get(part, []))]
+        rows.sort(key=lambda row: row[0].number)
+        groups.append((PARTS[part], rows, False))
+    return groups
+
+
+def _by_assignment(
+    course: Course, pairs: Sequence[tuple[Exercise, ExerciseResult]], assignments: Sequence[Assignment]
+) -> list[_Group]:
+    rows: dict[str, _Row] = {e.name: (e, r) for e, r in pairs} | {b.name: (b, None) for b in course.broken}
+    groups: list[_Group] = []
+    for assignment in assignments:
+        heading = f"{assignment.name} · {assignment.due_text()}" if assignment.due else assignment.name
+        mine = [rows[name] for name in assignment.exercises if name in rows]
+        groups.append((heading, mine, assignment.is_due()))
+    listed = {name for a in assignments for name in a.exercises}
+    rest = sorted((row for name, row in rows.items() if name not in listed), key=lambda row: row[0].number)
+    if rest:
+        groups.append(("Not in an assignment", rest, False))
+    return groups
 
 
 BROKEN_WORD = "broken"
@@ -176,10 +216,20 @@ def render_next(exercise: Exercise | None, course: Course, out: TextIO) -> None:
     print(f"  run   grader check {exercise.number:02d}", file=out)
 
 
-def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO, *, unmet: Sequence[int] = ()) -> None:
-    """One exercise's verdict, and the first failure in plain words.
+def render_check(
+    exercise: Exercise,
+    result: ExerciseResult,
+    out: TextIO,
+    *,
+    unmet: Sequence[int] = (),
+    verbose: bool = False,
+    stuck: str | None = None,
+) -> None:
+    """One exercise's verdict, the first failure in plain words, then one line per other failure.
 
     ``unmet``: the exercises it builds on that do not pass yet (its integration tests need them).
+    ``verbose`` (``grader check -v``): every failure in full, as the first one.
+    ``stuck``: the last line's advice instead of "`grader hint NN`" (watch says which key to press).
     """
     style = Style(out)
     word, colour = STATUS_WORDS[result.status]
@@ -191,6 +241,9 @@ def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO, *, unm
     if result.status in (PASSED, FAILED) and result.message:
         # A note from the runner: the tests finished, but the code left a thread or process behind.
         print(style.paint(f"  note: {result.message}", "yellow"), file=out)
+    hidden = held_back.announced(exercise.path.parent, exercise.name)
+    if hidden:  # the instructor's held-back tests: the student learns how many, never which
+        print(style.paint(f"  {held_back.sentence(hidden)}", "dim"), file=out)
     if result.status == PASSED:
         return
     if unmet:
@@ -205,23 +258,83 @@ def render_check(exercise: Exercise, result: ExerciseResult, out: TextIO, *, unm
                 print("  last output:", file=out)
                 for line in result.output.strip().splitlines()[-8:]:
                     print(f"    {line}", file=out)
-            _render_next_step(exercise, out)
+            _render_next_step(exercise, out, stuck)
             return
     if failure is None:
-        _render_next_step(exercise, out)
+        _render_next_step(exercise, out, stuck)
         return
+    _render_failure(failure, style, out)
+    others = [t for t in result.graded if t.outcome in ("failed", "error") and t is not failure]
+    if verbose:
+        for other in others:
+            _render_failure(other, style, out)
+    elif others:
+        _render_other_failures(exercise, others, style, out)
+    _render_next_step(exercise, out, stuck)
+
+
+def _render_failure(failure: TestResult, style: Style, out: TextIO) -> None:
+    """One failure in full: the test, what went wrong, the spec, where, and the server's side."""
     print(f"\n  {style.paint(failure.name, 'bold')}", file=out)
     for line in (failure.message or failure.outcome).splitlines():
         print(f"    {line}", file=out)
     if failure.spec:
         print(f"  spec:  {failure.spec}", file=out)
-    if failure.location:
-        print(f"  where: {failure.location}", file=out)
-    _render_next_step(exercise, out)
+    for index, line in enumerate(_where(failure)):
+        print(f"  {'where:' if index == 0 else '      '} {line}", file=out)
+    _render_server_side(failure.server, style, out)
 
 
-def _render_next_step(exercise: Exercise, out: TextIO) -> None:
-    print(f"\n  Stuck? `grader hint {exercise.number:02d}` gives a hint.", file=out)
+def _where(failure: TestResult) -> list[str]:
+    """The student's line when the error came from their code (the line to fix comes first), the test's
+    own line with its parametrize id, then the student's line in the traceback the server printed."""
+    lines = []
+    if failure.location and failure.location != failure.test_location:
+        lines.append(f"{failure.location}, in your code" if failure.test_location else failure.location)
+    if failure.test_location:
+        lines.append(f"{failure.test_location}, in {failure.name}")
+    raised = failure.server.get("raised_at", "")
+    if raised and raised != failure.location:
+        lines.append(f"{raised}, in your code, on the server's side")
+    return lines
+
+
+def _render_server_side(server: dict[str, str], style: Style, out: TextIO) -> None:
+    """What the server printed, the bytes each way on the test's last connection, and how to replay it."""
+    if not server:
+        return
+    if server.get("output"):
+        print(f"  {server.get('server', 'the server')} printed:", file=out)
+        for line in server["output"].splitlines():
+            print(style.paint(f"    {line}", "dim"), file=out)
+    if "sent" in server:
+        print(f"  sent (connection {server.get('connection', '1 of 1')}):", file=out)
+        for line in server["sent"].splitlines():
+            print(f"    {line}", file=out)
+        print("  received:", file=out)
+        for line in server.get("received", "").splitlines():
+            print(f"    {line}", file=out)
+    if server.get("replay"):
+        print(f"  try it by hand (serve it on port 8000 first):\n    {server['replay']}", file=out)
+
+
+def _render_other_failures(exercise: Exercise, others: Sequence[TestResult], style: Style, out: TextIO) -> None:
+    """One line per failing test after the first: its name and the first line of its reason."""
+    # On a terminal a line that wraps is harder to scan than one cut short; a file keeps more.
+    width = shutil.get_terminal_size().columns if getattr(out, "isatty", lambda: False)() else 160
+    print(f"\n  {len(others)} more failing:", file=out)
+    for test in others:
+        text = (test.message or test.outcome).strip()
+        line = f"{test.name}: {text.splitlines()[0] if text else test.outcome}"
+        room = max(width - 6, 20)
+        if len(line) > room:
+            line = line[: room - 1] + "…"
+        print(f"    {style.paint(style.symbol(FAILED), 'red')} {line}", file=out)
+    print(f"  `grader check {exercise.number:02d} -v` shows each in full.", file=out)
+
+
+def _render_next_step(exercise: Exercise, out: TextIO, stuck: str | None = None) -> None:
+    print(f"\n  {stuck or f'Stuck? `grader hint {exercise.number:02d}` gives a hint.'}", file=out)
 
 
 def render_solution(exercise: Exercise, name: str, mine: str, reference: str, out: TextIO) -> None:

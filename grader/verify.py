@@ -3,7 +3,10 @@
 For every exercise: the statement, metadata, hints and tests exist; every file the student edits has
 a reference solution; module names are unique across the course; the test files match their recorded
 checksums; **every graded test fails on the stub** and **every test passes on the solution** (tests
-marked ``reference`` prove a black-box test against a real server and must pass on both).
+marked ``reference`` prove a black-box test against a real server and must pass on the stub: they
+never touch the student's code, so they run once, in the stub's run, not again in the solution's). The
+exercise's held-back tests (``held_back/NN_slug/``, :mod:`grader.held_back`), where the course has
+them, run in both runs like the others.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checksums
+from . import checksums, held_back
 from .course import Course, Exercise
 from .results import PASSED, ExerciseResult
 from .progress import default_jobs, first_interrupt_only
@@ -120,22 +123,41 @@ def verify(
 
     cancel = threading.Event()
 
-    def run_both(exercise: Exercise) -> Verdict:
+    lock = threading.Lock()
+
+    def run_one(exercise: Exercise, on_solution: bool) -> None:
+        """One of an exercise's two runs. They are two jobs, so that a long exercise (15, 18) keeps
+        both workers busy; whichever ends second judges the pair."""
         verdict = verdicts[exercise.name]
-        verdict.stub = run_exercise(course, exercise, cancel=cancel)
-        verdict.solution = run_exercise(course, exercise, solutions=solutions, cancel=cancel)
-        check_runs(verdict)
-        if on_done is not None:
-            on_done(verdict)
-        return verdict
+        # The held-back files go on pytest's command line after the exercise's folder, whose conftest
+        # (exercises/conftest.py) is loaded first and finds the stub or the solution for them too.
+        extra = [str(path) for path in held_back.files(course.root, exercise.name)]
+        if on_solution:
+            result = run_exercise(
+                course, exercise, solutions=solutions, cancel=cancel, pytest_args=extra, references=False
+            )
+        else:
+            result = run_exercise(course, exercise, cancel=cancel, pytest_args=extra)
+        with lock:
+            if on_solution:
+                verdict.solution = result
+            else:
+                verdict.stub = result
+            both_done = verdict.stub is not None and verdict.solution is not None
+        if both_done:
+            check_runs(verdict)
+            if on_done is not None:
+                on_done(verdict)
 
     workers = jobs or default_jobs()
     # As in `grader check`: the first Ctrl-C stops every run at once (their processes are killed)
     # and KeyboardInterrupt goes on up; later presses cannot cut that clean-up short.
     with first_interrupt_only(), ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_both, exercise) for exercise in exercises]
+        futures = [pool.submit(run_one, exercise, on_solution) for exercise in exercises for on_solution in (False, True)]
         try:
-            return [future.result() for future in futures]
+            for future in futures:
+                future.result()
+            return [verdicts[exercise.name] for exercise in exercises]
         except BaseException:
             cancel.set()
             for future in futures:

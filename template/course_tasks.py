@@ -3,10 +3,12 @@
     course_tasks.py init SRC '["01_http_client", ...]'
         after `copier copy`, in the new copy: a git repository whose `main` holds the stubs (one
         commit) and whose `solutions` branch is one commit ahead with SRC/solutions/NN_slug/* copied
-        over exercises/NN_slug/*. Leaves `main` checked out.
+        over exercises/NN_slug/* and the held-back tests SRC/held_back/NN_slug/ in held_back/NN_slug/
+        (grader/held_back.py). Leaves `main` checked out.
     course_tasks.py solutions SRC '["01_http_client", ...]'
         after every `copier update`: when the copy has its `solutions` branch checked out, copy the
-        reference solutions over the stubs (the instructor reviews and commits); elsewhere nothing.
+        reference solutions over the stubs and the held-back tests into held_back/ (the instructor
+        reviews and commits); elsewhere nothing.
 
 Only the standard library and git: this runs under copier's Python, before the course is installed.
 """
@@ -79,6 +81,14 @@ def overlay_solutions(src: Path, exercises: list[str], dst: Path) -> None:
         shutil.copytree(solution, target, dirs_exist_ok=True, ignore=JUNK)
 
 
+def overlay_held_back(src: Path, exercises: list[str], dst: Path) -> None:
+    """Copy every SRC/held_back/NN_slug/ of the chosen exercises to dst/held_back/NN_slug/ (solutions only)."""
+    for name in exercises:
+        held = src / "held_back" / name
+        if held.is_dir():
+            shutil.copytree(held, dst / "held_back" / name, dirs_exist_ok=True, ignore=JUNK)
+
+
 def rendered_names(src: Path) -> set[str]:
     """The top-level names a copy gets from SRC/template (file names as copier renders them)."""
     names = {".git"}
@@ -132,6 +142,7 @@ def init(src: Path, exercises: list[str]) -> None:
     commit(f"Start the course: {names}", env)
     git("checkout", "--quiet", "-b", SOLUTIONS)
     overlay_solutions(src, exercises, dst)
+    overlay_held_back(src, exercises, dst)
     commit(f"Reference solutions: {names}", env)
     git("checkout", "--quiet", MAIN)
 
@@ -145,8 +156,9 @@ def solutions(src: Path, exercises: list[str]) -> None:
     if branch != SOLUTIONS:
         return
     overlay_solutions(src, exercises, dst)
+    overlay_held_back(src, exercises, dst)
     print(
-        f"Branch {SOLUTIONS}: reference solutions copied over the stubs of {len(exercises)} exercises. "
+        f"Branch {SOLUTIONS}: reference solutions (and held-back tests) copied for {len(exercises)} exercises. "
         f"Review and commit them: git add -A && git commit -m 'Reference solutions'",
         file=sys.stderr,
     )

@@ -6,10 +6,15 @@ Copier cannot glob, so the lists that depend on exercises/ are generated here an
 - copier.yml, block ``exercise_info``: each exercise's title, part and chapter (for the copy's README);
 - copier.yml, block ``validator``: the ``exercises`` question refuses an exercise without the ones it
   ``builds_on`` (each exercise.toml), in one sentence;
+- copier.yml, block ``precheck``: a never-asked first question that refuses, in one line and before
+  anything is written, an unknown exercise in ``--data`` and a destination that already holds files;
 - copier.yml, block ``skip_if_exists``: every file a student edits (each exercise.toml's ``files``), so
   ``copier update`` never touches them;
 - template/pyproject.toml.jinja, blocks ``dependencies`` and ``markers``: copied from pyproject.toml,
-  so a course copy installs exactly what the course needs.
+  so a course copy installs exactly what the course needs;
+- exercises/held_back.json, whole: how many held-back tests (held_back/NN_slug/, see
+  grader/held_back.py) each exercise has. Copies get it on ``main``, the tests themselves only on
+  ``solutions``, so a student is told "3 more tests run at grading time" and sees none of them.
 
 Run it from anywhere after adding an exercise (`git add` it first: in a git checkout only exercises
 whose exercise.toml git tracks are offered) or changing dependencies:
@@ -18,7 +23,7 @@ whose exercise.toml git tracks are offered) or changing dependencies:
     python template/update_choices.py --check  # exit 1 and show what is stale (tests/test_course_copy.py)
 
 Each block sits between a ``# >>> generated: NAME`` and a ``# <<< generated: NAME`` line; nothing
-outside the blocks is touched.
+outside the blocks is touched (exercises/held_back.json is generated whole).
 """
 
 from __future__ import annotations
@@ -118,7 +123,60 @@ def copier_blocks(found: list[tuple[str, dict]]) -> dict[str, list[str]]:
         info.append(f"  {_q(name)}: {{{inline}}}")
 
     skip = [f"- exercises/{name}/{file}" for name, meta in found for file in meta["files"]]
-    return {"choices": choices, "exercise_info": info, "skip_if_exists": skip, "validator": validator(found)}
+    return {
+        "choices": choices, "exercise_info": info, "skip_if_exists": skip, "validator": validator(found),
+        "precheck": precheck(found),
+    }
+
+
+def precheck(found: list[tuple[str, dict]]) -> list[str]:
+    """The ``precheck`` question's ``when``: refuse bad input in one line, before copier writes anything.
+
+    copier answers an unknown choice in ``--data`` (and a failed validator) with a Python traceback, and
+    finds files already in the destination only while it writes, one conflict at a time. This
+    question comes first and is never asked; copier renders its ``when`` before any other question is
+    parsed. Jinja cannot raise, so calling an undefined value (``none[sentence]()``) stands in for
+    ``raise``: copier turns that error into a one-line message (``'None' has no attribute '<sentence>'``)
+    and exit status 1. ``fileglob`` (jinja2-ansible-filters, always loaded by copier) lists the files
+    the destination already holds (two folders deep; ``.git/`` is allowed: an empty clone is fine).
+    A destination with ``.copier-answers.yml`` is a course already (``copier update``, ``recopy``):
+    only the exercise names are checked there.
+    """
+    names = json.dumps([name for name, _ in found])
+    by_number = {name[:2]: name for name, _ in found}
+    template = (
+        "{%- set data = _copier_conf.data -%}"
+        "{%- set given = data.get('exercises') or [] -%}"
+        "{%- set given = (given | from_yaml) if given is string else given -%}"
+        f"{{%- set unknown = given | reject('in', {names}) | list -%}}"
+        "{%- set dst = _copier_conf.dst_path | string -%}"
+        "{%- if unknown -%}"
+        "{{ none['course copy refused: ' ~ (unknown | join(', ')) ~ ' is not an exercise of this course "
+        "(the names are like 01_http_client; see the choices in copier.yml)']() }}"
+        "{%- elif 'exercises' in data and not given -%}"
+        "{{ none['course copy refused: choose at least one exercise']() }}"
+    )
+    # The validator's builds_on rule, for --data (the validator itself answers --data with a traceback).
+    for name, meta in found:
+        for number in meta.get("builds_on", []):
+            earlier = by_number.get(number, number)
+            template += (
+                f'{{%- elif "{name}" in given and "{earlier}" not in given -%}}'
+                f'{{{{ none["course copy refused: {name} builds on the students\' own {earlier} '
+                f'(its tests run on it): choose {earlier} too"]() }}}}'
+            )
+    template += (
+        "{%- elif not ((dst ~ '/.copier-answers.yml') | fileglob) -%}"
+        "{%- set found = ((dst ~ '/*') | fileglob) + ((dst ~ '/.[!.]*') | fileglob) + ((dst ~ '/*/*') | fileglob) -%}"
+        "{%- if found -%}"
+        "{{ none['course copy refused: the destination ' ~ dst ~ ' already holds files (' "
+        "~ (found | map('replace', dst ~ '/', '') | sort | join(', ') | truncate(120)) ~ '); nothing was written: "
+        "copy into a new or empty folder (a freshly cloned empty repository is fine)']() }}"
+        "{%- endif -%}"
+        "{%- endif -%}"
+        "false"
+    )
+    return [f"when: {_q(template)}"]
 
 
 def validator(found: list[tuple[str, dict]]) -> list[str]:
@@ -170,6 +228,23 @@ def replace_blocks(text: str, blocks: dict[str, list[str]], where: str) -> str:
     return text
 
 
+def held_back_counts(root: Path = ROOT) -> str:
+    """The text of exercises/held_back.json, from held_back/ (the counting lives in grader.held_back)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from grader import held_back
+
+    for path in sorted((root / "exercises").glob(f"*/{held_back.PREFIX}*.py")):
+        raise GenerateError(
+            f"{path.relative_to(root).as_posix()}: test files named {held_back.PREFIX}* are held back: "
+            f"move it to {held_back.FOLDER}/{path.parent.name}/, or rename it"
+        )
+    try:
+        return held_back.counts_text(root)
+    except (held_back.HeldBackError, OSError, UnicodeDecodeError) as error:
+        raise GenerateError(str(error)) from None
+
+
 def targets(root: Path = ROOT) -> dict[Path, str]:
     """Every generated file with its up-to-date text."""
     copier_yml = root / "copier.yml"
@@ -179,14 +254,19 @@ def targets(root: Path = ROOT) -> dict[Path, str]:
         pyproject_jinja: replace_blocks(
             pyproject_jinja.read_text(encoding="utf-8"), pyproject_blocks(root), "template/pyproject.toml.jinja"
         ),
+        root / "exercises" / "held_back.json": held_back_counts(root),
     }
+
+
+def _current_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 def stale(root: Path = ROOT) -> str:
     """A unified diff of what ``update_choices.py`` would change; empty when everything is current."""
     diff = []
     for path, new in targets(root).items():
-        old = path.read_text(encoding="utf-8")
+        old = _current_text(path)
         rel = path.relative_to(root).as_posix()
         diff += difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}")
     return "".join(diff)
@@ -205,11 +285,11 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(diff)
                 print("stale: run `python template/update_choices.py`", file=sys.stderr)
                 return 1
-            print("copier.yml and template/pyproject.toml.jinja are up to date")
+            print("copier.yml, template/pyproject.toml.jinja and exercises/held_back.json are up to date")
             return 0
         changed = []
         for path, new in targets(root).items():
-            if path.read_text(encoding="utf-8") != new:
+            if _current_text(path) != new:
                 path.write_text(new, encoding="utf-8")
                 changed.append(path.relative_to(root).as_posix())
     except GenerateError as error:

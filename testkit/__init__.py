@@ -6,7 +6,9 @@
   ``http_scope()`` (a complete HTTP scope);
 - ``testkit.peers``: ``peer_deviation()``, for a reference peer that itself breaks the rule graded;
 - ``testkit.prerequisites``: import a student's module from an earlier exercise, or say in one
-  sentence which exercise to finish first.
+  sentence which exercise to finish first;
+- ``testkit.wire`` and ``testkit.replay``: the bytes a test exchanged with a server it runs, and a
+  command to replay the request, for the grader to show when the test fails.
 
 It ships in every course copy beside ``grader/`` (the command line that grades) and ``bench/`` (the
 student's ``grader bench`` tool). Only tests import it.

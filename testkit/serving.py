@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from testkit import wire
+
 HOST = "127.0.0.1"
 CLIENT_TIMEOUT = 5.0
 """Seconds any single client call in a test may take."""
@@ -105,7 +107,8 @@ def serving(server: Any, *, name: str = "the server", poll_interval: float | Non
     thread.start()
     try:
         wait_for_port(port, host=host)
-        yield f"http://{host}:{port}"
+        with wire.watching(host, port, name):
+            yield f"http://{host}:{port}"
     finally:
         _stop_thread(thread, server.shutdown, name=name)
         close = getattr(server, "server_close", None)
@@ -136,7 +139,8 @@ def uvicorn_serving(app: Any, **config: Any) -> Iterator[str]:
         pytest.fail("uvicorn stopped before it was ready (did the app's lifespan startup fail?)")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{HOST}:{port}"
+        with wire.watching(HOST, port, "uvicorn"):
+            yield f"http://{HOST}:{port}"
     finally:
 
         def ask_to_exit() -> None:
@@ -173,45 +177,84 @@ def subprocess_serving(
         text=True,
         start_new_session=True,
     )
-    output: list[str] = []
+    printed = _ProcessOutput(process, name)
     try:
-        port = _read_port(process, pattern, output, name)
-        yield f"http://{HOST}:{port}"
+        port = printed.port(pattern)
+        with wire.watching(HOST, port, name) as watch:
+            printed.forward_to(watch)  # what it prints from now on is the server's side of a failure
+            try:
+                yield f"http://{HOST}:{port}"
+            finally:
+                _stop_process(process, name)
+                printed.finish()  # its last words (a traceback as it stopped) are on the record too
     finally:
         _stop_process(process, name)
         if process.stdout is not None:
             process.stdout.close()
 
 
-def _read_port(process: subprocess.Popen[str], pattern: re.Pattern[str], output: list[str], name: str) -> int:
-    """Read the process's lines on a thread (a buffered pipe and select() do not mix) until one matches."""
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
+class _ProcessOutput:
+    """The lines a server process prints, read on a thread (a buffered pipe and select() do not mix).
 
-    def pump() -> None:
-        assert process.stdout is not None
+    Until the server is ready they wait in a queue for :meth:`port`; from :meth:`forward_to` on, each
+    goes to the test's wire record instead, so that a failure can show what the server printed.
+    """
+
+    def __init__(self, process: subprocess.Popen[str], name: str) -> None:
+        self.process, self.name = process, name
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.before: list[str] = []  # what it printed until it was ready
+        self.lock = threading.Lock()
+        self.watch: wire.Watch | None = None
+        self.thread = threading.Thread(target=self._pump, name=f"{name} output", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
         try:
-            for line in process.stdout:
-                lines.put(line)
+            for line in self.process.stdout:
+                with self.lock:
+                    if self.watch is not None:
+                        self.watch.printed(line)
+                    else:
+                        self.lines.put(line)
         except (OSError, ValueError):  # the pipe was closed under us when the test stopped the process
             pass
-        lines.put(None)
+        self.lines.put(None)
 
-    threading.Thread(target=pump, name=f"{name} output", daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            break
-        if line is None:  # the process exited
-            break
-        output.append(line)
-        match = pattern.search(line)
-        if match:
-            return int(match.group("port"))
-    shown = "".join(output[-20:]) or "(nothing)"
-    pytest.fail(f"{name} did not say it was ready within {READY_TIMEOUT:g} s. It printed:\n{shown}")
+    def port(self, pattern: re.Pattern[str]) -> int:
+        """Wait until a line matches ``pattern`` (its group ``port``); fail saying what it printed."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:  # the process exited
+                break
+            self.before.append(line)
+            match = pattern.search(line)
+            if match:
+                return int(match.group("port"))
+        shown = "".join(self.before[-20:]) or "(nothing)"
+        pytest.fail(f"{self.name} did not say it was ready within {READY_TIMEOUT:g} s. It printed:\n{shown}")
+
+    def finish(self, timeout: float = 1.0) -> None:
+        """Wait a little for the last lines of a process that has stopped (its pipe then ends)."""
+        self.thread.join(timeout)
+
+    def forward_to(self, watch: wire.Watch) -> None:
+        with self.lock:
+            self.watch = watch
+            for line in self.before:
+                watch.printed(line)
+            while True:
+                try:
+                    line = self.lines.get_nowait()
+                except queue.Empty:
+                    break
+                if line is not None:
+                    watch.printed(line)
 
 
 def _stop_process(process: subprocess.Popen[str], name: str) -> None:

@@ -6,12 +6,13 @@ so the grader can be tested on passing, failing, hanging and crashing student co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,114 @@ def _grader_on_the_course(*args: str, timeout: float) -> subprocess.CompletedPro
         [sys.executable, "-m", "grader", *args],
         cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
     )
+
+
+class Terminal:
+    """``python -m grader ARGS`` on a pseudo-terminal of its own, as a student's shell runs it.
+
+    The child's standard input, output and error are the terminal, and it is the child's controlling
+    terminal, so typing ``\\x03`` is a real Ctrl-C. The test keeps the terminal's own end open, to read
+    its settings (``termios.tcgetattr``) before and after. Every read has a deadline.
+    """
+
+    def __init__(self, root: Path, *args: str, cwd: Path | None = None, columns: int = 100) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        self.master, self.terminal = os.openpty()
+        fcntl.ioctl(self.terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env = {**os.environ, "KATA_COURSE_ROOT": str(root), "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8", "TERM": "xterm"}
+        env.pop("FORCE_COLOR", None)
+
+        def take_the_terminal() -> None:  # in the child, after setsid(): make it the controlling terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader", *args],
+            stdin=self.terminal, stdout=self.terminal, stderr=self.terminal,
+            cwd=cwd, env=env, start_new_session=True, preexec_fn=take_the_terminal,
+        )
+        self.output = ""
+        self.position = 0  # where the next wait_for starts looking
+
+    def read(self, seconds: float) -> None:
+        """What the child wrote within ``seconds`` (or until it stops writing for a moment)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.master], [], [], min(left, 0.2))
+            if not ready:
+                if self.process.poll() is not None:
+                    return
+                continue
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            self.output += chunk.decode("utf-8", "replace")
+            return
+
+    def wait_for(self, text: str, seconds: float = 60) -> str:
+        """Read until ``text`` appears after the previous match; the output from there to it."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while True:
+            found = self.output.find(text, self.position)
+            if found >= 0:
+                seen, self.position = self.output[self.position : found + len(text)], found + len(text)
+                return seen
+            if time.monotonic() > deadline or (self.process.poll() is not None and not self._more()):
+                pytest.fail(f"never saw {text!r}; the terminal shows:\n{self.output[-3000:]}")
+            self.read(min(1.0, max(0.05, deadline - time.monotonic())))
+
+    def _more(self) -> bool:
+        before = len(self.output)
+        self.read(0.3)
+        return len(self.output) > before
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def settings(self) -> list:
+        import termios
+
+        return termios.tcgetattr(self.terminal)
+
+    def wait(self, seconds: float = 20) -> int:
+        """The exit status, reading what is left meanwhile (a full terminal would block the child)."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while self.process.poll() is None and time.monotonic() < deadline:
+            self.read(0.2)
+        if self.process.poll() is None:
+            self.close()
+            pytest.fail(f"still running after {seconds} s; the terminal shows:\n{self.output[-3000:]}")
+        self.read(0.2)
+        return self.process.returncode
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        for fd in (self.master, self.terminal):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Callable[..., Terminal]]:
+    """Start ``grader ARGS`` on a pseudo-terminal: ``terminal(course_root, "watch")``; closed after the test."""
+    started: list[Terminal] = []
+
+    def start(root: Path, *args: str, **options: object) -> Terminal:
+        started.append(Terminal(root, *args, **options))  # type: ignore[arg-type]
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.close()

@@ -148,7 +148,7 @@ def test_report_json_is_exercism_v3(two_exercises, run_grader, tmp_path):
         "02_subber::test_adds_negative_numbers",
     ]
     for test in document["tests"]:
-        assert set(test) == {"name", "status", "message", "output", "test_code", "task_id"}
+        assert set(test) == {"name", "status", "message", "output", "test_code", "task_id", "points", "max_points"}
         assert test["status"] in ("pass", "fail", "error")
     assert document["tests"][2]["message"] == "not written yet: write add() in subber.py"
 

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tomllib
@@ -56,9 +57,12 @@ update_choices = load_update_choices()
 
 
 def make_template_source(dst: Path) -> Path:
-    """This repository's tracked files (and the template's, tracked or not) in a fresh git repo, tagged v0.1.0."""
+    """This repository's tracked files (and the template's, the grader's and held_back/, tracked or not) in a
+    fresh git repo, tagged v0.1.0."""
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "copier.yml", "template"],
+        # Untracked files too where new parts of the course land before they are committed.
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+         "copier.yml", "template", "grader", "testkit", "held_back", "exercises/held_back.json"],
         cwd=REPO, capture_output=True, check=True,
     ).stdout
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
@@ -154,7 +158,7 @@ def test_choices_offer_every_exercise_and_skip_every_student_file(source):
 
 def test_a_choice_without_the_exercises_it_builds_on_is_refused_in_one_sentence(source, tmp_path):
     # 22's capstone runs on the students' own 15 and 18 (builds_on): a copy without 18 could never pass.
-    with pytest.raises(ValueError, match="22_mini_framework builds on the students' own 18_websocket_server") as info:
+    with pytest.raises(copier.errors.UserMessageError, match="22_mini_framework builds on the students' own 18_websocket_server") as info:
         copy_course(source, tmp_path / "course", ["15_asgi_server", "22_mini_framework"])
     assert "choose 18_websocket_server too" in str(info.value)
     assert not (tmp_path / "course").exists(), "a refused choice must not leave a half-made copy"
@@ -310,6 +314,122 @@ def test_gradescope_autograder_grades_a_submission(course, tmp_path):
     assert "-m grader grade --submission" in script and "grader report" not in script
 
 
+# --- held-back tests (grader/held_back.py) ------------------------------------------------------------------
+
+EX02 = "02_http_parse"
+HELD02 = f"held_back/{EX02}/test_held_back_http_parse.py"
+
+
+@pytest.fixture(scope="module")
+def course02(source, tmp_path_factory) -> Path:
+    """A copy with 02, which holds tests back."""
+    return copy_course(source, tmp_path_factory.mktemp("copy02") / "my-course", [EX01, EX02])
+
+
+def test_held_back_tests_are_on_solutions_and_never_on_main(course02, source):
+    on_main = git(course02, "ls-tree", "-r", "--name-only", "main").splitlines()
+    assert not any(f.startswith("held_back/") or "/test_held_back" in f for f in on_main)
+    blob = git(course02, "hash-object", str(source / HELD02))
+    assert blob not in git(course02, "rev-list", "--objects", "main"), "main's history holds a held-back test"
+    assert git(course02, "show", f"solutions:{HELD02}") == (source / HELD02).read_text().strip()
+    # What main has instead: how many, for `grader check` to tell the students.
+    counts = json.loads(git(course02, "show", "main:exercises/held_back.json"))
+    assert counts[EX02] == 3
+
+
+def test_gradescope_zip_from_solutions_grades_the_held_back_tests_and_hides_them(course02, tmp_path):
+    # The README's command, run on main, writes the zip outside the copy.
+    zip_command = (
+        "git archive --format=zip -o ../autograder.zip --add-file=autograder/setup.sh "
+        "--add-file=autograder/run_autograder solutions"
+    )
+    assert zip_command in (REPO / "README.md").read_text(), "the README builds the zip differently"
+    subprocess.run(zip_command.split(), cwd=course02, check=True, capture_output=True)
+    zip_path = course02.parent / "autograder.zip"
+    assert git(course02, "status", "--porcelain") == "", "building the zip left the copy dirty"
+    root = tmp_path / "autograder"
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(root / "source")
+        names = archive.namelist()
+    zip_path.unlink()
+    assert "setup.sh" in names and "run_autograder" in names and HELD02 in names
+    for script in ("run_autograder", "autograder/run_autograder"):
+        (root / "source" / script).chmod(0o755)
+    # setup.sh's last step: the reference solutions and held-back tests are root's alone.
+    sealed = subprocess.run([sys.executable, "-m", "grader.held_back", "seal", str(root / "source")], capture_output=True, text=True)
+    assert sealed.returncode == 0, sealed.stderr
+    (root / "submission").mkdir()
+    (root / "submission" / "http_parse.py").write_text(git(course02, "show", f"solutions:exercises/{EX02}/http_parse.py") + "\n")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+    env.pop("KATA_COURSE_ROOT", None)
+    done = subprocess.run(
+        ["bash", str(root / "source" / "autograder" / "run_autograder")], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((root / "results" / "results.json").read_text())
+    held = [t for t in results["tests"] if "test_held_back" in t["name"]]
+    assert len(held) == 3 and all(t["status"] == "passed" and t["visibility"] == "after_due_date" for t in held), held
+    assert all(t["visibility"] == "visible" for t in results["tests"] if t not in held)
+    assert stat.S_IMODE((root / "source" / "exercises" / EX02 / "http_parse.py").stat().st_mode) == 0o600
+
+    # GitHub Classroom: the README's step turns these results into the reporter's runner payload.
+    import base64
+    import re
+
+    step = re.search(r"run: python -c '(.*)' >> \"\$GITHUB_OUTPUT\"", (REPO / "README.md").read_text())
+    assert step, "the README's GitHub Classroom step is missing"
+    (tmp_path / "grader-results").mkdir()
+    shutil.copy(root / "results" / "results.json", tmp_path / "grader-results" / "gradescope.json")
+    made = subprocess.run([sys.executable, "-c", step.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0 and made.stdout.startswith("result="), made.stderr
+    payload = json.loads(base64.b64decode(made.stdout.strip().removeprefix("result=")))
+    # What the reporter adds up (src/notify-classroom.js): every test's score, every runner's max_score.
+    assert payload["version"] == 1 and len(payload["tests"]) == len(results["tests"])
+    assert sum(t["score"] for t in payload["tests"]) == pytest.approx(results["score"])
+    assert payload["max_score"] == pytest.approx(sum(t["max_score"] for t in results["tests"]))
+    assert payload["status"] == ("pass" if all(t["status"] == "passed" for t in results["tests"]) else "fail")
+    assert {t["status"] for t in payload["tests"]} <= {"pass", "fail"}
+
+
+def test_a_zip_built_inside_the_copy_does_not_make_it_dirty(course02):
+    subprocess.run(["git", "archive", "--format=zip", "-o", "autograder.zip", "main"], cwd=course02, check=True)
+    try:
+        assert git(course02, "status", "--porcelain") == "", "copier update would refuse this copy"
+    finally:
+        (course02 / "autograder.zip").unlink()
+
+
+def test_students_pull_an_update_into_diverged_work_as_the_readme_says(course02, tmp_path):
+    # git >= 2.33 refuses a plain `git pull` of divergent branches unless pull.rebase is configured.
+    isolated = {"GIT_CONFIG_GLOBAL": str(tmp_path / "no-gitconfig"), "GIT_CONFIG_NOSYSTEM": "1"}
+    remote = tmp_path / "students.git"
+    git(tmp_path, "clone", "--quiet", "--bare", "--branch", "main", str(course02), str(remote))
+    student = tmp_path / "student"
+    git(tmp_path, "clone", "--quiet", str(remote), str(student), env=isolated)
+    stub = student / STUB01
+    stub.write_text(stub.read_text() + "# my work\n")
+    git(student, "commit", "--quiet", "-am", "my work", env=isolated)
+    # The instructor's update lands on the students' remote meanwhile.
+    instructor = tmp_path / "instructor"
+    git(tmp_path, "clone", "--quiet", str(remote), str(instructor), env=isolated)
+    with (instructor / TEST01).open("a") as f:
+        f.write("\n# a fixed test\n")
+    git(instructor, "commit", "--quiet", "-am", "Update the course", env=isolated)
+    git(instructor, "push", "--quiet", "origin", "main", env=isolated)
+
+    plain = subprocess.run(["git", "pull"], cwd=student, capture_output=True, text=True, env={**os.environ, **IDENTITY, **isolated})
+    command = "git pull --no-rebase"
+    assert command in (REPO / "template" / "README.md.jinja").read_text(), "the students' README says otherwise"
+    git(student, *command.split()[1:], env=isolated)
+    assert (student / STUB01).read_text().endswith("# my work\n"), "the student's work was lost"
+    assert (student / TEST01).read_text().endswith("# a fixed test\n"), "the update did not arrive"
+    version = tuple(int(n) for n in git(tmp_path, "--version").split()[2].split(".")[:2])
+    if version >= (2, 33):  # the reason for --no-rebase: a plain pull stops there
+        assert plain.returncode != 0 and "divergent branches" in plain.stderr, plain.stderr
+
+
 # --- updates --------------------------------------------------------------------------------------------------
 
 
@@ -369,27 +489,48 @@ def test_update_refuses_a_dirty_copy(source, tmp_path):
 
 def test_unknown_exercise_is_refused_before_anything_is_written(source, tmp_path):
     dst = tmp_path / "my-course"
-    with pytest.raises(ValueError, match="Invalid choice for 'exercises': '42_nope'"):
+    with pytest.raises(copier.errors.UserMessageError, match="42_nope is not an exercise of this course"):
         copy_course(source, dst, [EX01, "42_nope"])
     assert not dst.exists()
 
 
 def test_an_empty_choice_is_refused(source, tmp_path):
     dst = tmp_path / "my-course"
-    with pytest.raises(ValueError, match="choose at least one exercise"):
+    with pytest.raises(copier.errors.UserMessageError, match="choose at least one exercise"):
         copy_course(source, dst, [])
     assert not dst.exists()
 
 
-def test_a_non_empty_destination_gets_no_repository(source, tmp_path, capfd):
+def test_a_destination_with_files_is_refused_before_anything_is_written(source, tmp_path):
     dst = tmp_path / "my-course"
-    dst.mkdir()
-    (dst / "notes.txt").write_text("my private notes\n")
-    with pytest.raises(copier.errors.TaskError):
+    (dst / "notes").mkdir(parents=True)
+    (dst / "README.md").write_text("my course notes\n")  # a name the course writes too: copier stopped halfway
+    (dst / "notes" / "private.txt").write_text("my private notes\n")
+    with pytest.raises(copier.errors.UserMessageError, match=r"already holds files \(notes/private.txt, README.md\); nothing was written"):
         copy_course(source, dst, [EX01])
-    assert "was not empty (notes.txt)" in capfd.readouterr().err
-    assert not (dst / ".git").exists(), "nothing of the instructor's may be committed into a course"
-    assert (dst / "notes.txt").read_text() == "my private notes\n"
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == ["README.md", "notes", "notes/private.txt"]
+    assert (dst / "README.md").read_text() == "my course notes\n"
+
+
+def test_copiers_command_line_says_what_is_wrong_in_one_line(source, tmp_path):
+    """What an instructor sees: one line and exit status 1, never copier's Python traceback."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "README.md").write_text("mine\n")
+    cases = {
+        '["01_http_client", "42_nope"]': (tmp_path / "new", "42_nope is not an exercise of this course"),
+        '["16_lifespan"]': (tmp_path / "new", "16_lifespan builds on the students' own 15_asgi_server"),
+        f'["{EX01}"]': (taken, "already holds files (README.md)"),
+    }
+    for chosen, (dst, sentence) in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--data", f"exercises={chosen}", str(source), str(dst)],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert sentence in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "new").exists() and [p.name for p in taken.iterdir()] == ["README.md"]
 
 
 def test_an_empty_cloned_repository_is_a_fine_destination(source, tmp_path):

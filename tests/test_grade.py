@@ -242,7 +242,8 @@ def test_an_empty_submission_is_graded_as_nothing_and_says_so(three, tmp_path):
 @pytest.mark.parametrize(
     "args, sentence",
     [
-        (["--assignment", "week1"], "assignments are not defined yet"),
+        (["--assignment", "week1"], "this course defines no assignments (no assignments.toml at its root)"),
+        (["01", "--assignment", "week1"], "name the exercises or an assignment, not both"),
         (["--submission", "/nonexistent/submission"], "is not a folder"),
         (["42"], "no exercise '42'"),
     ],

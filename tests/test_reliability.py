@@ -129,7 +129,8 @@ def test_ctrl_c_during_a_parallel_check_stops_everything_within_a_second(fake_co
     assert left == [], f"{len(left)} processes of the check were still running after it exited"
     assert check.returncode == 130
     assert answered < 1.0, f"the grader took {answered:.2f} s to answer Ctrl-C"
-    assert out == "" and err.strip().splitlines() == [
+    said = [line for line in err.strip().splitlines() if not line.startswith("checking ")]  # a log's progress lines
+    assert out == "" and said == [
         "grader: interrupted; your files and the grader's state are as they were"
     ], err
     assert not (fake_course.root / ".grader" / "state.json").exists()  # nothing half-done was cached

@@ -99,3 +99,114 @@ def test_system_exit_in_student_code_fails_the_test_only(fake_course):
     result = run(fake_course, "01")
     assert result.status == FAILED
     assert len(result.tests) == 2
+
+
+# --- reference cases: the student's checks leave them out, verify and grade run them -------------------
+
+PROVEN_TESTS = '''
+import os
+
+import pytest
+from {module} import add
+
+
+def peer_add(a, b):
+    return a + b
+
+
+@pytest.mark.parametrize(
+    "implementation",
+    [pytest.param("peer", marks=pytest.mark.reference, id="peer"), pytest.param("yours", id="yours")],
+)
+def test_adds(implementation):
+    if implementation == "peer":
+        with open(os.environ["REFERENCE_LOG"], "a") as log:  # one line per reference case that ran
+            log.write("ran\\n")
+    got = (peer_add if implementation == "peer" else add)(1, 2)
+    assert got == 3, f"expected 3, got {{got!r}}"
+'''
+
+
+@pytest.fixture
+def reference_log(tmp_path, monkeypatch):
+    log = tmp_path / "reference.log"
+    monkeypatch.setenv("REFERENCE_LOG", str(log))
+    return lambda: len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_without_references_the_reference_case_is_not_run_and_not_counted(fake_course, reference_log):
+    fake_course.add("01_adder", tests=PROVEN_TESTS)
+    fake_course.solve("01_adder")
+    full = run(fake_course, "01")
+    assert reference_log() == 1
+    assert [(t.name, t.reference) for t in full.tests] == [("test_adds[peer]", True), ("test_adds[yours]", False)]
+    quick = run(fake_course, "01", references=False)
+    assert reference_log() == 1  # not run again
+    # Deselected, so not expected either: nothing counts as failed, and the verdict is the same.
+    assert (quick.status, quick.message) == (PASSED, "")
+    assert [t.name for t in quick.tests] == ["test_adds[yours]"]
+    assert (quick.passed_count, quick.total_count) == (full.passed_count, full.total_count) == (1, 1)
+
+
+def test_a_deselected_reference_case_leaves_a_failing_stub_failing(fake_course, reference_log):
+    fake_course.add("01_adder", tests=PROVEN_TESTS)
+    result = run(fake_course, "01", references=False)
+    assert result.status == FAILED and not result.tampered, result.message
+    assert [(t.name, t.outcome) for t in result.tests] == [("test_adds[yours]", "failed")]
+
+
+def test_a_student_check_skips_reference_cases_and_verify_runs_them(fake_course, reference_log, run_grader):
+    fake_course.add("01_adder", tests=PROVEN_TESTS)
+    fake_course.solve("01_adder")
+    code, out, err = run_grader("check", "01")
+    assert code == 0, out + err
+    assert reference_log() == 0
+    run_grader("verify", "01")
+    assert reference_log() == 1  # once: the stub's run proves the test on the peer, the solution's leaves it out
+
+
+def test_a_narrower_marker_selection_keeps_the_callers_words():
+    from grader.runner import without_references
+
+    assert without_references(("-x",)) == ("-x", "-m", "not reference")
+    assert without_references(("-m", "spec")) == ("-m", "(spec) and not reference")
+    assert without_references(("-x", "-m", "not reference")) == ("-x", "-m", "not reference")
+
+
+def test_the_students_code_runs_only_after_the_collection_pass(fake_course, tmp_path, monkeypatch):
+    # The child starts while the collection pass runs, but gets its secret (and so imports the
+    # student's module) only once the pass is over. Slowing the pass down makes an early start show.
+    import grader.runner as runner
+
+    imported_at = tmp_path / "imported_at"
+    fake_course.add("01_adder", stub=f"import time\nopen({str(imported_at)!r}, 'w').write(repr(time.time()))\n"
+                    "def add(a, b):\n    return a + b\n")
+    collected_at = []
+    real_collect = runner._collect
+
+    def slow_collect(*args):
+        found = real_collect(*args)
+        time.sleep(1.0)  # not synchronisation: a wider window for a child that does not wait
+        collected_at.append(time.time())
+        return found
+
+    monkeypatch.setattr(runner, "_collect", slow_collect)
+    result = run(fake_course, "01")
+    assert result.status == PASSED, result.message
+    assert collected_at and float(imported_at.read_text()) > collected_at[0]
+
+
+def test_one_collection_pass_serves_a_run_with_references_and_one_without(fake_course, reference_log, monkeypatch):
+    import grader.runner as runner
+
+    fake_course.add("01_adder", tests=PROVEN_TESTS)
+    passes = []
+    real_collect = runner._collect
+    monkeypatch.setattr(runner, "_collect", lambda *args: passes.append(args) or real_collect(*args))
+    course = load_course(fake_course.root)
+    exercise = course.resolve("01")
+    with_references = runner.expected_tests(course, exercise)
+    without = runner.expected_tests(course, exercise, references=False)
+    assert len(passes) == 1
+    assert [n.rsplit("::", 1)[1] for n in with_references] == ["test_adds[peer]", "test_adds[yours]"]
+    assert [n.rsplit("::", 1)[1] for n in without] == ["test_adds[yours]"]

@@ -139,3 +139,47 @@ def test_a_copy_without_the_solutions_branch_says_so(course, run_grader):
     code, _, err = run_grader("solution", "1", "--force")
     assert code == 2
     assert "has no 'solutions' branch" in err and "ask your instructor" in err
+
+
+# --- exit statuses, and the exercise a folder means (issue 17, item 7) ------------------------------------
+
+
+@pytest.fixture
+def two(fake_course):
+    fake_course.add("01_adder")
+    fake_course.add("02_subber")
+    checksums.record(load_course(fake_course.root))
+    return fake_course
+
+
+def test_status_is_a_report_and_exits_0_whatever_it_shows_while_check_is_the_verdict(two, run_grader):
+    (two.root / "exercises" / "01_adder" / "adder.py").write_text("def add(a, b):\n    return a - b\n")
+    code, out, _ = run_grader()
+    assert code == 0 and "failing 0/2" in out  # a failing exercise on screen: still a report that worked
+    assert run_grader("check", "1")[0] == 1  # check, report and verify say "something failed" with 1
+    two.solve("01_adder")
+    two.solve("02_subber")
+    assert run_grader()[0] == 0 and run_grader("check", "--all")[0] == 0
+    assert run_grader("check", "nope")[0] == 2  # a usage error
+
+
+def test_check_inside_an_exercise_folder_checks_that_exercise(two, run_grader, monkeypatch):
+    folder = two.root / "exercises" / "02_subber"
+    monkeypatch.chdir(folder)
+    code, out, _ = run_grader("check")
+    assert code == 1 and "02 subber" in out and "01 adder" not in out
+    (folder / "notes").mkdir()
+    monkeypatch.chdir(folder / "notes")  # a subfolder of it means it too
+    code, out, _ = run_grader("check")
+    assert "02 subber" in out and "01 adder" not in out
+    monkeypatch.chdir(two.root / "exercises")  # elsewhere in the course: the next unfinished one
+    code, out, _ = run_grader("check")
+    assert "01 adder" in out and "02 subber" not in out
+
+
+def test_check_inside_a_broken_exercise_folder_says_why(two, run_grader, monkeypatch):
+    folder = two.root / "exercises" / "02_subber"
+    (folder / "exercise.toml").write_text("title = \n")
+    monkeypatch.chdir(folder)
+    code, out, err = run_grader("check")
+    assert code == 2 and out == "" and "02_subber cannot be graded: " in err and "not valid TOML" in err

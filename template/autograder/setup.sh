@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gradescope: builds the autograder image once. The zip's contents (this course) are in /autograder/source.
-# Make the zip on the `main` branch of the course copy (see README.md, "Grading on Gradescope"):
-#   git archive --format=zip -o autograder.zip --add-file=autograder/setup.sh --add-file=autograder/run_autograder HEAD
+# Make the zip from the `solutions` branch (it has the held-back tests), outside the copy so that
+# `copier update` finds the copy clean (the steps: callable-katas' README.md, "For instructors", "Grading"):
+#   git archive --format=zip -o ../autograder.zip --add-file=autograder/setup.sh --add-file=autograder/run_autograder solutions
 set -euo pipefail
 cd /autograder/source
 
@@ -29,3 +30,6 @@ apt-get install -y -q git >/dev/null 2>&1 || true
 /autograder/venv/bin/python -m pip install --quiet --upgrade pip
 # Editable, like the students' install: the grader grades the course folder it was installed from.
 /autograder/venv/bin/python -m pip install --quiet -e /autograder/source
+# The zip holds the reference solutions and the held-back tests: from now on only root reads them
+# (the grader, as root; the student's code runs as `nobody`).
+/autograder/venv/bin/python -m grader.held_back seal /autograder/source
