@@ -30,6 +30,8 @@ import sys
 import threading
 from typing import Any
 
+from . import reaper
+
 # Imported once in the warm process: what nearly every exercise's tests need. Not the plugins named
 # with -p: pytest wants to import those itself (to rewrite their asserts) and warns otherwise.
 PRELOAD = ("pytest", "_pytest.python", "testkit.serving", "httpx", "h11")
@@ -170,56 +172,10 @@ def _run_in_fork(job: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def _become_subreaper() -> None:
-    """Orphans of our forks come to us, not to init: so we can find and stop them (Linux only)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        PR_SET_CHILD_SUBREAPER = 36
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _children() -> list[int]:
-    """Our live children, from /proc (what a run left behind, once its fork has ended)."""
-    me = os.getpid()
-    found = []
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-                if int(fields[1]) == me and fields[0] != b"Z":
-                    found.append(int(entry))
-    return found
-
-
-def _kill_leftovers() -> int:
-    """Stop every process the last run left behind; return how many there were."""
-    import signal
-
-    killed: set[int] = set()
-    for _ in range(100):
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0]:  # reap what has already ended
-                pass
-        left = _children()
-        if not left:
-            break
-        killed.update(left)
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(-1, 0)
-    return len(killed)
-
-
 def serve() -> None:
     import importlib
 
-    _become_subreaper()
+    reaper.become_subreaper()
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -233,7 +189,7 @@ def serve() -> None:
         print(json.dumps({"pid": pid}), file=reply, flush=True)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        leftovers = _kill_leftovers()
+        leftovers = reaper.stop_leftovers()
         print(json.dumps({"status": code, "leftovers": leftovers}), file=reply, flush=True)
 
 
