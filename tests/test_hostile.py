@@ -90,11 +90,29 @@ def assert_nothing_left(root: Path) -> None:
     for pid in _noted(root, "pids"):
         assert _gone(pid), f"process {pid} of the student's code is still running after the grader returned"
     for port in _noted(root, "ports"):
-        with socket.socket() as probe:  # no SO_REUSEADDR: a listening socket anywhere makes this fail
-            probe.bind(("127.0.0.1", port))
+        assert port not in _listening_ports(), f"a socket still listens on port {port} after the grader returned"
         with socket.socket() as client:
             client.settimeout(5)
             assert client.connect_ex(("127.0.0.1", port)) != 0, f"something still accepts connections on {port}"
+
+
+def _listening_ports() -> set[int]:
+    """Every TCP port a socket listens on, on any address (Linux's /proc/net/tcp{,6}; state 0A is LISTEN).
+
+    Not a bind() probe: on a busy machine another program's *client* socket may hold the same port
+    number as its local end, which makes bind() fail although nothing listens there.
+    """
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _noted(root: Path, kind: str) -> list[int]:
