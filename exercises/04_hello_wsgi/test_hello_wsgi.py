@@ -1,8 +1,9 @@
 """Exercise 04 is graded three ways: called by hand with the WSGI validator around it, through
-httpx's in-process ``WSGITransport``, and served over real TCP by wsgiref and by gunicorn."""
+httpx's in-process ``WSGITransport``, and served over real TCP by wsgiref, waitress and gunicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 
 import hello_wsgi
 from testkit.serving import CLIENT_TIMEOUT, GUNICORN_READY, HOST, gunicorn_argv, serving, subprocess_serving
+from testkit.wsgi_peers import KeptAlive, waitress_serving
 
 # The validator only *warns* about some mistakes (a status without a reason phrase, say): make them fail.
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
@@ -122,8 +124,8 @@ def test_sends_a_correct_content_length() -> None:
 @pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: the GET's headers, no content)")
 @pytest.mark.parametrize(("path", "status"), [("/", "200 OK"), ("/nope", "404 Not Found")], ids=["hello", "not-found"])
 def test_head_gets_the_headers_and_no_body(path: str, status: str) -> None:
-    get = call(hello_wsgi.application, make_environ("GET", path))
-    head = call(hello_wsgi.application, make_environ("HEAD", path))
+    get = call(validator(hello_wsgi.application), make_environ("GET", path))
+    head = call(validator(hello_wsgi.application), make_environ("HEAD", path))
     assert head.calls[0][0] == status, f"HEAD {path}: expected the status {status!r}, got {head.calls[0][0]!r}"
     assert head.body == b"", f"HEAD {path}: expected no body at all (RFC 9110 §9.3.2), got {head.body!r}"
     expected = get.header("Content-Length")
@@ -237,31 +239,51 @@ class Served:
     errors: list[BaseException]
 
     def explain(self, response: httpx.Response) -> str:
-        if response.status_code != 500:
+        return self.explain_status(response.status_code)
+
+    def explain_status(self, status: int) -> str:
+        if status != 500:
             return ""
         if self.errors:
             return f" (your application raised {self.errors[0]!r})"
         return f" ({self.name} answers 500 when the application raises: run it by hand to see the traceback)"
 
 
-@pytest.fixture(
-    params=[
-        "wsgiref",
-        pytest.param("gunicorn", marks=pytest.mark.skipif(sys.platform == "win32", reason=NO_GUNICORN)),
-    ]
-)
-def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+GUNICORN = pytest.mark.skipif(sys.platform == "win32", reason=NO_GUNICORN)
+
+
+@contextlib.contextmanager
+def served_by(name: str) -> Iterator[Served]:
+    """``hello_wsgi.application`` served over TCP by ``name``: wsgiref, waitress (both with the
+    validator around the app), gunicorn (sync workers) or gunicorn-gthread (threads, keep-alive)."""
     errors: list[BaseException] = []
-    if request.param == "wsgiref":
+    if name == "wsgiref":
         app = recording(validator(hello_wsgi.application), errors)
         httpd = make_server(HOST, 0, app, handler_class=QuietHandler)
         with serving(httpd, name="wsgiref", poll_interval=0.01) as url:
             yield Served(url, "wsgiref", errors)
+    elif name == "waitress":
+        with waitress_serving(recording(validator(hello_wsgi.application), errors)) as url:
+            yield Served(url, "waitress", errors)
     else:
         module_dir = os.path.dirname(os.path.abspath(hello_wsgi.__file__))
-        argv = gunicorn_argv("--graceful-timeout", "2", "hello_wsgi:application", chdir=module_dir)
-        with subprocess_serving(argv, ready=GUNICORN_READY, name="gunicorn") as url:
-            yield Served(url, "gunicorn", errors)
+        workers = ["--worker-class", "gthread", "--threads", "2"] if name == "gunicorn-gthread" else []
+        argv = gunicorn_argv("--graceful-timeout", "2", *workers, "hello_wsgi:application", chdir=module_dir)
+        with subprocess_serving(argv, ready=GUNICORN_READY, name=name) as url:
+            yield Served(url, name, errors)
+
+
+@pytest.fixture(params=["wsgiref", "waitress", pytest.param("gunicorn", marks=GUNICORN)])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    with served_by(request.param) as server:
+        yield server
+
+
+@pytest.fixture(params=["waitress", pytest.param("gunicorn-gthread", marks=GUNICORN)])
+def kept_alive(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """A server that keeps connections alive (wsgiref and gunicorn's sync workers close each one)."""
+    with served_by(request.param) as server:
+        yield server
 
 
 @pytest.mark.spec("PEP 3333 §Specification Overview (any server runs any application)")
@@ -287,3 +309,21 @@ def test_a_real_server_echoes_a_utf8_path(served: Served) -> None:
         f"expected the body {expected!r}, got {response.content!r}: the server decoded the path's bytes "
         "as latin-1 into PATH_INFO, so .encode('latin-1') gives back the UTF-8 bytes the client sent"
     )
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: no content); RFC 9112 §9.3 (persistent connections)")
+def test_a_real_server_keeps_the_connection_right_after_head(kept_alive: Served) -> None:
+    # h11 reads no body after a HEAD answer: body bytes sent anyway become the start of the next answer.
+    with KeptAlive(kept_alive.url, name=kept_alive.name) as connection:
+        for method, path, status, body in [
+            ("HEAD", "/", 200, b""),
+            ("GET", "/", 200, b"Hello, world"),
+            ("HEAD", "/nope", 404, b""),
+            ("HEAD", "/echo/x", 200, b""),
+            ("GET", "/echo/x", 200, b"GET /echo/x"),
+        ]:
+            answer = connection.request(method, path)
+            assert (answer.status, answer.body) == (status, body), (
+                f"{method} {path} on a kept-alive connection to {kept_alive.name}: expected {status} {body!r}, "
+                f"got {answer.status} {answer.body!r}{kept_alive.explain_status(answer.status)}"
+            )

@@ -10,6 +10,7 @@ The routes::
 
 A task is ``{"id": 1, "title": "write a WSGI app", "done": false}``. Every response with a body is
 JSON (``Content-Type: application/json``), errors included: ``{"error": "a sentence"}``.
+A ``HEAD`` of any path answers what a ``GET`` would, headers and all, with no body (RFC 9110 §9.3.2).
 
 The errors, in the order the application checks for them::
 
@@ -104,6 +105,10 @@ def make_app() -> Application:
     Validation: a new task needs a non-empty string ``"title"``; ``"done"`` is optional (``false``)
     and must be a boolean; a PATCH may carry either or both (other keys are ignored, ``"id"`` too).
     The body must be a JSON object. Anything else is a ``400``.
+
+    ``HEAD`` is answered as ``GET`` is (status and headers, ``Content-Length`` included) with no body
+    at all (RFC 9110 §9.3.2): on a kept-alive connection the client reads no body after a HEAD
+    answer, so bytes sent anyway would be taken for the start of the next response.
     """
     raise NotImplementedError("write make_app() in first_wsgi_app.py")
 

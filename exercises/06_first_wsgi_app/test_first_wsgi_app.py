@@ -1,10 +1,14 @@
-"""Exercise 06 is graded in two layers: the helpers called by hand with a socket-like ``wsgi.input``,
-then the whole API through httpx's ``WSGITransport``, with ``wsgiref.validate.validator`` around it."""
+"""Exercise 06 is graded in three layers: the helpers called by hand with a socket-like ``wsgi.input``,
+the whole API through httpx's ``WSGITransport`` with ``wsgiref.validate.validator`` around it, then
+served over TCP by waitress and gunicorn (chunked uploads, HEAD on kept-alive connections)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 from wsgiref.util import setup_testing_defaults
@@ -15,6 +19,8 @@ import pytest
 
 import first_wsgi_app
 from first_wsgi_app import BadRequest, UnsupportedMediaType
+from testkit.serving import CLIENT_TIMEOUT, GUNICORN_READY, gunicorn_argv, subprocess_serving
+from testkit.wsgi_peers import KeptAlive, waitress_serving
 
 # The validator only *warns* about some mistakes (a status without a reason phrase, say): make them fail.
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
@@ -295,7 +301,8 @@ def test_a_wrong_method_is_405_with_allow(client: httpx.Client, method: str, pat
     check_json_error(response, 405, f"{method} {path}")
     allow = response.headers.get("allow")
     got = {m.strip() for m in allow.split(",")} if allow else set()
-    assert got == allowed, f"expected 'Allow: {', '.join(sorted(allowed))}' (any order), got {allow!r}"
+    # HEAD is answered wherever GET is, so an Allow that lists it too is right as well.
+    assert got - {"HEAD"} == allowed, f"expected 'Allow: {', '.join(sorted(allowed))}' (any order, HEAD optional), got {allow!r}"
 
 
 @pytest.mark.spec("RFC 9110 §15.5.16 (415 Unsupported Media Type)")
@@ -337,6 +344,24 @@ def test_a_bad_body_is_400(client: httpx.Client, method: str, path: str, body: b
     assert listed == [task], f"expected the store unchanged, {[task]!r}, got {listed!r}"
 
 
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: the GET's status and headers, no content)")
+@pytest.mark.parametrize("path", ["/tasks", "/tasks/1", "/tasks/99", "/nope"], ids=["list", "task", "no-task", "no-route"])
+def test_head_answers_as_get_with_no_body(client: httpx.Client, path: str) -> None:
+    create(client, "one")
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code, f"HEAD {path}: expected the status a GET gets, {get.status_code}, got {head.status_code} {head.text!r}"
+    assert head.content == b"", (
+        f"HEAD {path}: expected no body at all (RFC 9110 §9.3.2), got {head.content!r}: on a kept-alive "
+        "connection the client reads no body after a HEAD answer, so those bytes would start the next response"
+    )
+    for name in ("content-type", "content-length"):
+        assert head.headers.get(name) == get.headers.get(name), (
+            f"HEAD {path}: expected the {name} a GET gets, {get.headers.get(name)!r}, got {head.headers.get(name)!r}"
+        )
+    listed = client.get("/tasks").json()
+    assert [task["title"] for task in listed] == ["one"], f"expected HEAD to change nothing, got the tasks {listed!r}"
+
+
 @pytest.mark.spec("RFC 9110 §15.5.5 (404 Not Found)")
 def test_patch_of_a_missing_task_is_404(client: httpx.Client) -> None:
     check_json_error(client.patch("/tasks/7", json={"done": True}), 404, "PATCH /tasks/7 (no such task)")
@@ -361,3 +386,72 @@ def test_the_module_application_is_ready_to_serve() -> None:
         f"expected first_wsgi_app.application (= make_app()) to answer GET /tasks with 200 and a list, "
         f"got {response.status_code} {response.text!r}"
     )
+
+
+# ------------------------------------------------------------------- served by real servers, over TCP
+
+GUNICORN = pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows (it needs fork())")
+
+
+@contextlib.contextmanager
+def served_by(name: str) -> Iterator[str]:
+    """The API served by ``name``: waitress (a fresh ``make_app()``), or gunicorn running the module's
+    ``application`` with sync workers (``gunicorn``) or threads and keep-alive (``gunicorn-gthread``).
+
+    No validator here: wsgiref.validate refuses ``wsgi.input.read()`` with no size, which is what a
+    ``wsgi.input_terminated`` stream is read with."""
+    if name == "waitress":
+        with waitress_serving(FreshApp()) as url:
+            yield url
+        return
+    module_dir = os.path.dirname(os.path.abspath(first_wsgi_app.__file__))
+    workers = ["--worker-class", "gthread", "--threads", "2"] if name == "gunicorn-gthread" else []
+    argv = gunicorn_argv("--graceful-timeout", "2", *workers, "first_wsgi_app:application", chdir=module_dir)
+    with subprocess_serving(argv, ready=GUNICORN_READY, name=name) as url:
+        yield url
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding); wsgi.input_terminated (gunicorn, waitress)")
+@pytest.mark.parametrize(
+    "server", ["waitress", pytest.param("gunicorn", marks=GUNICORN), pytest.param("gunicorn-gthread", marks=GUNICORN)]
+)
+def test_a_chunked_upload_creates_a_task_under_a_real_server(server: str) -> None:
+    # A generator body makes httpx send it chunked, with no Content-Length: gunicorn then gives the app
+    # no CONTENT_LENGTH and sets wsgi.input_terminated; waitress de-chunks it and counts the length.
+    pieces = [b'{"title": ', b'"sent in chunks", ', b'"done": true}']
+    with served_by(server) as url, httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as http:
+        response = http.post("/tasks", content=iter(pieces), headers={"Content-Type": "application/json"})
+        assert response.request.headers.get("transfer-encoding") == "chunked"  # the test's own premise
+        assert response.status_code == 201, (
+            f"{server}: expected a chunked POST /tasks to answer 201, got {response.status_code} {response.text!r}: "
+            "with no CONTENT_LENGTH and wsgi.input_terminated true, read wsgi.input to its end"
+        )
+        listed = http.get("/tasks").json()
+    expected = [{"id": 1, "title": "sent in chunks", "done": True}]
+    assert listed == expected, f"{server}: expected GET /tasks to list {expected!r}, got {listed!r}"
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: no content); RFC 9112 §9.3 (persistent connections)")
+@pytest.mark.parametrize("server", ["waitress", pytest.param("gunicorn-gthread", marks=GUNICORN)])
+def test_head_keeps_a_kept_alive_connection_right_under_a_real_server(server: str) -> None:
+    # h11 reads no body after a HEAD answer: body bytes sent anyway become the start of the next answer.
+    json_type = [("Content-Type", "application/json")]
+    with served_by(server) as url, KeptAlive(url, name=server) as connection:
+        steps: list[tuple[str, str, list[tuple[str, str]], bytes, int]] = [
+            ("HEAD", "/tasks", [], b"", 200),
+            ("POST", "/tasks", json_type, b'{"title": "one"}', 201),
+            ("HEAD", "/tasks/1", [], b"", 200),
+            ("HEAD", "/tasks/99", [], b"", 404),
+            ("HEAD", "/nope", [], b"", 404),
+            ("GET", "/tasks/1", [], b"", 200),
+        ]
+        for method, path, headers, body, status in steps:
+            answer = connection.request(method, path, headers, body)
+            assert answer.status == status, (
+                f"{method} {path} on a kept-alive connection to {server}: expected {status}, got {answer.status} {answer.body!r}"
+            )
+            if method == "HEAD":
+                assert answer.body == b"", f"HEAD {path}: expected no body, got {answer.body!r}"
+        assert json.loads(answer.body) == {"id": 1, "title": "one", "done": False}, (
+            f"expected GET /tasks/1 to answer the task created on this connection, got {answer.body!r}"
+        )

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import socket
-import sys
 import threading
 import time
 import wsgiref.validate
@@ -45,6 +44,21 @@ from testkit.serving import (
     subprocess_serving,
     wait_until,
 )
+from testkit.wsgi_conformance import (
+    CLOSE_CASES,
+    IMF_FIXDATE,
+    Closing,
+    FailsAfterHeaders,
+    Recorder,
+    base_environ,
+    check_headers_wait_for_the_first_non_empty_chunk,
+    check_second_start_response_raises,
+    check_traceback_logged,
+    exc_info_before_headers_app,
+    failing_app,
+    within,
+    writing_app,
+)
 from wsgi_server import Request
 
 EXERCISE_DIR = Path(__file__).resolve().parent
@@ -53,27 +67,6 @@ EXERCISE_DIR = Path(__file__).resolve().parent
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def within(seconds: float, what: str, function: Callable[..., Any], *args: Any) -> Any:
-    """Run ``function(*args)`` in a thread; fail in plain words if it is still running after ``seconds``."""
-    result: list[Any] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(function(*args))
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"{what} was still running after {seconds:g} s (is it waiting for bytes that never come?)")
-    if failure:
-        raise failure[0]
-    return result[0]
 
 
 def parse(head: bytes) -> Request | None:
@@ -87,44 +80,6 @@ def make_request(target: str = "/", method: str = "GET", headers: list[tuple[str
 
 def environ_for(request: Request, body: bytes = b"") -> dict[str, Any]:
     return within(3, "build_environ()", wsgi_server.build_environ, request, io.BytesIO(body), ("127.0.0.1", 8080))
-
-
-def base_environ() -> dict[str, Any]:
-    """A minimal valid environ, built here (not by your build_environ) for the call_app tests."""
-    return {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1:8080",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-
-
-class Recorder:
-    """A ``send`` for call_app that records every piece of bytes it is given."""
-
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.sent: list[bytes] = []
-        self.fail_after = fail_after
-
-    def __call__(self, data: bytes) -> None:
-        if self.fail_after is not None and len(self.sent) >= self.fail_after:
-            raise BrokenPipeError(32, "Broken pipe (the test's client hung up)")
-        self.sent.append(bytes(data))
-
-    @property
-    def raw(self) -> bytes:
-        return b"".join(self.sent)
 
 
 def run_app(app: Callable[..., Any], environ: dict[str, Any] | None = None, send: Recorder | None = None) -> Recorder:
@@ -573,12 +528,6 @@ def test_call_app_sends_status_headers_and_body() -> None:
     assert body == b"Hello, world!", f"expected body b'Hello, world!', got {body!r}"
 
 
-IMF_FIXDATE = re.compile(
-    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
-    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
-)
-
-
 @pytest.mark.spec("RFC 9112 §9.6 (Connection: close); RFC 9110 §6.6.1 (Date), §5.6.7 (IMF-fixdate)")
 def test_call_app_says_connection_close_and_date() -> None:
     _, headers, _ = h11_parse(run_app(hello_app).raw)
@@ -605,12 +554,7 @@ def test_call_app_says_connection_close_and_date() -> None:
 
 @pytest.mark.spec("PEP 3333 §The write() Callable")
 def test_start_response_returns_a_working_write() -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        write = start_response("200 OK", [("Content-Type", "text/plain")])
-        write(b"Hello, ")
-        return [b"world", b"!"]
-
-    _, _, body = h11_parse(run_app(validated(app)).raw)
+    _, _, body = h11_parse(run_app(validated(writing_app)).raw)
     assert body == b"Hello, world!", (
         f"expected b'Hello, world!' (the write() data, then the iterable), got {body!r}: "
         "start_response must return a write(data) that sends data (after the headers, if not sent yet)"
@@ -619,25 +563,9 @@ def test_start_response_returns_a_working_write() -> None:
 
 @pytest.mark.spec("PEP 3333 §Buffering and Streaming (headers wait for the first non-empty chunk)")
 def test_headers_go_out_with_the_first_non_empty_chunk() -> None:
-    send = Recorder()
-    seen: dict[str, int] = {}
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        seen["after start_response"] = len(send.raw)
-        yield b""
-        seen["after an empty chunk"] = len(send.raw)
-        yield b"data"
-        seen["after b'data'"] = len(send.raw)
-
-    run_app(app, send=send)
-    assert seen.get("after start_response") == 0 and seen.get("after an empty chunk") == 0, (
-        f"expected nothing sent before the first non-empty chunk, got {seen!r} bytes sent at each step: "
-        "start_response only records the status and headers"
-    )
-    assert seen.get("after b'data'", 0) > 0 and send.raw.endswith(b"data"), (
-        "expected the head and b'data' to be sent as soon as the app yielded b'data', "
-        f"got {seen!r} bytes sent at each step"
+    send = check_headers_wait_for_the_first_non_empty_chunk(lambda app, send: run_app(app, send=send))
+    assert send.raw.endswith(b"data"), (
+        f"expected the head and b'data' to be sent as soon as the app yielded b'data', got {send.raw[-60:]!r} last"
     )
 
     def empty(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -652,35 +580,12 @@ def test_headers_go_out_with_the_first_non_empty_chunk() -> None:
 
 @pytest.mark.spec("PEP 3333 §The start_response() Callable (a second call needs exc_info)")
 def test_second_start_response_without_exc_info_fails() -> None:
-    outcome: list[str] = []
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        try:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-        except Exception:
-            outcome.append("raised")
-        else:
-            outcome.append("accepted")
-        return [b"ok"]
-
-    run_app(app)
-    assert outcome == ["raised"], (
-        "expected the second start_response() call without exc_info to raise (PEP 3333: 'a fatal error'), "
-        f"got: it was {outcome[0] if outcome else 'never reached'}"
-    )
+    check_second_start_response_raises(run_app)
 
 
 @pytest.mark.spec("PEP 3333 §Error Handling (exc_info before the headers are sent)")
 def test_exc_info_before_headers_replaces_the_response() -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/html")])
-        try:
-            raise ValueError("the template failed")
-        except ValueError:
-            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
-        return [b"sorry"]
-
+    app = exc_info_before_headers_app("500 Internal Server Error", [("Content-Type", "text/plain")])
     status, headers, body = h11_parse(run_app(validated(app)).raw)
     assert (status, header(headers, "Content-Type"), body) == (500, "text/plain", b"sorry"), (
         "expected the second start_response (with exc_info, headers not sent yet) to replace status and "
@@ -690,57 +595,17 @@ def test_exc_info_before_headers_replaces_the_response() -> None:
 
 @pytest.mark.spec("PEP 3333 §Error Handling (exc_info after the headers are sent)")
 def test_exc_info_after_headers_reraises() -> None:
-    outcome: list[object] = []
-    error = ValueError("failed half-way")
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        yield b"first part"
-        try:
-            raise error
-        except ValueError:
-            try:
-                start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
-            except BaseException as exc:
-                outcome.append(exc)
-                raise
-            outcome.append("returned")
-        yield b"should never be sent"
-
+    app = FailsAfterHeaders()
     raw = run_app(app).raw
-    assert outcome and outcome[0] is error, (
-        "expected start_response(..., exc_info) to re-raise the app's own exception once the headers are "
-        f"sent, got {outcome[0] if outcome else 'no call'!r}"
-    )
-    assert b"should never be sent" not in raw, "expected nothing more to be sent after the error"
+    app.check_reraised()
+    assert app.NEVER not in raw, "expected nothing more to be sent after the error"
     assert raw.split(b"\r\n", 1)[0].endswith(b"200 OK") and raw.endswith(b"first part"), (
         f"expected the 200 head and b'first part' to stay as sent, got {raw[:200]!r}"
     )
 
 
-class Closing:
-    """An app whose iterable records close(); it can fail half-way."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.closed = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Closing:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return self
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield b"one "
-        if self.fail:
-            raise RuntimeError("the app broke while streaming")
-        yield b"two"
-
-    def close(self) -> None:
-        self.closed += 1
-
-
 @pytest.mark.spec("PEP 3333 §Specification Details (close() is always called)")
-@pytest.mark.parametrize("case", ["success", "error-while-iterating", "client-gone"])
+@pytest.mark.parametrize("case", CLOSE_CASES)
 def test_close_is_always_called(case: str) -> None:
     app = Closing(fail=case == "error-while-iterating")
     environ = base_environ()
@@ -754,24 +619,15 @@ def test_close_is_always_called(case: str) -> None:
             raise
         # Letting the error out is allowed; never calling close() is not.
         del exc
-    assert app.closed == 1, (
-        f"expected the iterable's close() to be called exactly once ({case}), got {app.closed} calls: "
-        "call it in a finally: block"
-    )
+    app.check_closed_once(case)
 
 
 @pytest.mark.spec("PEP 3333 §Error Handling")
 def test_exception_before_start_response_becomes_500() -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        raise KeyError("no such task")
-
     environ = base_environ()
-    status, _, _ = h11_parse(run_app(app, environ).raw)
+    status, _, _ = h11_parse(run_app(failing_app, environ).raw)
     assert status == 500, f"expected a 500 response when the app raises before start_response, got {status}"
-    logged = environ["wsgi.errors"].getvalue()
-    assert "KeyError" in logged, (
-        f"expected the traceback to be written to environ['wsgi.errors'], got {logged[:200]!r}"
-    )
+    check_traceback_logged(environ)
 
 
 @pytest.mark.spec("PEP 3333 §The start_response() Callable (it must come before the first body bytes)")

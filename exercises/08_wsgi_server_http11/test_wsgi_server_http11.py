@@ -51,6 +51,21 @@ from testkit.serving import (
     wait_for_port,
     wait_until,
 )
+from testkit import wsgi_conformance as conformance
+from testkit.wsgi_conformance import (
+    CLOSE_CASES,
+    IMF_FIXDATE,
+    Closing,
+    FailsAfterHeaders,
+    Recorder,
+    check_second_start_response_raises,
+    check_traceback_logged,
+    exc_info_before_headers_app,
+    failing_app,
+    gone,
+    within,
+    writing_app,
+)
 from wsgi_server_http11_apps import app as probe_app
 
 EXERCISE_DIR = Path(__file__).resolve().parent
@@ -59,27 +74,6 @@ EXERCISE_DIR = Path(__file__).resolve().parent
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def within(seconds: float, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``function`` in a thread; fail in plain words if it is still running after ``seconds``."""
-    result: list[Any] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(function(*args, **kwargs))
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"{what} was still running after {seconds:g} s (is it waiting for bytes that never come?)")
-    if failure:
-        raise failure[0]
-    return result[0]
 
 
 @dataclass
@@ -108,39 +102,9 @@ def your_07() -> ModuleType:
     return wsgi_server
 
 
-class Recorder:
-    """A ``send`` that records every piece of bytes it is given."""
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def __call__(self, data: bytes) -> None:
-        self.sent.append(bytes(data))
-
-    @property
-    def raw(self) -> bytes:
-        return b"".join(self.sent)
-
-
 def base_environ(method: str = "GET", protocol: str = "HTTP/1.1") -> dict[str, Any]:
-    """A minimal valid environ, built here for the call_app tests."""
-    return {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080",
-        "SERVER_PROTOCOL": protocol,
-        "HTTP_HOST": "127.0.0.1:8080",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    """A minimal valid environ, built here for the call_app tests (08's server is threaded)."""
+    return conformance.base_environ(method, protocol, multithread=True)
 
 
 def run_app(app: Callable[..., Any], environ: dict[str, Any] | None = None, keep_alive: bool = True) -> tuple[bytes, Any]:
@@ -728,12 +692,6 @@ def test_call_app_knows_which_statuses_have_a_body(status: str, has_body: bool) 
         )
 
 
-IMF_FIXDATE = re.compile(
-    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
-    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
-)
-
-
 @pytest.mark.spec("RFC 9110 §6.6.1 (Date), §5.6.7 (IMF-fixdate)")
 def test_call_app_adds_one_date() -> None:
     raw, _ = run_app(app_with("200 OK", [("Content-Length", "2")], [b"ok"]))
@@ -751,12 +709,7 @@ def test_call_app_adds_one_date() -> None:
 
 @pytest.mark.spec("PEP 3333 §The write() Callable")
 def test_call_app_write_still_works() -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        write = start_response("200 OK", [("Content-Type", "text/plain")])
-        write(b"Hello, ")
-        return [b"world", b"!"]
-
-    raw, _ = run_app(app)
+    raw, _ = run_app(writing_app)
     body = parse_reply(raw).body
     assert body == b"Hello, world!", (
         f"expected b'Hello, world!' (the write() data, then the iterable), got {body!r}: start_response must "
@@ -766,36 +719,12 @@ def test_call_app_write_still_works() -> None:
 
 @pytest.mark.spec("PEP 3333 §The start_response() Callable (a second call needs exc_info)")
 def test_call_app_second_start_response_without_exc_info_fails() -> None:
-    outcome: list[str] = []
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        try:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-        except Exception:
-            outcome.append("raised")
-        else:
-            outcome.append("accepted")
-        return [b"ok"]
-
-    run_app(app)
-    assert outcome == ["raised"], (
-        "expected the second start_response() call without exc_info to raise (PEP 3333: 'a fatal error'), "
-        f"got: it was {outcome[0] if outcome else 'never reached'}"
-    )
+    check_second_start_response_raises(run_app)
 
 
 @pytest.mark.spec("PEP 3333 §Error Handling (exc_info before the headers are sent)")
 def test_call_app_exc_info_before_headers_replaces_the_response() -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/html")])
-        try:
-            raise ValueError("the template failed")
-        except ValueError:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "5")],
-                           sys.exc_info())
-        return [b"sorry"]
-
+    app = exc_info_before_headers_app("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "5")])
     reply = parse_reply(run_app(app)[0])
     assert (reply.status, reply.header("Content-Type"), reply.body) == (503, "text/plain", b"sorry"), (
         "expected the second start_response (with exc_info, headers not sent yet) to replace status and headers: "
@@ -805,62 +734,17 @@ def test_call_app_exc_info_before_headers_replaces_the_response() -> None:
 
 @pytest.mark.spec("PEP 3333 §Error Handling (exc_info after the headers are sent)")
 def test_call_app_exc_info_after_headers_reraises() -> None:
-    outcome: list[object] = []
-    error = ValueError("failed half-way")
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        yield b"first part"
-        try:
-            raise error
-        except ValueError:
-            try:
-                start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
-            except BaseException as exc:
-                outcome.append(exc)
-                raise
-            outcome.append("returned")
-        yield b"should never be sent"
-
+    app = FailsAfterHeaders()
     raw, reusable = run_app(app)
-    assert outcome and outcome[0] is error, (
-        "expected start_response(..., exc_info) to re-raise the app's own exception once the headers are sent, "
-        f"got {outcome[0] if outcome else 'no call'!r}"
-    )
-    assert b"should never be sent" not in raw and not raw.endswith(b"0\r\n\r\n") and reusable is False, (
+    app.check_reraised()
+    assert app.NEVER not in raw and not raw.endswith(b"0\r\n\r\n") and reusable is False, (
         f"expected the response cut short after b'first part' (no last chunk) and the connection not reused, "
         f"got {raw[-60:]!r} and {reusable!r}: only closing tells the client the body is incomplete"
     )
 
 
-class Closing:
-    """An app whose iterable records close(); it can fail half-way."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.closed = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Closing:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return self
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield b"one "
-        if self.fail:
-            raise RuntimeError("the app broke while streaming")
-        yield b"two"
-
-    def close(self) -> None:
-        self.closed += 1
-
-
-def gone(data: bytes) -> None:
-    """A ``send`` for a client that has gone away."""
-    raise BrokenPipeError(32, "Broken pipe")
-
-
 @pytest.mark.spec("PEP 3333 §Specification Details (close() is always called)")
-@pytest.mark.parametrize("case", ["success", "error-while-iterating", "client-gone"])
+@pytest.mark.parametrize("case", CLOSE_CASES)
 def test_call_app_always_closes_the_iterable(case: str) -> None:
     app = Closing(fail=case == "error-while-iterating")
     send = gone if case == "client-gone" else Recorder()
@@ -870,10 +754,7 @@ def test_call_app_always_closes_the_iterable(case: str) -> None:
         raise
     except Exception as exc:
         pytest.fail(f"expected call_app to handle the {case} case itself, it raised {type(exc).__name__}: {exc}")
-    assert app.closed == 1, (
-        f"expected the iterable's close() to be called exactly once ({case}), got {app.closed} calls: "
-        "call it in a finally: block"
-    )
+    app.check_closed_once(case)
     expected = case == "success"
     assert reusable is expected, (
         f"expected call_app to return {expected} ({case}), got {reusable!r}: after an app error or a client that "
@@ -883,17 +764,13 @@ def test_call_app_always_closes_the_iterable(case: str) -> None:
 
 @pytest.mark.spec("PEP 3333 §Error Handling")
 def test_call_app_answers_500_when_the_app_fails() -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        raise KeyError("no such task")
-
     environ = base_environ()
-    raw, reusable = run_app(app, environ)
+    raw, reusable = run_app(failing_app, environ)
     reply = parse_reply(raw)
     assert reply.status == 500 and reusable is False, (
         f"expected a 500 response and False (close the connection) when the app raises, got {reply.status} and {reusable!r}"
     )
-    logged = environ["wsgi.errors"].getvalue()
-    assert "KeyError" in logged, f"expected the traceback to be written to environ['wsgi.errors'], got {logged[:200]!r}"
+    check_traceback_logged(environ)
 
 
 @pytest.fixture

@@ -209,6 +209,29 @@ def test_request_id_header_appears_once() -> None:
     assert ids == ["abc"], f"expected exactly one X-Request-ID header, 'abc', got {ids!r}: replace the app's one"
 
 
+@pytest.mark.spec("RFC 9110 §5.1 (field names are case-insensitive)")
+@pytest.mark.parametrize("app_name", ["x-request-id", "X-REQUEST-ID"])
+def test_request_id_replaces_the_apps_header_in_any_case(app_name: str) -> None:
+    probe = Probe(headers=[(app_name, "made-by-the-app")])
+    answer = drive(RequestIDMiddleware(validator(probe)), make_environ(headers={"X-Request-ID": "abc"}))
+    ids = header_values(answer.headers, "X-Request-ID")
+    assert ids == ["abc"], (
+        f"the app sent '{app_name}: made-by-the-app'; expected exactly one X-Request-ID, 'abc', got {ids!r}: "
+        "header names are case-insensitive (RFC 9110 §5.1), compare them lower-cased"
+    )
+
+
+@pytest.mark.spec("(the stub's rule: an incoming id of 1-128 characters is kept)")
+@pytest.mark.parametrize("length, kept", [(1, True), (128, True), (129, False)], ids=["1", "128", "129"])
+def test_request_id_length_limit(length: int, kept: bool) -> None:
+    incoming = "a" * length
+    got = get(RequestIDMiddleware(validator(Probe())), headers={"X-Request-ID": incoming}).headers.get("X-Request-ID")
+    assert (got == incoming) is kept, (
+        f"an incoming X-Request-ID of {length} characters should be {'kept' if kept else 'replaced'} "
+        f"(1-128 are kept), got {'it back' if got == incoming else repr(got)}"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # TimingMiddleware
 # --------------------------------------------------------------------------------------------
@@ -297,6 +320,25 @@ def test_logs_the_status_of_a_generator_app() -> None:
     )
 
 
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (exc_info replaces the status)")
+def test_logs_the_status_that_replaced_the_first() -> None:
+    def fails_after_start(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("something broke before the body")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"sorry"]
+
+    stream = io.StringIO()
+    drive(LoggingMiddleware(validator(fails_after_start), stream=stream), make_environ())
+    status = only_line(stream)["status"]
+    assert status == "500", (
+        f"the app called start_response('200 OK') and then, with exc_info, '500 Internal Server Error'; "
+        f"expected 500 in the log line (the status the client got), got {status}"
+    )
+
+
 @pytest.mark.spec("PEP 3333 §Specification Details (close() ends the request)")
 def test_logs_the_duration_of_a_streamed_body() -> None:
     def slow_stream(environ, start_response):
@@ -372,6 +414,20 @@ def test_basic_auth_asks_for_credentials() -> None:
     length = response.headers.get("Content-Length")
     assert length == str(len(response.content)), (
         f"expected 'Content-Length: {len(response.content)}' (the 401 body's length in bytes), got {length!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (no content in an answer to HEAD), §15.5.2 (401)")
+def test_basic_auth_401_to_head_has_no_body() -> None:
+    probe = Probe()
+    answer = drive(BasicAuthMiddleware(validator(probe), users={"ada": "lovelace"}), make_environ(method="HEAD"))
+    assert answer.status.startswith("401") and probe.calls == 0, (
+        f"expected 401 without calling the app for a HEAD without credentials, got {answer.status!r}"
+    )
+    assert header_values(answer.headers, "WWW-Authenticate"), "expected the WWW-Authenticate challenge on the HEAD's 401 too"
+    assert answer.body == b"", (
+        f"expected no body in the 401 answer to HEAD, got {answer.body!r}: RFC 9110 §9.3.2 forbids content in any "
+        "answer to HEAD (keep the headers, Content-Length included, and send no body)"
     )
 
 
@@ -470,9 +526,10 @@ def test_cors_allows_a_listed_origin() -> None:
     assert "origin" in vary, f"expected 'Origin' in Vary (the answer depends on it), got {sorted(vary)}"
 
 
-@pytest.mark.spec("Fetch §3.2.3 (one Access-Control-Allow-Origin: a single origin, or *)")
-def test_cors_allow_origin_appears_once() -> None:
-    response = get(cors(Probe(headers=[("Access-Control-Allow-Origin", "https://other.example")])), headers={"Origin": ORIGIN})
+@pytest.mark.spec("Fetch §3.2.3 (one Access-Control-Allow-Origin: a single origin, or *); RFC 9110 §5.1")
+@pytest.mark.parametrize("app_name", ["Access-Control-Allow-Origin", "access-control-allow-origin"])
+def test_cors_allow_origin_appears_once(app_name: str) -> None:
+    response = get(cors(Probe(headers=[(app_name, "https://other.example")])), headers={"Origin": ORIGIN})
     values = header_values(response.headers.multi_items(), "Access-Control-Allow-Origin")
     assert values == [ORIGIN], (
         f"expected exactly one Access-Control-Allow-Origin, {ORIGIN!r}, when the app had set its own, got {values!r}: "

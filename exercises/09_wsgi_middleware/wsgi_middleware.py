@@ -98,7 +98,8 @@ class BasicAuthMiddleware:
       Variables) and call the app.
     - Missing, malformed (bad base64 too!), unknown user or wrong password: do NOT call the app;
       answer ``401 Unauthorized`` with ``WWW-Authenticate: Basic realm="<realm>"`` (RFC 9110 §11.6.1,
-      RFC 7617 §2), a ``text/plain`` body and its ``Content-Length``.
+      RFC 7617 §2), a ``text/plain`` body and its ``Content-Length``. To a ``HEAD``, the same
+      headers and no body: no answer to HEAD carries content (RFC 9110 §9.3.2).
 
     Compare passwords with ``hmac.compare_digest`` so the time taken does not leak the password.
     """
@@ -127,7 +128,8 @@ class CORSMiddleware:
           Content-Type and no Content-Length (RFC 9110 §8.6).
         * refused: ``400 Bad Request`` with a short text body and no ``Access-Control-*`` header.
     - Any other request with an ``Origin``: call the app; if the origin is allowed add
-      ``Access-Control-Allow-Origin`` to its response. A refused origin still gets its answer, just
+      ``Access-Control-Allow-Origin`` to its response, replacing one the app set (there must be
+      exactly one). A refused origin still gets its answer, just
       without the header: it is the *browser* that hides the response from the page.
 
     ``Access-Control-Allow-Origin`` is ``*`` when ``"*"`` is in ``allow_origins``, else the origin
@@ -158,6 +160,9 @@ class RequestIDMiddleware:
       The id ends up in logs and headers, so a client must not be able to put just anything there.
     - Put it in ``environ["request_id"]`` (``REQUEST_ID_ENVIRON_KEY``) for the app.
     - Put it in the response as exactly one ``X-Request-ID`` header (replace one the app set).
+
+    Header names are case-insensitive (RFC 9110 §5.1): the app's ``x-request-id`` is the same
+    header as ``X-Request-ID`` — compare names lower-cased, in every middleware here.
     """
 
     def __init__(self, app: WSGIApp) -> None:

@@ -50,7 +50,12 @@ class Router:
     set; ``404 Not Found`` (text/plain) when nothing matches; ``405 Method Not Allowed`` with
     ``Allow: GET, HEAD, POST`` (every method of every route matching the path) when the path matches
     but not the method. A route that answers GET also answers HEAD (RFC 9110 §9.3.2): call the GET
-    handler, iterate and close its body, and send none of it.
+    handler with a ``start_response`` whose ``write()`` drops its bytes, iterate and close its body,
+    and send none of it.
+
+    No answer to HEAD carries a body — the router's own 404 and 405 neither (same status and
+    headers as for GET, nothing after them): RFC 9110 §9.3.2, and a server that keeps the
+    connection alive (waitress) would read those bytes as the start of the next answer.
     """
 
     def __init__(self) -> None:
@@ -110,7 +115,8 @@ class Mount:
 
     A prefix written with a trailing slash (``"/api/"``) means the same as without. An outer
     ``SCRIPT_NAME`` is kept (``/outer`` + ``/api``). Give the app a *copy* of the environ: the layers
-    outside (a logging middleware) must keep seeing the request as it came.
+    outside (a logging middleware) must keep seeing the request as it came. Its 404, like the
+    router's, has no body when the request is a HEAD.
     """
 
     def __init__(self, prefix: str, app: WSGIApp) -> None:
@@ -131,7 +137,8 @@ class TrailingSlashMiddleware:
     - ``Location``: ``SCRIPT_NAME`` + the new path (a mounted app redirects inside its mount),
       percent-encoded again — PATH_INFO arrived decoded, so ``/a b/`` becomes ``/a%20b``
       (``urllib.parse.quote`` on the latin-1 bytes) — plus ``"?" + QUERY_STRING`` when there is one.
-    - A short text/plain body with its Content-Length.
+    - A short text/plain body with its Content-Length — and, for HEAD, the same headers and no body
+      (RFC 9110 §9.3.2).
     """
 
     def __init__(self, app: WSGIApp, trailing_slash: bool = False) -> None:

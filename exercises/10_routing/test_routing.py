@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from testkit.serving import CLIENT_TIMEOUT
+from testkit.wsgi_peers import KeptAlive, waitress_serving
 from routing import Mount, Router, TrailingSlashMiddleware
 
 # Any WSGIWarning from the validator fails the test.
@@ -328,6 +329,72 @@ def test_head_closes_the_handlers_body() -> None:
     assert body.closed, (
         "expected the router to call close() on the GET handler's body after dropping it for HEAD: whoever "
         "iterates a WSGI body must close it (it may hold a file or a database cursor)"
+    )
+
+
+def head_everywhere() -> Callable:
+    """A site whose every kind of answer a HEAD can meet: a handler, a 404, a 405, a redirect, a Mount's 404."""
+    router = router_with(("/hello", Handler("hello"), ["GET"]), ("/form", Handler("form"), ["POST"]))
+    router.mount("/api", Mount("/v1", Handler("api").app))
+    return TrailingSlashMiddleware(router)
+
+
+HEAD_ANSWERS = [
+    pytest.param("/nowhere", "404", id="router-404"),
+    pytest.param("/form", "405", id="router-405"),
+    pytest.param("/hello/", "301", id="redirect-301"),
+    pytest.param("/api/v2", "404", id="mount-404"),
+]
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (no content in any answer to HEAD), §15.5.5, §15.5.6, §15.4.2")
+@pytest.mark.parametrize("path, status", HEAD_ANSWERS)
+def test_head_gets_no_body_from_the_router_itself(path: str, status: str) -> None:
+    got, headers, body = call(head_everywhere(), make_environ(path, method="HEAD"))
+    assert got[:3] == status, f"expected HEAD {path} to answer {status}, like GET would, got {got!r}"
+    assert body == b"", (
+        f"expected no body in the {status} answer to HEAD {path}, got {body!r}: RFC 9110 §9.3.2 forbids content "
+        "in any answer to HEAD, your own 404, 405 and redirects too (send the headers, drop the body)"
+    )
+    if status == "405":
+        allow = dict((k.lower(), v) for k, v in headers).get("allow", "")
+        assert "POST" in allow, f"expected the HEAD's 405 to keep its Allow header listing POST, got {allow!r}"
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD); PEP 3333 §The write() Callable")
+def test_head_drops_what_the_handler_writes() -> None:
+    def old_style(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
+        write(b"hello ")
+        return [b"world"]
+
+    router = Router()
+    router.add_route("/hello", validator(old_style), ["GET"])
+    written: list[bytes] = []
+
+    def start_response(status, headers, exc_info=None):
+        return written.append
+
+    iterable = validator(router)(make_environ("/hello", method="HEAD"), start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        iterable.close()
+    assert (written, body) == ([], b""), (
+        f"expected nothing sent for HEAD on a GET handler that uses write(), got write() {written!r} and body {body!r}: "
+        "what a handler writes is body too; give it a write() that drops the bytes for HEAD"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD), RFC 9112 §6.3 (message length); waitress keeps the connection alive")
+def test_head_answers_keep_a_real_connection_in_step() -> None:
+    # Bytes sent after a HEAD answer stay on the connection and become the start of the next answer.
+    with waitress_serving(validator(head_everywhere())) as url, KeptAlive(url, name="waitress") as connection:
+        statuses = [connection.request("HEAD", path).status for path in ("/hello", "/nowhere", "/form", "/hello/")]
+        last = connection.request("GET", "/hello")
+    assert statuses == [200, 404, 405, 301], f"expected HEAD answers 200, 404, 405 and 301, got {statuses}"
+    assert (last.status, last.body) == (200, b"hello"), (
+        f"expected GET /hello after four HEADs on one kept-alive connection to get 200 b'hello', got {last.status} {last.body!r}"
     )
 
 

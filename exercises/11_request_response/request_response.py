@@ -86,7 +86,10 @@ class Request:
       characters (PEP 3333 §Unicode Issues) — so undo that: ``.encode("latin-1").decode("utf-8")``.
     - ``query_string``: ``QUERY_STRING`` as sent (still percent-encoded).
     - ``query``: a ``MultiDict`` of it, blank values kept (``urllib.parse.parse_qsl(...,
-      keep_blank_values=True)``): ``?q=hello+world&tag=a&tag=b&flag=``.
+      keep_blank_values=True)``): ``?q=hello+world&tag=a&tag=b&flag=``. ``QUERY_STRING`` is a native
+      string too: a client may send ``?q=café`` as raw UTF-8 bytes, so decode it like the path
+      before parsing; percent-escapes (``caf%C3%A9``) are UTF-8 as well. Bytes that are not UTF-8
+      become ``"\ufffd"`` (``errors="replace"``, what ``parse_qsl`` does for escapes): never raise.
     - ``headers``: a ``Headers``.
     - ``content_type``: the media type alone, lower-cased (``"application/json"`` for
       ``application/json; charset=utf-8``); ``""`` when there is none.
@@ -94,8 +97,13 @@ class Request:
     - ``body``: exactly ``CONTENT_LENGTH`` bytes from ``wsgi.input`` (``b""`` without one), read the
       first time and kept. Never call ``read()`` without a size: past the body the stream may block,
       or hold the next request (PEP 3333 §Input and Error Streams); ``wsgiref.validate`` forbids it.
-    - ``form``: a ``MultiDict`` of an ``application/x-www-form-urlencoded`` body (decoded as UTF-8);
-      empty for any other content type.
+      One exception: with no ``CONTENT_LENGTH`` and ``environ["wsgi.input_terminated"]`` true
+      (gunicorn, for a chunked upload), the stream ends where the body ends: read it, in pieces
+      (``read(65536)``), until it gives ``b""``.
+    - ``form``: a ``MultiDict`` of an ``application/x-www-form-urlencoded`` body (decoded as UTF-8,
+      with ``errors="replace"``: a body that is not UTF-8 must not raise); empty for any other
+      content type. Compare ``content_type``, not the raw header: a media type is case-insensitive
+      and may carry parameters (``; charset=UTF-8``, RFC 9110 §8.3.1).
     - ``json()``: the body parsed as JSON; raises ``ValueError`` when it is not JSON.
     - ``cookies``: ``Cookie: a=1; b=2`` as ``{"a": "1", "b": "2"}`` (RFC 6265 §4.2.1): split at ``;``,
       then at the first ``=`` (a value may contain ``=``), strip spaces, drop pieces without ``=``,

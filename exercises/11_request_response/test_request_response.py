@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
@@ -20,7 +23,8 @@ from wsgiref.validate import validator
 import httpx
 import pytest
 
-from testkit.serving import CLIENT_TIMEOUT
+import request_response
+from testkit.serving import CLIENT_TIMEOUT, GUNICORN_READY, gunicorn_argv, subprocess_serving
 from request_response import EmptyResponse, HTMLResponse, JSONResponse, RedirectResponse, Request, Response
 
 # Any WSGIWarning from the validator (a status without a reason phrase...) fails the test.
@@ -160,6 +164,29 @@ def test_request_query() -> None:
     )
 
 
+@pytest.mark.spec("PEP 3333 §Unicode Issues (QUERY_STRING is a native string), RFC 3986 §2.1")
+def test_request_query_is_decoded_from_its_native_string() -> None:
+    # curl sends ?q=café as raw UTF-8 bytes; the server hands them over one latin-1 character per byte.
+    request = Request(make_environ(QUERY_STRING="raw=caf\xc3\xa9&escaped=caf%C3%A9"))
+    got = (request.query.get("raw"), request.query.get("escaped"))
+    assert got == ("café", "café"), (
+        f"expected raw=café and escaped=café from QUERY_STRING 'raw=caf\\xc3\\xa9&escaped=caf%C3%A9', got {got!r}: "
+        "QUERY_STRING is a native string like PATH_INFO, so .encode('latin-1').decode('utf-8') it before parsing, "
+        "and percent-escapes are UTF-8 too"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues; WHATWG URL §5.1 (UTF-8 decode without BOM or fail)")
+@pytest.mark.parametrize("query", ["q=caf%E9&x=1", "q=caf\xe9&x=1"], ids=["escaped-latin-1", "raw-latin-1"])
+def test_request_query_that_is_not_utf8(query: str) -> None:
+    try:
+        parsed = Request(make_environ(QUERY_STRING=query)).query
+        got = (parsed.get("x"), parsed.get("q", "")[:3])
+    except Exception as exc:
+        pytest.fail(f"Request.query raised {exc!r} for QUERY_STRING {query!r} (not UTF-8): decode with errors='replace'")
+    assert got == ("1", "caf"), f"expected x='1' and q='caf…' from QUERY_STRING {query!r}, got {got!r}"
+
+
 @pytest.mark.spec("(the MultiDict contract: a Mapping with repeated keys)")
 def test_multidict_keys_length_and_pairs() -> None:
     got = inspect(lambda r: (sorted(r.query), len(r.query), r.query.multi_items()), "GET", "/s?tag=a&q=x&tag=b")
@@ -244,6 +271,39 @@ def test_request_body_of_a_terminated_input() -> None:
     )
 
 
+ECHO_APP = """
+from request_response import JSONResponse, Request
+
+
+def application(environ, start_response):
+    request = Request(environ)
+    answer = {"body": request.body.decode("latin-1"), "form": request.form.multi_items()}
+    return JSONResponse(answer)(environ, start_response)
+"""
+
+
+@pytest.mark.spec("RFC 9112 §7.1 (chunked transfer coding); wsgi.input_terminated (gunicorn)")
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows (it needs fork())")
+@pytest.mark.parametrize("workers", [[], ["--worker-class", "gthread", "--threads", "2"]], ids=["sync", "gthread"])
+def test_a_chunked_form_under_gunicorn(tmp_path: Path, workers: list[str]) -> None:
+    # gunicorn gives the app a chunked upload with no CONTENT_LENGTH and wsgi.input_terminated true.
+    (tmp_path / "request_echo.py").write_text(ECHO_APP)
+    module_dir = os.path.dirname(os.path.abspath(request_response.__file__))
+    argv = gunicorn_argv("--graceful-timeout", "2", *workers, "--pythonpath", module_dir, "request_echo:application",
+                         chdir=tmp_path)
+    pieces = [b"name=Ada+", b"Lovelace&lang=py", b"&lang=c"]
+    with subprocess_serving(argv, ready=GUNICORN_READY, name="gunicorn") as url, \
+            httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as http:
+        response = http.post("/", content=iter(pieces), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.request.headers.get("transfer-encoding") == "chunked"  # the test's own premise
+    expected = {"body": "name=Ada+Lovelace&lang=py&lang=c", "form": [["name", "Ada Lovelace"], ["lang", "py"], ["lang", "c"]]}
+    assert response.status_code == 200 and response.json() == expected, (
+        f"expected a chunked form POST under gunicorn to give Request.body and .form {expected!r}, got "
+        f"{response.status_code} {response.text[:200]!r}: with no CONTENT_LENGTH and environ['wsgi.input_terminated'] "
+        "true, read wsgi.input to its end"
+    )
+
+
 class TrickleInput(CountingInput):
     """A wsgi.input whose read(size) gives at most 3 bytes at a time, as a file may (fewer than asked)."""
 
@@ -321,6 +381,21 @@ def test_request_form_survives_bytes_that_are_not_utf8() -> None:
     except Exception as exc:
         pytest.fail(f"Request.form raised {exc!r} for a body that is not UTF-8: decode with errors='replace'")
     assert got == ("1", "caf"), f"expected the fields x='1' and name='caf…', got {got!r}"
+
+
+@pytest.mark.spec("RFC 9110 §8.3.1 (media type: case-insensitive, with parameters)")
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded; charset=UTF-8", "Application/X-WWW-Form-URLEncoded"],
+    ids=["with-charset", "mixed-case"],
+)
+def test_request_form_whatever_its_content_type_spelling(content_type: str) -> None:
+    environ = make_environ(method="POST", body=b"name=ada", CONTENT_LENGTH="8", CONTENT_TYPE=content_type)
+    got = Request(environ).form.get("name")
+    assert got == "ada", (
+        f"expected the form field name='ada' with Content-Type {content_type!r}, got {got!r}: compare the media "
+        "type alone, lower-cased (Request.content_type), not the whole header"
+    )
 
 
 @pytest.mark.spec("WHATWG URL §5 (only that content type is a form)")

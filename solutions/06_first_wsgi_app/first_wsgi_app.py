@@ -10,6 +10,7 @@ The routes::
 
 A task is ``{"id": 1, "title": "write a WSGI app", "done": false}``. Every response with a body is
 JSON (``Content-Type: application/json``), errors included: ``{"error": "a sentence"}``.
+A ``HEAD`` of any path answers what a ``GET`` would, headers and all, with no body (RFC 9110 §9.3.2).
 
 The errors, in the order the application checks for them::
 
@@ -126,6 +127,10 @@ def make_app() -> Application:
     Validation: a new task needs a non-empty string ``"title"``; ``"done"`` is optional (``false``)
     and must be a boolean; a PATCH may carry either or both (other keys are ignored, ``"id"`` too).
     The body must be a JSON object. Anything else is a ``400``.
+
+    ``HEAD`` is answered as ``GET`` is (status and headers, ``Content-Length`` included) with no body
+    at all (RFC 9110 §9.3.2): on a kept-alive connection the client reads no body after a HEAD
+    answer, so bytes sent anyway would be taken for the start of the next response.
     """
     tasks: dict[int, dict[str, Any]] = {}  # insertion-ordered: the list comes out in creation order
     next_id = 1
@@ -150,9 +155,8 @@ def make_app() -> Application:
             raise NotFound(f"no task {task_id}")
         return tasks[task_id]
 
-    def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    def respond(environ: Environ, start_response: StartResponse, method: str) -> list[bytes]:
         nonlocal next_id
-        method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
         try:
             if path == "/tasks":
@@ -191,6 +195,14 @@ def make_app() -> Application:
             return []
         except HTTPError as error:
             return json_response(start_response, error.status, {"error": error.message})
+
+    def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "HEAD":
+            # HEAD is a GET whose body is not sent (RFC 9110 §9.3.2): the headers, Content-Length
+            # included, describe that body, but on a kept-alive connection the client reads none.
+            respond(environ, start_response, "GET")
+            return []
+        return respond(environ, start_response, environ["REQUEST_METHOD"])
 
     return application
 

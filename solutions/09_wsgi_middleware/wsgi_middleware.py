@@ -138,7 +138,8 @@ class BasicAuthMiddleware:
                     ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
                 ],
             )
-            return [body]
+            # HEAD gets the same headers, Content-Length included, and no content (RFC 9110 §9.3.2).
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
         environ["REMOTE_USER"] = user
         return self.app(environ, start_response)
 

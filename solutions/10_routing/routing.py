@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]  # mutants: skip (given in the stub)
@@ -79,13 +80,21 @@ class Route:
         return {name: convert(found.group(name)) for name, convert in self.converters.items()}
 
 
-def plain_response(start_response: Callable, status: str, text: str, headers: Sequence[tuple[str, str]] = ()) -> list[bytes]:
+def plain_response(
+    environ: dict, start_response: Callable, status: str, text: str, headers: Sequence[tuple[str, str]] = ()
+) -> list[bytes]:
+    """A short text/plain answer of our own (404, 405, a redirect).
+
+    For HEAD it sends the same headers, Content-Length included (the length a GET would get), and no
+    body: RFC 9110 §9.3.2 forbids content in any answer to HEAD, and a server that keeps the
+    connection alive would read those bytes as the start of the next answer.
+    """
     body = text.encode("utf-8")
     start_response(
         status,
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *headers],
     )
-    return [body]
+    return [] if environ["REQUEST_METHOD"].upper() == "HEAD" else [body]
 
 
 class Router:
@@ -149,17 +158,23 @@ class Router:
             return entry.handler(environ, start_response)
         if allowed:
             return plain_response(
-                start_response, "405 Method Not Allowed", "405 Method Not Allowed\n", [("Allow", ", ".join(sorted(allowed)))]
+                environ, start_response, "405 Method Not Allowed", "405 Method Not Allowed\n", [("Allow", ", ".join(sorted(allowed)))]
             )
-        return plain_response(start_response, "404 Not Found", "404 Not Found\n")
+        return plain_response(environ, start_response, "404 Not Found", "404 Not Found\n")
 
 
 def head(handler: WSGIApp, environ: dict, start_response: Callable) -> list[bytes]:
     """Run the GET handler and drop its body: same headers, no content (RFC 9110 §9.3.2).
 
-    The body is still iterated, because a generator handler calls start_response only then.
+    The body is still iterated, because a generator handler calls start_response only then; and
+    the handler gets a ``write()`` that drops what it is given, for the same reason.
     """
-    body = handler(environ, start_response)
+
+    def start_without_body(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+        start_response(status, headers, exc_info)
+        return lambda data: None  # what a GET handler write()s is body too: none of it for HEAD
+
+    body = handler(environ, start_without_body)
     try:
         for _ in body:
             pass
@@ -187,7 +202,7 @@ class Mount:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path_info = environ.get("PATH_INFO", "")
         if not self.matches(path_info):
-            return plain_response(start_response, "404 Not Found", "404 Not Found\n")
+            return plain_response(environ, start_response, "404 Not Found", "404 Not Found\n")
         environ = dict(environ)
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
         environ["PATH_INFO"] = path_info[len(self.prefix) :]
@@ -227,7 +242,7 @@ class TrailingSlashMiddleware:
             status = "301 Moved Permanently"
         else:
             status = "308 Permanent Redirect"
-        return plain_response(start_response, status, f"Moved to {location}\n", [("Location", location)])
+        return plain_response(environ, start_response, status, f"Moved to {location}\n", [("Location", location)])
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual demo: python routing.py  # mutants: skip (given in the stub)

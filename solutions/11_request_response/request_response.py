@@ -111,8 +111,10 @@ class Request:
 
     @property
     def query(self) -> MultiDict:
+        # QUERY_STRING is a native string like PATH_INFO: raw UTF-8 bytes (curl sends ?q=café as is)
+        # arrive one latin-1 character each, so undo that first; parse_qsl then decodes %XX as UTF-8.
         # keep_blank_values: "?flag=" and "?flag" mean "flag is there, empty", not "no flag".
-        return MultiDict(parse_qsl(self.query_string, keep_blank_values=True))
+        return MultiDict(parse_qsl(native_to_text(self.query_string), keep_blank_values=True))
 
     @property
     def headers(self) -> Headers:

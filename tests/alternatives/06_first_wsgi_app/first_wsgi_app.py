@@ -171,11 +171,18 @@ class TaskAPI:
         self._ids = itertools.count(1)
         # The route table: a path pattern, and the handler of each method it allows.
         self._routes: list[tuple[re.Pattern[str], dict[str, Callable[..., Reply]]]] = [
-            (re.compile(r"/tasks"), {"GET": self._list, "POST": self._create}),
-            (re.compile(r"/tasks/([0-9]+)"), {"GET": self._show, "PATCH": self._update, "DELETE": self._delete}),
+            # HEAD runs the GET handler (its body is dropped in __call__), and Allow lists it too.
+            (re.compile(r"/tasks"), {"GET": self._list, "HEAD": self._list, "POST": self._create}),
+            (re.compile(r"/tasks/([0-9]+)"),
+             {"GET": self._show, "HEAD": self._show, "PATCH": self._update, "DELETE": self._delete}),
         ]
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        body = self._answer(environ, start_response)
+        # HEAD: the GET's status and headers, and not one byte of its body (RFC 9110 §9.3.2).
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else body
+
+    def _answer(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
         try:
             status, data, headers = self._dispatch(environ)
         except HTTPError as error:

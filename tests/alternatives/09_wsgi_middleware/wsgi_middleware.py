@@ -150,7 +150,9 @@ class Middleware:
                 status, headers, body = reply
                 start_response(status, headers)
                 exchange.status = status
-                result: Iterable[bytes] = [body] if body else []
+                # An answer to HEAD has no content, whoever makes it (RFC 9110 §9.3.2).
+                sends_body = body and environ.get("REQUEST_METHOD") != "HEAD"
+                result: Iterable[bytes] = [body] if sends_body else []
             else:
                 result = self.app(environ, forwarding_start_response)
         except Exception:
