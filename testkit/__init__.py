@@ -4,6 +4,8 @@
   until it listens, stop it, and prove it stopped;
 - ``testkit.asgi``: drive ASGI code from a synchronous test: ``run()`` (a bounded event loop) and
   ``http_scope()`` (a complete HTTP scope);
+- ``testkit.asgi_spec``: the ASGI message validator, both sides: ``checked_app()`` around an app under
+  test, ``ServerChecks`` around a probe app that a server under test runs;
 - ``testkit.peers``: ``peer_deviation()``, for a reference peer that itself breaks the rule graded;
 - ``testkit.prerequisites``: import a student's module from an earlier exercise, or say in one
   sentence which exercise to finish first;

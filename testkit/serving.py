@@ -13,6 +13,7 @@ Only tests import this module: the grader's status path never does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -147,6 +148,130 @@ def uvicorn_serving(app: Any, **config: Any) -> Iterator[str]:
             server.should_exit = True
 
         _stop_thread(thread, ask_to_exit, name="uvicorn")
+
+
+@contextlib.contextmanager
+def hypercorn_serving(app: Any, **config: Any) -> Iterator[str]:
+    """Run ``app`` under hypercorn in a thread (the second reference ASGI server); yield its base URL.
+
+    ``config`` sets attributes of ``hypercorn.config.Config`` (``graceful_timeout``,
+    ``keep_alive_timeout``, ...). Hypercorn always tries the lifespan protocol first and carries on
+    without it when the app raises, as uvicorn's ``lifespan="auto"`` does.
+
+    Hypercorn prints the port it bound but offers no way to read it back, so the listening socket is
+    bound here (127.0.0.1, port 0) and handed to it. Its ``shutdown_trigger`` is both signals: hypercorn
+    awaits it once every socket is listening (ready), and returns from ``serve()`` when it completes
+    (stop). The server has stopped when its thread has ended and the port refuses connections.
+    """
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    unknown = sorted(key for key in config if not hasattr(Config, key))
+    if unknown:
+        raise TypeError(f"hypercorn_serving: hypercorn's Config has no setting {unknown[0]!r}")
+    config.setdefault("loglevel", "WARNING")
+    config.setdefault("graceful_timeout", 1.0)  # open keep-alive connections hold a shutdown this long
+    # Its lifespan waits default to 60 s: an app that never answers lifespan must fail well inside ours.
+    config.setdefault("startup_timeout", READY_TIMEOUT / 2)
+    config.setdefault("shutdown_timeout", STOP_TIMEOUT / 2)
+    listening = socket.create_server((HOST, 0))
+    port = listening.getsockname()[1]
+    hypercorn_config = _prebound_config(listening)
+    for key, value in config.items():
+        setattr(hypercorn_config, key, value)
+
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loop_and_stop: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []  # filled once it is ready
+
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        loop_and_stop.append((asyncio.get_running_loop(), stop))
+        ready.set()
+        await stop.wait()
+
+    def run() -> None:
+        try:  # its own event loop, in its own thread; mode="asgi": a stub must not be taken for WSGI
+            asyncio.run(serve(app, hypercorn_config, shutdown_trigger=until_stopped, mode="asgi"))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="hypercorn", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: ready.is_set() or not thread.is_alive(), timeout=READY_TIMEOUT, what="hypercorn starting")
+        if not ready.is_set():
+            thread.join(STOP_TIMEOUT)
+            reason = f": {failure[0]!r}" if failure else ""
+            pytest.fail(f"hypercorn stopped before it was ready (did the app's lifespan startup fail?){reason}")
+        with wire.watching(HOST, port, "hypercorn"):
+            yield f"http://{HOST}:{port}"
+    finally:
+
+        def ask_to_exit() -> None:
+            for loop, stop in loop_and_stop:
+                loop.call_soon_threadsafe(stop.set)
+
+        _stop_thread(thread, ask_to_exit, name="hypercorn")
+        listening.close()  # hypercorn closed it when it stopped; closing twice is harmless
+    if failure:
+        raise AssertionError(f"hypercorn: serve() raised {failure[0]!r}") from failure[0]
+    _assert_refuses_connections(port, name="hypercorn")
+
+
+ASGI_SERVERS = ("uvicorn", "hypercorn")
+"""The reference ASGI servers: an app exercise's served tests run on each (parametrize over this)."""
+
+
+@contextlib.contextmanager
+def asgi_serving(server: str, app: Any, *, lifespan: str = "auto") -> Iterator[str]:
+    """Serve ``app`` on the reference ASGI server named ``server`` (one of ``ASGI_SERVERS``), same settings.
+
+    ``lifespan`` is uvicorn's switch: ``"auto"`` (try it, carry on if the app raises), ``"on"`` (the app
+    must answer it), ``"off"`` (never sent). Hypercorn always behaves as ``"auto"``; for ``"off"`` the
+    lifespan scope ends here, before the app sees it. Either server cancels an app still running 1 s
+    after it is asked to stop (an endless stream must not hold the test).
+    """
+    if server == "uvicorn":
+        with uvicorn_serving(app, lifespan=lifespan, timeout_graceful_shutdown=1) as url:
+            yield url
+    elif server == "hypercorn":
+        with hypercorn_serving(_without_lifespan(app) if lifespan == "off" else app, graceful_timeout=1.0) as url:
+            yield url
+    else:
+        raise ValueError(f"asgi_serving: no reference ASGI server {server!r}; choose one of {', '.join(ASGI_SERVERS)}")
+
+
+def _without_lifespan(app: Any) -> Any:
+    """``app``, except that a lifespan scope returns at once (hypercorn then serves without lifespan)."""
+
+    async def http_and_websocket_only(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+
+    return http_and_websocket_only
+
+
+def _assert_refuses_connections(port: int, *, name: str) -> None:
+    """Fail unless nothing listens on ``port`` any more: a stopped server has closed its socket."""
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            pass
+    except OSError:
+        return
+    pytest.fail(f"{name} said it had stopped, but port {port} still accepts connections")
+
+
+def _prebound_config(listening: socket.socket) -> Any:
+    """A hypercorn ``Config`` that serves on ``listening`` (already bound) instead of binding its own."""
+    from hypercorn.config import Config, Sockets
+
+    class PreboundConfig(Config):
+        def create_sockets(self) -> Sockets:  # hypercorn calls it once lifespan startup is done
+            listening.setblocking(False)
+            return Sockets(secure_sockets=[], insecure_sockets=[listening], quic_sockets=[])
+
+    return PreboundConfig()
 
 
 @contextlib.contextmanager
