@@ -155,6 +155,16 @@ def connection_options(response: h11.Response) -> set[bytes]:
     return {option.strip().lower() for key, value in response.headers if key == b"connection" for option in value.split(b",")}
 
 
+def head_connection_options(head: bytes) -> set[bytes]:
+    """The Connection options of a raw response head (for HTTP/1.0 answers, which h11 reads as 1.1)."""
+    return {
+        option.strip().lower()
+        for line in head.split(b"\r\n")[1:]
+        if line.lower().startswith(b"connection:")
+        for option in line.split(b":", 1)[1].split(b",")
+    }
+
+
 def new_request(**fields: Any) -> HTTPRequest:
     values: dict[str, Any] = {"method": "GET", "target": b"/", "http_version": "1.1", "headers": [], "body": b""}
     values.update(fields)
@@ -330,6 +340,26 @@ def test_rejects_a_request_cut_short(raw: bytes) -> None:
             b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
             id="a-coding-besides-chunked",
         ),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            id="chunked-twice-in-one-line",
+        ),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n\r\n",
+            id="chunked-twice-in-two-lines",
+        ),
+        # Content-Length = 1*DIGIT (RFC 9110 §8.6): int() takes each of these, and a proxy may read them otherwise.
+        *(
+            pytest.param(
+                b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: " + value + b"\r\n\r\nabcde", id=f"content-length-{name}"
+            )
+            for name, value in [("plus", b"+5"), ("minus", b"-5"), ("underscore", b"0_5"), ("hex", b"0x5")]
+        ),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 5\r\n\r\nabcde", id="content-lengths-that-disagree-in-one-line"
+        ),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\nabcde", id="space-before-the-colon"),
     ],
 )
 def test_rejects_a_body_whose_length_is_unclear(raw: bytes) -> None:
@@ -908,7 +938,49 @@ def test_closes_after_a_request_with_both_framings() -> None:
         f"expected 400 (refused) or 200 with the chunked body b'hello' (Transfer-Encoding wins), "
         f"got {response.status_code} {body!r}"
     )
+    assert b"close" in connection_options(response), (
+        f"expected 'Connection: close' in the answer (the server closes after it, RFC 9112 §9.6), got {response.headers!r}"
+    )
     assert writer.closed, "expected serve_connection() to close the writer"
+
+
+@pytest.mark.spec("RFC 9112 §6.1 (Transfer-Encoding in an HTTP/1.0 message: faulty framing, close after it), §11.2")
+def test_closes_after_an_http_1_0_request_with_transfer_encoding() -> None:
+    # HTTP/1.0 has no Transfer-Encoding: a 1.0 proxy in front may have read this body another way, so even
+    # with keep-alive asked for, the server answers (or refuses) it and closes. Driven directly, as above.
+    chunked = b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    behind = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    writer = MemoryWriter()
+    run_async(
+        lambda: asgi_server.serve_connection(apps.echo_app, reader_with(chunked + behind), writer),
+        what="serve_connection() on an HTTP/1.0 request with Transfer-Encoding",
+    )
+    answers = bytes(writer.data).count(b"HTTP/1.1 ")
+    assert answers == 1, (
+        f"expected one answer and then the connection closed, got {answers} answer(s): {bytes(writer.data)[:300]!r}: "
+        "an HTTP/1.0 request with Transfer-Encoding has faulty framing, close after it (RFC 9112 §6.1)"
+    )
+    assert writer.closed, "expected serve_connection() to close the writer"
+
+
+@pytest.mark.spec("RFC 9112 §9.6 (a server that closes says so: Connection: close in its last response), §9.3")
+@pytest.mark.parametrize(
+    ("app", "request_bytes"),
+    [
+        pytest.param(apps.hello_app, b"GET / HTTP/1.0\r\n\r\n", id="http-1.0"),
+        pytest.param(apps.parts_app, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", id="http-1.0-body-ended-by-the-close"),
+    ],
+)
+@pytest.mark.parametrize("kind", SERVERS)
+def test_says_connection_close_in_the_last_response(kind: str, app: Any, request_bytes: bytes) -> None:
+    with serve(kind, app) as url, connect(url) as sock:
+        sock.sendall(request_bytes)
+        raw = read_until_closed(sock, "an HTTP/1.0 request the server closes after")
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert b"close" in head_connection_options(head), (
+        f"expected 'connection: close' in the head of the response the server closes after, got {head!r}: "
+        "before closing a connection, say so in its last response (RFC 9112 §9.6)"
+    )
 
 
 @pytest.mark.spec("RFC 9112 §3 (request line), §6.3 (invalid framing); RFC 9110 §15.5.1 (400 Bad Request)")
@@ -980,8 +1052,7 @@ def test_an_http_1_0_keep_alive_connection_says_so_or_closes(kind: str) -> None:
         head, body = read_response_head(sock, "an HTTP/1.0 request with Connection: keep-alive")
         while len(body) < len(b"Hello, world!") and (chunk := sock.recv(65536)):
             body += chunk  # the app gives a Content-Length: 13
-        options = {o.strip().lower() for line in head.split(b"\r\n")[1:] if line.lower().startswith(b"connection:") for o in line.split(b":", 1)[1].split(b",")}
-        if b"keep-alive" in options:
+        if b"keep-alive" in head_connection_options(head):
             sock.sendall(request)  # it said the connection persists: it must serve the next request on it
             again, _ = read_response_head(sock, "a second HTTP/1.0 request on a connection the server kept alive")
             assert again.startswith(b"HTTP/1.1 200 "), f"expected the second request served, got {again[:80]!r}"
@@ -991,6 +1062,68 @@ def test_an_http_1_0_keep_alive_connection_says_so_or_closes(kind: str) -> None:
         f"expected 'connection: keep-alive' in the head (the connection stays open), or the connection closed after "
         f"the response; got the head {head!r} and an open connection: an HTTP/1.0 client that is not told keep-alive "
         "waits for the close (RFC 9112 §9.3; `ab -k` hangs)"
+    )
+
+
+def get_hello(url: str, what: str) -> None:
+    try:
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+            response = client.get(url + "/")
+    except httpx.TimeoutException:
+        pytest.fail(
+            f"{what}: another client's GET got no answer in {CLIENT_TIMEOUT:g} s: a read that waits for one "
+            "client must not block the event loop (await the reader; no blocking socket calls, no time.sleep)"
+        )
+    assert response.text == "Hello, world!", f"{what}: expected the GET answered, got {response.status_code} {response.text[:80]!r}"
+
+
+@pytest.mark.spec("the README (one coroutine per connection); asyncio: a coroutine waiting on one client lets the others run")
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_trickling_client_does_not_hold_up_the_others(kind: str) -> None:
+    # The slow client sends its request in three pieces, and between two pieces another client is served.
+    pieces = [b"POST / HTTP/1.1\r\nHo", b"st: test\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc", b"defghij"]
+    with serve(kind, apps.hello_app) as url, connect(url) as slow:
+        slow.sendall(pieces[0])
+        get_hello(url, "while a client was in the middle of its request head")
+        slow.sendall(pieces[1])
+        get_hello(url, "while a client was in the middle of its request body")
+        slow.sendall(pieces[2])
+        raw = read_until_closed(slow, "the trickling client's request, complete at last")
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"Hello, world!"), f"expected the slow client answered too, got {raw[:200]!r}"
+
+
+def ten_keep_alive_requests(url: str) -> float:
+    """Seconds for ten GETs in a row on one connection, each sent once the previous answer is in."""
+    with connect(url) as sock:
+        started = time.perf_counter()
+        for _ in range(10):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            data = b""
+            while not data.endswith(b"Hello, world!"):  # the body comes last, after a Content-Length: 13
+                chunk = sock.recv(65536)
+                if not chunk:
+                    pytest.fail(f"the server closed a kept-alive connection after {data[:200]!r}")
+                data += chunk
+        return time.perf_counter() - started
+
+
+NAGLE_BOUND = 10
+"""How many times uvicorn's time ten kept-alive requests may take: Nagle's delayed ACKs cost ~40 times it."""
+
+
+@pytest.mark.spec("the README (How fast is it?: Nagle's algorithm, RFC 896; delayed ACK, RFC 1122 §4.2.3.2; TCP_NODELAY)")
+def test_keep_alive_responses_are_not_held_back_by_nagle() -> None:
+    # A ratio to uvicorn measured in the same run, never a bare time; the best of three rounds each. With
+    # Nagle on, every response whose head and body are separate writes waits ~40 ms for the client's
+    # delayed ACK: ten of them take ~400 ms where uvicorn takes a few (measured: 400 ms against 5-9 ms).
+    with serve("uvicorn", apps.hello_app) as url:
+        theirs = min(ten_keep_alive_requests(url) for _ in range(3))
+    with serve("yours", apps.hello_app) as url:
+        yours = min(ten_keep_alive_requests(url) for _ in range(3))
+    assert yours <= NAGLE_BOUND * theirs, (
+        f"expected ten kept-alive requests within {NAGLE_BOUND} times uvicorn's time, took {yours * 1000:.0f} ms against "
+        f"uvicorn's {theirs * 1000:.1f} ms ({yours / theirs:.0f} times): about 40 ms a response is Nagle's algorithm "
+        "meeting delayed ACKs. Set TCP_NODELAY on each connection (the README, How fast is it?)"
     )
 
 
@@ -1110,6 +1243,25 @@ def test_answers_431_and_413_past_the_limits(monkeypatch: pytest.MonkeyPatch) ->
         with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
             response = client.post(url + "/", content=b"x" * 1000)
         assert response.content == b"x" * 1000, f"expected a body of exactly MAX_BODY bytes echoed, got {response.status_code}"
+
+
+@pytest.mark.spec("RFC 9110 §15.5.14 (413's name is Content Too Large); RFC 6585 §5; RFC 9112 §4 (the reason phrase may be empty)")
+def test_names_413_and_431_as_rfc_9110_and_6585_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.11's HTTPStatus(413).phrase is still RFC 7231's "Request Entity Too Large".
+    lowered(monkeypatch, "MAX_HEAD", 1024)
+    lowered(monkeypatch, "MAX_BODY", 1000)
+    cases = [
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n", 413, b"Content Too Large"),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 2000 + b"\r\n\r\n", 431, b"Request Header Fields Too Large"),
+    ]
+    with serve("yours", apps.echo_app) as url:
+        for raw, status, reason in cases:
+            with connect(url) as sock:
+                sock.sendall(raw)
+                line = read_response_head(sock, f"a request refused with {status}")[0].split(b"\r\n")[0]
+            assert line in (b"HTTP/1.1 %d %s" % (status, reason), b"HTTP/1.1 %d " % status), (
+                f"expected the status line 'HTTP/1.1 {status} {reason.decode()}' (or an empty reason phrase), got {line!r}"
+            )
 
 
 @pytest.mark.spec("RFC 9110 §9.1 (methods are tokens), §5.5 (no NUL in a field value); RFC 9110 §15.5.1 (400)")
@@ -1703,6 +1855,27 @@ def test_answers_head_without_a_body(kind: str) -> None:
     assert events[0] == b"", f"expected no body in the answer to HEAD, got {events[0][:80]!r}"
     assert json.loads(events[1]) == {"hello": "world", "method": "GET"}, (
         f"expected the GET after the HEAD to be answered on the same connection, got {events[1][:80]!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD: the same head as GET, no content); RFC 9112 §6.3 (a HEAD response ends with its head)")
+@pytest.mark.parametrize(
+    ("app", "body"),
+    [pytest.param(apps.hello_app, b"Hello, world!", id="content-length"), pytest.param(apps.parts_app, b"one,two,three", id="streamed")],
+)
+@pytest.mark.parametrize("kind", SERVERS)
+def test_sends_no_body_to_head_even_if_the_app_sends_one(kind: str, app: Any, body: bytes) -> None:
+    # These apps ignore the method and send their body: the server drops it, or the client would read it
+    # as the start of the next response.
+    two = b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\nGET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    with serve(kind, app) as url, connect(url) as sock:
+        sock.sendall(two)
+        raw = read_until_closed(sock, "a HEAD and then a GET on one connection")
+    responses, rest = parse_responses(raw, ["HEAD", "GET"])  # fails on body bytes where a response should start
+    bodies = [got for _response, got, _ended in responses]
+    assert bodies == [b"", body] and not rest, (
+        f"expected the HEAD answered with a head only, then the GET with {body!r}; got the bodies {bodies!r} and then "
+        f"{rest[:80]!r}: drop the body the app sends to a HEAD request (RFC 9110 §9.3.2), chunk framing included"
     )
 
 

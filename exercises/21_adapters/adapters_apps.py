@@ -165,6 +165,26 @@ def environ_app(probe: Probe) -> Any:
     return app
 
 
+def latin1_app(probe: Probe) -> Any:
+    """A status and a header value with a character past ASCII: WSGI strings are latin-1 (PEP 3333)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 D\xe9j\xe0 vu", [("Content-Type", "text/plain"), ("X-Name", "caf\xe9")])
+        return [b"ok"]
+
+    return app
+
+
+def empty_chunks_app(probe: Probe) -> Any:
+    """Yields empty chunks between (and before) the real ones: PEP 3333 lets an app yield b""."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"", b"one ", b"", b"two", b""]
+
+    return app
+
+
 class TrackingBody:
     """A response iterable with ``close()`` that records the call (PEP 3333: the server must call it)."""
 
@@ -202,7 +222,7 @@ class EndlessBody:
         while time.monotonic() < deadline and not self.probe.gate.is_set():
             self.probe.yielded += 1
             yield b"tick\n"
-            time.sleep(0.02)
+            self.probe.gate.wait(0.02)  # a tick every 20 ms, and none once the test opens the gate
 
     def close(self) -> None:
         self.probe.closed.set()

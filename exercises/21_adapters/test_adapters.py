@@ -19,7 +19,6 @@ import contextvars
 import functools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from wsgiref.validate import check_environ, validator
@@ -249,6 +248,17 @@ def test_build_environ_without_a_server_address(server: Any) -> None:
         f"'localhost'), got {name!r}"
     )
     assert isinstance(port, str) and port.isdigit(), f"expected SERVER_PORT as a string of digits when scope['server'] is {server!r}, got {port!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues (native strings: each byte one latin-1 character), §environ Variables (HTTP_ Variables)")
+def test_build_environ_decodes_header_bytes_as_latin1() -> None:
+    scope = http_scope("GET", "/", headers=[(b"x-name", "café".encode("utf-8")), (b"x-raw", b"\xff\x80")])
+    environ = adapters.build_environ(scope, apps_input())
+    got = (environ.get("HTTP_X_NAME"), environ.get("HTTP_X_RAW"))
+    assert got == ("caf\xc3\xa9", "\xff\x80"), (
+        f"expected HTTP_X_NAME 'caf\\xc3\\xa9' and HTTP_X_RAW '\\xff\\x80' (each byte one character: "
+        f"value.decode('latin-1')), got {got!r}: a WSGI string carries the bytes, never a UTF-8 decoding of them"
+    )
 
 
 def apps_input() -> Any:
@@ -504,7 +514,10 @@ def test_response_streams_chunk_by_chunk(make_adapter: Callable[..., Any], probe
         if error:
             raise error
         await talk.communicator.wait(WAIT)
-        await asyncio.sleep(0)  # one turn of the loop: let cancelled tasks finish cancelling
+        # A task the adapter cancelled ends on its next turn of the loop: wait for that, not for a fixed time.
+        cancelling = [t for t in asyncio.all_tasks() - before if t.cancelling() and t is not asyncio.current_task()]
+        if cancelling:
+            await asyncio.wait(cancelling, timeout=WAIT)
         left = [t for t in asyncio.all_tasks() - before if not t.done()]
         assert not left, f"expected no task of the adapter's left running once the request is over, got {left!r}"
         return start, first, messages
@@ -517,6 +530,46 @@ def test_response_streams_chunk_by_chunk(make_adapter: Callable[..., Any], probe
     body = b"".join(m.get("body", b"") for m in messages if m.get("type") == "http.response.body")
     assert body == b"before the gate\nafter the gate\n", f"expected the whole body in order, got {body!r}"
     assert messages[-1].get("more_body", False) is False, f"expected the last message to end the body (more_body false), got {messages[-1]!r}"
+
+
+@pytest.mark.spec("PEP 3333 §Unicode Issues (status and headers are latin-1 strings); ASGI HTTP §Response Start (byte strings)")
+def test_response_headers_are_encoded_as_latin1(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.latin1_app(probe))
+
+    async def go() -> Talk:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        _, error = await talk.rest()
+        if error:
+            raise error
+        return talk
+
+    start = run(go(), what="an app whose status and header hold 'é'").start()
+    headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
+    assert start.get("status") == 200 and (b"x-name", b"caf\xe9") in headers, (
+        f"expected status 200 and the header (b'x-name', b'caf\\xe9') (the app's 'caf\\xe9' encoded as latin-1: one "
+        f"byte per character, not UTF-8's two), got {start.get('status')!r} and {headers!r}"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming (an empty chunk may be yielded); the README (one message per non-empty chunk)")
+def test_empty_chunks_send_no_message(make_adapter: Callable[..., Any], probe: apps.Probe) -> None:
+    adapter = make_adapter(apps.empty_chunks_app(probe))
+
+    async def go() -> list[dict[str, Any]]:
+        talk = Talk(adapter, http_scope())
+        await talk.send()
+        messages, error = await talk.rest()
+        if error:
+            raise error
+        return messages
+
+    messages = run(go(), what="an app that yields b'' between its chunks")
+    streamed = [m.get("body", b"") for m in messages if m.get("type") == "http.response.body" and m.get("more_body", False)]
+    assert streamed == [b"one ", b"two"], (
+        f"expected one http.response.body with more_body=True per non-empty chunk (b'one ', b'two'), got {streamed!r}: "
+        "skip the empty ones (an empty message only ends the body, with more_body=False)"
+    )
 
 
 @pytest.mark.spec("PEP 3333 §The write() Callable, §Buffering and Streaming")
@@ -696,13 +749,18 @@ def test_max_workers_limits_the_pool(make_adapter: Callable[..., Any], probe: ap
     peak = 0
     inside = 0
     lock = threading.Lock()
+    two_inside, three_inside = threading.Event(), threading.Event()
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         nonlocal peak, inside
         with lock:
             inside += 1
             peak = max(peak, inside)
-        time.sleep(0.1)
+            if inside == 2:
+                two_inside.set()
+            if inside > 2:
+                three_inside.set()
+        probe.gate.wait(apps.GATE_TIMEOUT)  # held inside until the test has seen who got in
         with lock:
             inside -= 1
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -713,8 +771,12 @@ def test_max_workers_limits_the_pool(make_adapter: Callable[..., Any], probe: ap
     async def go() -> list[int]:
         transport = httpx.ASGITransport(app=adapter)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
-            answers = await asyncio.gather(*(client.get("/") for _ in range(6)))
-        return [a.status_code for a in answers]
+            answers = asyncio.gather(*(client.get("/") for _ in range(6)))
+            assert await wait_event(two_inside), "expected two calls inside the app at once with max_workers=2, never saw two"
+            # Two are held inside and four wait: a third worker would let one in at once. Give it the chance.
+            assert not await wait_event(three_inside, 0.3), "expected at most 2 calls inside the app with max_workers=2, a third got in"
+            probe.gate.set()
+            return [a.status_code for a in await answers]
 
     statuses = run(go(), what="six requests at once with max_workers=2")
     assert statuses == [200] * 6, f"expected six 200 answers, got {statuses!r}"

@@ -310,6 +310,8 @@ def wants_keep_alive(request: HTTPRequest) -> bool:
     """HTTP/1.1 is persistent unless ``Connection: close``; HTTP/1.0 only with ``keep-alive`` (RFC 9112 §9.3)."""
     if request.header(b"transfer-encoding") and request.header(b"content-length"):
         return False  # both framings: maybe a smuggling attempt, so close after it (RFC 9112 §6.3)
+    if request.header(b"transfer-encoding") and request.http_version == "1.0":
+        return False  # HTTP/1.0 has no Transfer-Encoding: its framing is faulty, so close after it (§6.1)
     tokens = {t.strip() for t in (request.header(b"connection") or b"").lower().split(b",")}
     if request.http_version == "1.0":
         return b"keep-alive" in tokens
@@ -321,6 +323,10 @@ def http_date() -> bytes:
     return email.utils.formatdate(usegmt=True).encode("ascii")
 
 
+RENAMED = {413: "Content Too Large"}
+"""A reason phrase RFC 9110 renamed (§15.5.14) that Python 3.11's ``HTTPStatus`` still gives the old way."""
+
+
 def response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
     """``HTTP/1.1 <status> <reason>\\r\\n``, one line per header, and the empty line.
 
@@ -329,7 +335,7 @@ def response_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
     if all(name != b"date" for name, _ in headers):
         headers = [*headers, (b"date", http_date())]
     try:
-        reason = HTTPStatus(status).phrase
+        reason = RENAMED.get(status) or HTTPStatus(status).phrase
     except ValueError:
         reason = ""
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
