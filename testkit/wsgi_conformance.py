@@ -10,7 +10,8 @@ the bytes look like), so the probe applications and the checks live here, once:
 - ``write()`` still sends (§The write() Callable);
 - the headers wait for the first non-empty chunk (§Buffering and Streaming);
 - the iterable's ``close()`` is called exactly once, whatever happens (§Specification Details);
-- an application that raises gets a 500 and its traceback goes to ``wsgi.errors`` (§Error Handling).
+- an application that raises gets a 500 and its traceback goes to ``wsgi.errors`` (§Error Handling);
+- an application that never calls ``start_response`` gets a 500 (§The start_response() Callable).
 
 Each exercise's test keeps its own name and its own framing checks, and calls these for the rest.
 Only tests import this module.
@@ -218,6 +219,19 @@ CLOSE_CASES = ["success", "error-while-iterating", "client-gone"]
 def failing_app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
     """Raises before start_response: the server answers 500 and logs the traceback."""
     raise KeyError("no such task")
+
+
+NEVER_STARTS_BODIES = {"a-body": [b"a body, but start_response() was never called"], "no-body": []}
+"""What an app that never calls start_response returns: with a body and without (the test ids of both exercises)."""
+
+
+def never_starting_app(body: list[bytes]) -> Callable[..., list[bytes]]:
+    """Returns ``body`` without ever calling start_response: there is no status to send, so the server answers 500."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        return list(body)
+
+    return app
 
 
 def check_traceback_logged(environ: dict[str, Any]) -> None:

@@ -52,17 +52,21 @@ from testkit.serving import (
     wait_until,
 )
 from testkit import wsgi_conformance as conformance
+from testkit.wsgi_peers import KeptAlive
 from testkit.wsgi_conformance import (
     CLOSE_CASES,
     IMF_FIXDATE,
     Closing,
     FailsAfterHeaders,
     Recorder,
+    NEVER_STARTS_BODIES,
+    check_headers_wait_for_the_first_non_empty_chunk,
     check_second_start_response_raises,
     check_traceback_logged,
     exc_info_before_headers_app,
     failing_app,
     gone,
+    never_starting_app,
     within,
     writing_app,
 )
@@ -717,6 +721,21 @@ def test_call_app_write_still_works() -> None:
     )
 
 
+@pytest.mark.spec("PEP 3333 §Buffering and Streaming (headers wait for the first non-empty chunk)")
+def test_call_app_headers_wait_for_the_first_non_empty_chunk() -> None:
+    def run(app: Callable[..., Any], send: Recorder) -> Any:
+        return within(5, "call_app()", wsgi_server_http11.call_app, app, base_environ(), send, True)
+
+    send = check_headers_wait_for_the_first_non_empty_chunk(run)
+    assert strict_dechunk(send.raw.partition(b"\r\n\r\n")[2]) == b"data", (
+        f"expected the body b'data' in one chunk (the app's b'' is no chunk), got {send.raw[-60:]!r} last"
+    )
+    raw, _ = run_app(app_with("204 No Content", [], []))
+    assert raw.startswith(b"HTTP/1.1 204 No Content\r\n"), (
+        f"expected the head to be sent at the end when the body is empty, got {raw[:80]!r}"
+    )
+
+
 @pytest.mark.spec("PEP 3333 §The start_response() Callable (a second call needs exc_info)")
 def test_call_app_second_start_response_without_exc_info_fails() -> None:
     check_second_start_response_raises(run_app)
@@ -771,6 +790,17 @@ def test_call_app_answers_500_when_the_app_fails() -> None:
         f"expected a 500 response and False (close the connection) when the app raises, got {reply.status} and {reusable!r}"
     )
     check_traceback_logged(environ)
+
+
+@pytest.mark.spec("PEP 3333 §The start_response() Callable (it must come before the first body bytes)")
+@pytest.mark.parametrize("body", list(NEVER_STARTS_BODIES.values()), ids=list(NEVER_STARTS_BODIES))
+def test_call_app_an_app_that_never_calls_start_response_gets_500(body: list[bytes]) -> None:
+    raw, reusable = run_app(never_starting_app(body))
+    reply = parse_reply(raw)
+    assert reply.status == 500 and reusable is False, (
+        f"expected 500 and False (close the connection) for an app that returned {body!r} without calling "
+        f"start_response(), got {reply.status} and {reusable!r}: there is no status to send, so that is the app's error"
+    )
 
 
 @pytest.fixture
@@ -1138,7 +1168,8 @@ def test_no_100_continue_when_the_app_does_not_read() -> None:
 
 @pytest.mark.spec("RFC 9110 §9.3.2 (HEAD), §15.3.5 (204)")
 def test_head_and_204_on_a_kept_connection(server: Any) -> None:
-    with server() as url, Conversation(url) as conv:
+    # KeptAlive lets h11 judge the bytes: a body sent for HEAD shows up as the start of the next answer.
+    with server() as url, KeptAlive(url, name="the server") as conv:
         head = conv.request("HEAD", "/hello?who=head")
         empty = conv.request("GET", "/empty")
         after = conv.request("GET", "/hello?who=after")

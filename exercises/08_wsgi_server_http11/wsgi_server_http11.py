@@ -206,8 +206,9 @@ def call_app(app: WSGIApp, environ: dict[str, Any], send: Callable[[bytes], Any]
     """Run ``app`` and send its response framed for HTTP/1.1; return True if the connection may be reused.
 
     Start from your ``call_app`` of exercise 07 (start_response, write(), exc_info, close(), 500, a
-    ``Date``): copy it here and all of it still holds. What changes is the framing, decided when the
-    head goes out:
+    ``Date``): copy it here and all of it still holds (PEP 3333): the head still waits for the first
+    non-empty chunk (or the end of an empty body), and an app that never calls ``start_response``
+    still gets a 500. What changes is the framing, decided when the head goes out:
 
     - the status line is ``HTTP/1.1 <status>``;
     - HEAD requests, 1xx, 204 and 304 responses have no body: send none (RFC 9110 §6.4.1);

@@ -2,8 +2,10 @@
 
 The apps are first called in-process (``wsgiref.validate`` for WSGI, ``httpx.ASGITransport`` for ASGI),
 then served for real: the WSGI app by wsgiref's one-thread ``WSGIServer``, the ASGI app by uvicorn,
-each driven by an ``httpx.AsyncClient`` sending its requests all at once. The cases marked
-``reference`` run the same test with the course's own apps, to prove the test and its margins.
+each driven by an ``httpx.AsyncClient`` sending its requests all at once. Every message the ASGI
+app sends is checked by the course's ASGI validator (``testkit.asgi_spec``): an int status, header
+names as lowercase bytes, a bytes body. The cases marked ``reference`` run the same test with the
+course's own apps, to prove the test and its margins.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 import why_async
 from testkit.asgi import run
+from testkit.asgi_spec import checked_app
 from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
 
 T = TypeVar("T")
@@ -91,7 +94,7 @@ def check_does_not_block(app: Callable[..., Any], monkeypatch: pytest.MonkeyPatc
     """10 requests of 0.2 s through ASGITransport, all at once: together they must take far less than 2 s."""
     monkeypatch.setattr(why_async, "DELAY", 0.2)
     paths = [f"/users/{i}" for i in range(10)]
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=checked_app(app, what="asgi_app"))
     elapsed, responses = run(
         fetch_together(paths, base_url="http://testserver", transport=transport),
         timeout=10,
@@ -121,20 +124,24 @@ def reference_wsgi_app(environ: dict[str, Any], start_response: Callable[..., An
 
 
 class ReferenceAsgiApp:
-    """The slow endpoint, counting how many requests it is serving at once. ``/broken`` answers 500."""
+    """The slow endpoint, counting how many requests it is serving at once. ``/broken`` answers 500;
+    ``/one-missing`` answers 404 to the second request that arrives and 200 to the others."""
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.most_in_flight = 0
         self.answered = 0
+        self.arrived = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
         self.in_flight += 1
+        self.arrived += 1
+        arrival = self.arrived
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             await asyncio.sleep(why_async.DELAY)
-            status = 500 if scope["path"] == "/broken" else 200
+            status = 500 if scope["path"] == "/broken" else 404 if scope["path"] == "/one-missing" and arrival == 2 else 200
             body = json.dumps({"path": scope["path"], "waited": why_async.DELAY}).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -164,7 +171,7 @@ def test_wsgi_app_answers_after_the_delay(monkeypatch: pytest.MonkeyPatch) -> No
 def test_asgi_app_answers_after_the_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(why_async, "DELAY", 0.2)
     elapsed, responses = run(
-        fetch_together(["/users/7"], base_url="http://testserver", transport=httpx.ASGITransport(app=why_async.asgi_app)),
+        fetch_together(["/users/7"], base_url="http://testserver", transport=httpx.ASGITransport(app=checked_app(why_async.asgi_app, what="asgi_app"))),
         timeout=5,
         what="GET /users/7 through httpx.ASGITransport",
     )
@@ -250,6 +257,21 @@ def test_measure_refuses_to_time_failures(reference_server: Any) -> None:
         run(why_async.measure(url + "/broken", 2), timeout=10, what="measure(url + '/broken', 2)")
 
 
+@pytest.mark.spec("RFC 9110 §15.3 (2xx: success), §15.5.5 (404: a client error is no success either)")
+def test_measure_refuses_when_any_one_answer_fails(reference_server: Any) -> None:
+    app, url = reference_server
+    try:
+        seconds = run(why_async.measure(url + "/one-missing", 4), timeout=10, what="measure(url + '/one-missing', 4)")
+    except httpx.HTTPStatusError as exc:
+        assert exc.response.status_code == 404, f"expected the HTTPStatusError of the 404 answer, got {exc!r}"
+        return
+    pytest.fail(
+        f"expected measure() to raise httpx.HTTPStatusError: 1 of the 4 answers was a 404 (the others 200), "
+        f"but it returned {seconds!r}. Check every response (response.raise_for_status()), not only the first "
+        f"or the last, and count any status outside 2xx as a failure (server saw {app.arrived} requests)"
+    )
+
+
 # --- served for real -------------------------------------------------------------------------------
 
 STUDENT = "your app"
@@ -281,8 +303,10 @@ def test_uvicorn_answers_20_slow_requests_in_about_the_time_of_one(monkeypatch: 
         check_does_not_block(app, monkeypatch)
     monkeypatch.setattr(why_async, "DELAY", 0.5)
     paths = [f"/users/{i}" for i in range(20)]
-    with uvicorn_serving(app, lifespan="off", timeout_graceful_shutdown=1) as url:
+    checked = checked_app(app, what="asgi_app")
+    with uvicorn_serving(checked, lifespan="off", timeout_graceful_shutdown=1) as url:
         elapsed, responses = run(fetch_together(paths, base_url=url), timeout=10, what="20 requests to uvicorn")
+    checked.raise_first()  # uvicorn turned a broken message into its own 500: show the rule instead
     check_responses(paths, responses)
     assert elapsed >= 0.45, f"expected every answer to wait DELAY = 0.5 s, but all 20 came in {elapsed:.2f} s"
     assert elapsed < 2.5, (

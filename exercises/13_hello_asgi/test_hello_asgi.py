@@ -4,7 +4,8 @@
   feeds ``receive()`` exactly the events a test chooses (a body in pieces, a disconnect) and shows
   every message the app sends;
 - request by request with ``httpx.ASGITransport`` (an in-process HTTP client for ASGI apps);
-- over real TCP, served by uvicorn, the reference ASGI server.
+- over real TCP, served by uvicorn and by hypercorn, the reference ASGI servers: the app must
+  behave the same on both.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from asgiref.testing import ApplicationCommunicator
 
 import hello_asgi
 from testkit.asgi import http_scope, run
-from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
+from testkit.asgi_spec import checked_app, checked_send
+from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, asgi_serving
 
 T = TypeVar("T")
 TEXT = b"text/plain; charset=utf-8"
@@ -89,7 +91,7 @@ def check_final_body(message: dict[str, Any], body: bytes) -> None:
 
 
 async def asgi_request(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    transport = httpx.ASGITransport(app=hello_asgi.app)
+    transport = httpx.ASGITransport(app=checked_app(hello_asgi.app))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
         return await client.request(method, path, **kwargs)
 
@@ -108,7 +110,7 @@ def test_send_response_sends_start_then_body() -> None:
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    run(hello_asgi.send_response(send, 201, b"made it", headers=[(b"x-extra", b"1")]))
+    run(hello_asgi.send_response(checked_send(send, http_scope()), 201, b"made it", headers=[(b"x-extra", b"1")]))
     assert len(messages) == 2, f"expected exactly 2 messages (start, then body), got {len(messages)}: {messages!r}"
     headers = check_start(messages[0], 201)
     expected = [(b"content-type", TEXT), (b"content-length", b"7"), (b"x-extra", b"1")]
@@ -116,7 +118,7 @@ def test_send_response_sends_start_then_body() -> None:
     check_final_body(messages[1], b"made it")
 
     messages.clear()
-    run(hello_asgi.send_response(send, 200, b"{}", content_type=b"application/json"))
+    run(hello_asgi.send_response(checked_send(send, http_scope()), 200, b"{}", content_type=b"application/json"))
     headers = check_start(messages[0], 200)
     assert (b"content-type", b"application/json") in headers, f"expected the content_type argument to be sent, got {headers!r}"
 
@@ -137,7 +139,7 @@ def test_hello_through_asgi_transport() -> None:
 @pytest.mark.spec("ASGI HTTP §Response Start, §Response Body")
 def test_hello_message_by_message() -> None:
     async def scenario() -> None:
-        communicator = ApplicationCommunicator(hello_asgi.app, http_scope("GET", "/"))
+        communicator = ApplicationCommunicator(checked_app(hello_asgi.app), http_scope("GET", "/"))
         await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
         headers = check_start(await next_message(communicator, "http.response.start"), 200)
         assert (b"content-length", b"13") in headers, f"expected a content-length of 13, got {headers!r}"
@@ -255,7 +257,7 @@ def test_echo_through_asgi_transport() -> None:
 def test_echo_waits_for_the_last_piece() -> None:
     async def scenario() -> None:
         scope = http_scope("POST", "/echo", headers=[(b"content-type", b"text/plain")])
-        communicator = ApplicationCommunicator(hello_asgi.app, scope)
+        communicator = ApplicationCommunicator(checked_app(hello_asgi.app), scope)
         await communicator.send_input({"type": "http.request", "body": b"one, ", "more_body": True})
         await communicator.send_input({"type": "http.request", "body": b"two, ", "more_body": True})
         assert await communicator.receive_nothing(timeout=0.2), (
@@ -272,7 +274,7 @@ def test_echo_waits_for_the_last_piece() -> None:
 @pytest.mark.spec("ASGI HTTP §Disconnect - receive event")
 def test_echo_stops_when_the_client_disconnects() -> None:
     async def scenario() -> None:
-        communicator = ApplicationCommunicator(hello_asgi.app, http_scope("POST", "/echo"))
+        communicator = ApplicationCommunicator(checked_app(hello_asgi.app), http_scope("POST", "/echo"))
         await communicator.send_input({"type": "http.request", "body": b"half a bo", "more_body": True})
         await communicator.send_input({"type": "http.disconnect"})
         try:
@@ -315,7 +317,7 @@ def test_other_protocols_are_rejected() -> None:
 
     async def scenario() -> BaseException | None:
         try:
-            await asyncio.wait_for(hello_asgi.app(scope, receive, send), 2)
+            await asyncio.wait_for(checked_app(hello_asgi.app)(scope, receive, send), 2)
         except TimeoutError:
             pytest.fail("expected app() to raise for a 'websocket' scope, but it was still waiting 2 s later")
         except Exception as exc:
@@ -327,18 +329,21 @@ def test_other_protocols_are_rejected() -> None:
     assert sent == [], f"expected nothing sent on a protocol the app does not speak, got {sent!r}"
 
 
-# --- over TCP, with uvicorn ------------------------------------------------------------------------
+# --- over TCP, with uvicorn and hypercorn --------------------------------------------------------
 
 
+@pytest.mark.parametrize("server", ASGI_SERVERS)
 @pytest.mark.spec("ASGI HTTP §Request - receive event")
-def test_served_by_uvicorn() -> None:
-    big = bytes(range(256)) * 4096  # 1 MiB: uvicorn hands it over in several http.request messages
-    # lifespan="auto": uvicorn tries the lifespan protocol first; an app that raises is fine.
-    with uvicorn_serving(hello_asgi.app, lifespan="auto", timeout_graceful_shutdown=1) as url:
+def test_served_by_a_real_server(server: str) -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB: the server hands it over in several http.request messages
+    # lifespan="auto": the server tries the lifespan protocol first; an app that raises is fine.
+    app = checked_app(hello_asgi.app)
+    with asgi_serving(server, app, lifespan="auto") as url:
         with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
             hello = client.get("/")
             echo = client.post("/echo", content=big, headers={"Content-Type": "application/x-big"})
             missing = client.get("/nowhere")
+    app.raise_first()  # a message the ASGI spec forbids, which the server answered with a 500
     assert (hello.status_code, hello.content) == (200, b"Hello, world!"), (
         f"expected 200 b'Hello, world!' for GET /, got {hello.status_code} {hello.content[:40]!r}"
     )

@@ -1,9 +1,10 @@
 """Exercise 14 is graded like 13: message by message with ``asgiref.testing.ApplicationCommunicator``,
-request by request with ``httpx.ASGITransport``, and over TCP under uvicorn.
+request by request with ``httpx.ASGITransport``, and over TCP under uvicorn and hypercorn.
 
 ``httpx.ASGITransport`` waits for the whole response before handing it over, so it cannot see a
 stream arrive piece by piece (and an endless stream would hang it): the streaming tests use the
-communicator, which shows every message, and uvicorn with a streaming httpx client.
+communicator, which shows every message, and uvicorn and hypercorn (the two reference servers:
+the app must behave the same on both) with a streaming httpx client.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from asgiref.testing import ApplicationCommunicator
 
 import first_asgi_app
 from testkit.asgi import http_scope, run
-from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving, wait_until
+from testkit.asgi_spec import checked_app
+from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, asgi_serving, wait_until
 
 T = TypeVar("T")
 JSON = "application/json"
@@ -142,7 +144,7 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self.app is None:
-            self.app = first_asgi_app.make_app()
+            self.app = checked_app(first_asgi_app.make_app())
 
         async def go() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
@@ -321,7 +323,7 @@ def test_the_list_filters_on_the_query_string(client: Client) -> None:
 def test_a_post_body_may_arrive_in_pieces_or_never() -> None:
     async def scenario() -> None:
         scope = http_scope("POST", "/tasks", headers=[(b"content-type", b"application/json")])
-        communicator = ApplicationCommunicator(first_asgi_app.make_app(), scope)
+        communicator = ApplicationCommunicator(checked_app(first_asgi_app.make_app()), scope)
         await communicator.send_input({"type": "http.request", "body": b'{"tit', "more_body": True})
         await communicator.send_input({"type": "http.request", "body": b'le": "pie', "more_body": True})
         assert await communicator.receive_nothing(timeout=0.2), (
@@ -335,7 +337,7 @@ def test_a_post_body_may_arrive_in_pieces_or_never() -> None:
         await finished(communicator, after="once the response was complete")
 
         # The same request, but the client leaves halfway: nobody to answer, nothing to create.
-        communicator = ApplicationCommunicator(strict(first_asgi_app.make_app()), scope)
+        communicator = ApplicationCommunicator(strict(checked_app(first_asgi_app.make_app())), scope)
         await communicator.send_input({"type": "http.request", "body": b'{"tit', "more_body": True})
         await communicator.send_input({"type": "http.disconnect"})
         await finished(communicator, after="after http.disconnect in the middle of a body")
@@ -348,7 +350,7 @@ def test_a_post_body_may_arrive_in_pieces_or_never() -> None:
 
 
 async def start_stream(query: bytes) -> tuple[ApplicationCommunicator, list[tuple[bytes, bytes]]]:
-    app = strict(first_asgi_app.make_app())
+    app = strict(checked_app(first_asgi_app.make_app()))
     communicator = ApplicationCommunicator(app, http_scope("GET", "/stream", query_string=query))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await next_message(communicator, "http.response.start")
@@ -434,7 +436,7 @@ def test_the_stream_refuses_bad_parameters(client: Client) -> None:
 
 @pytest.mark.spec("ASGI 3.0 §Protocol Specifications")
 def test_other_protocols_are_rejected() -> None:
-    app = first_asgi_app.make_app()
+    app = checked_app(first_asgi_app.make_app())
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -464,12 +466,12 @@ def test_other_protocols_are_rejected() -> None:
     assert sent == [], f"expected nothing sent on a protocol the app does not speak, got {sent!r}"
 
 
-# --- over TCP, with uvicorn ------------------------------------------------------------------------
+# --- over TCP, with uvicorn and hypercorn --------------------------------------------------------
 
 
 def tracked(app: Any) -> tuple[Any, threading.Event, list[BaseException]]:
     """Wrap ``strict(app)`` so the test can tell when, and how, a /stream request's app() call ended."""
-    stream_ended = threading.Event()  # set from uvicorn's thread, read from the test's
+    stream_ended = threading.Event()  # set from the server's thread, read from the test's
     errors: list[BaseException] = []
     inner = strict(app)
 
@@ -488,14 +490,18 @@ def tracked(app: Any) -> tuple[Any, threading.Event, list[BaseException]]:
 
 
 @pytest.mark.spec("ASGI HTTP §Response Body, §Disconnect - receive event")
-def test_served_by_uvicorn_streaming_until_the_client_leaves() -> None:
-    app, stream_ended, errors = tracked(first_asgi_app.make_app())
-    # timeout_graceful_shutdown: an app that never stops streaming is cancelled 1 s into shutdown.
-    with uvicorn_serving(app, timeout_graceful_shutdown=1) as url:
+@pytest.mark.parametrize("server", ASGI_SERVERS)
+def test_served_streaming_until_the_client_leaves(server: str) -> None:
+    checked = checked_app(first_asgi_app.make_app())
+    app, stream_ended, errors = tracked(checked)
+    # asgi_serving cancels an app that never stops streaming 1 s into shutdown.
+    with asgi_serving(server, app) as url:
         with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
             created = client.post("/tasks", json={"title": "over TCP"})
+            checked.raise_first()  # a message the ASGI spec forbids, which the server answered with a 500
             assert created.status_code == 201, f"expected 201 for POST /tasks over TCP, got {created.status_code}: {created.text[:200]}"
             todo = client.get("/tasks", params={"done": "false"})
+            checked.raise_first()
             assert todo.json() == [created.json()], f"expected GET /tasks?done=false to list the new task, got {todo.text[:200]}"
 
             lines = []
@@ -510,10 +516,11 @@ def test_served_by_uvicorn_streaming_until_the_client_leaves() -> None:
                 pytest.fail(f"expected a tick every 0.05 s, but after {lines!r} nothing came for 3 s")
             assert lines == ["tick 1", "tick 2", "tick 3"], f"expected the first three ticks, got {lines!r}"
             assert response.headers.get("transfer-encoding") == "chunked", (
-                "expected uvicorn to chunk the stream (no content-length), got headers "
+                f"expected {server} to chunk the stream (no content-length), got headers "
                 f"{dict(response.headers)!r}"
             )
         wait_until(stream_ended.is_set, timeout=3, what="the stream's app() returning after the client closed the connection")
+    checked.raise_first()
     if errors:
         if isinstance(errors[0], SentAfterDisconnect):
             pytest.fail(KEPT_SENDING.format(exc=errors[0]))

@@ -192,6 +192,24 @@ async def lingering_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await respond(send, b"served")
 
 
+async def answers_then_hangs_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers lifespan.shutdown.complete, then its call never returns (a cleanup thread it waits on is stuck)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    SEEN.add("lifespan call cancelled")
+                    raise
+    elif scope["type"] == "http":
+        await respond(send, b"served")
+
+
 async def silent_shutdown_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Starts fine, then never answers lifespan.shutdown: its call waits until it is cancelled."""
     if scope["type"] == "lifespan":

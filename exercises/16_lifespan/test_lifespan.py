@@ -119,6 +119,12 @@ class LifespanCall:
             self.task.cancel()
         return bool(done)
 
+    def error(self) -> BaseException | None:
+        """What the ended call raised (``None``: it returned, or has not ended)."""
+        if not self.task.done() or self.task.cancelled():
+            return None
+        return self.task.exception()
+
 
 def lifespan_scope(state: dict[str, Any]) -> dict[str, Any]:
     return {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
@@ -265,12 +271,13 @@ def test_a_failing_startup_handler_answers_startup_failed() -> None:
     def connect(state: dict[str, Any]) -> None:
         raise ConnectionRefusedError("the database is down")
 
-    async def go() -> tuple[Any, bool]:
+    async def go() -> tuple[Any, bool, BaseException | None]:
         call = LifespanCall(app, lifespan_scope({}))
         answer = await call.ask({"type": "lifespan.startup"})
-        return answer, await call.ended()
+        ended = await call.ended()
+        return answer, ended, call.error()
 
-    answer, ended = run_async(go, what="your LifespanApp's lifespan call")
+    answer, ended, error = run_async(go, what="your LifespanApp's lifespan call")
     assert answer is not None and answer.get("type") == "lifespan.startup.failed", (
         f"expected lifespan.startup.failed when a startup handler raises, got {answer!r}"
     )
@@ -278,6 +285,10 @@ def test_a_failing_startup_handler_answers_startup_failed() -> None:
         f"expected the message to say what went wrong ('the database is down'), got {answer.get('message')!r}"
     )
     assert ended, "expected the lifespan call to end after lifespan.startup.failed (re-raise the handler's error)"
+    assert isinstance(error, ConnectionRefusedError), (
+        f"expected the lifespan call to re-raise the handler's ConnectionRefusedError after lifespan.startup.failed, "
+        f"got {'a return' if error is None else repr(error)}: the stub's lifespan() says re-raise, as Starlette does"
+    )
 
 
 @pytest.mark.spec("ASGI Lifespan §Shutdown Failed")
@@ -288,19 +299,24 @@ def test_a_failing_shutdown_handler_answers_shutdown_failed() -> None:
     async def flush(state: dict[str, Any]) -> None:
         raise OSError("the disk is full")
 
-    async def go() -> tuple[Any, Any]:
+    async def go() -> tuple[Any, Any, bool, BaseException | None]:
         call = LifespanCall(app, lifespan_scope({}))
         started = await call.ask({"type": "lifespan.startup"})
         stopped = await call.ask({"type": "lifespan.shutdown"})
-        await call.ended()
-        return started, stopped
+        ended = await call.ended()
+        return started, stopped, ended, call.error()
 
-    started, stopped = run_async(go, what="your LifespanApp's lifespan call")
+    started, stopped, ended, error = run_async(go, what="your LifespanApp's lifespan call")
     assert started == {"type": "lifespan.startup.complete"}, f"expected lifespan.startup.complete, got {started!r}"
     assert stopped is not None and stopped.get("type") == "lifespan.shutdown.failed", (
         f"expected lifespan.shutdown.failed when a shutdown handler raises, got {stopped!r}"
     )
     assert "the disk is full" in str(stopped.get("message", "")), f"expected the message to say 'the disk is full', got {stopped!r}"
+    assert ended and isinstance(error, OSError), (
+        f"expected the lifespan call to re-raise the handler's OSError after lifespan.shutdown.failed, got "
+        f"{'a call still running' if not ended else 'a return' if error is None else repr(error)}: "
+        "the stub's lifespan() says re-raise, as Starlette does"
+    )
 
 
 @pytest.mark.spec("ASGI Lifespan (a real server: uvicorn with lifespan='on')")
@@ -519,6 +535,23 @@ def test_shutdown_gives_up_on_an_app_that_never_answers(capfd: pytest.CaptureFix
     )
     out, err = capfd.readouterr()
     assert (out + err + caplog.text).strip(), "expected shutdown() to print a line saying the app did not answer, it printed nothing"
+
+
+@pytest.mark.spec("the stub's Lifespan.shutdown() (nothing outlives the server: cancel a call that answered but never returns)")
+def test_shutdown_cancels_a_call_that_answered_but_never_returns() -> None:
+    # uvicorn cancels what is left of the call as soon as it has its answer: there is no [uvicorn] case.
+    async def go() -> list[Any]:
+        call = lifespan_server.Lifespan(apps.answers_then_hangs_app, {}, shutdown_timeout=0.3)
+        await call.startup()
+        await call.shutdown()
+        await asyncio.sleep(0.05)  # a cancelled task takes a turn of the loop to end
+        return list(SEEN.entries)
+
+    after = drive(go, what="Lifespan.shutdown() (shutdown_timeout=0.3) for an app whose call never returns", timeout=3)
+    assert "lifespan call cancelled" in after, (
+        f"expected shutdown() to cancel the app's lifespan call, which answered lifespan.shutdown.complete but never "
+        f"returned, within shutdown_timeout; got {after!r}: wait for the task with a time limit, then cancel it"
+    )
 
 
 @pytest.mark.spec("ASGI Lifespan §Startup (before the server serves)")

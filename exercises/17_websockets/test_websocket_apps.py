@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 import websocket_apps
-from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
+from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, asgi_serving, uvicorn_serving
 
 # uvicorn needs a WebSocket implementation; both are installed with the course.
 WS_IMPLEMENTATIONS = ["websockets-sansio", "wsproto"]
@@ -184,6 +184,198 @@ def test_chat_member_leaves_the_room_on_disconnect() -> None:
     )
 
 
+class Visitor:
+    """One client of a ChatRoom played by hand: its own receive(), and a send() that writes to a shared log.
+
+    Every ``websocket.send`` any visitor's connection makes lands in ``log`` as ``(name, text)``, in the
+    order the room made them: that shows the order across connections, which no single client can see.
+    """
+
+    def __init__(self, room: Any, name: str, log: list[tuple[str, str]]) -> None:
+        self.name, self.log, self.broken = name, log, False
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.inbox.put_nowait({"type": "websocket.connect"})
+        self.task = asyncio.ensure_future(room(websocket_scope("/chat", f"name={name}".encode()), self.receive, self.send))
+        # What the call raised is read by the test that wants it; never left "never retrieved".
+        self.task.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    async def receive(self) -> dict[str, Any]:
+        item = await self.inbox.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.send":
+            if self.broken:  # this client's connection broke: a server raises on send (ASGI 2.4: an OSError)
+                raise OSError(f"{self.name}'s connection is gone")
+            self.log.append((self.name, message.get("text")))
+
+    async def settled(self) -> None:
+        """Let every task run until the room is quiet (a few turns of the loop; nothing here sleeps)."""
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+
+def chat_scenario(scenario: Any) -> None:
+    async def bounded() -> None:
+        try:
+            await asyncio.wait_for(scenario(), 5)
+        except asyncio.TimeoutError:
+            pytest.fail("the chat room was still busy after 5 s")
+
+    asyncio.run(bounded())
+
+
+@pytest.mark.spec("the stub's ChatRoom: the others hear '* ada joined' before ada gets her welcome")
+def test_chat_announces_a_newcomer_before_welcoming_it() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+
+    async def scenario() -> None:
+        ada = Visitor(room, "ada", log)
+        await ada.settled()
+        bob = Visitor(room, "bob", log)
+        await bob.settled()
+        for visitor in (ada, bob):
+            visitor.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait([ada.task, bob.task], timeout=2)
+
+    chat_scenario(scenario)
+    joined, welcome = ("ada", "* bob joined"), ("bob", "* welcome, bob")
+    assert joined in log and welcome in log, f"expected ada to get '* bob joined' and bob '* welcome, bob', got {log!r}"
+    assert log.index(joined) < log.index(welcome), (
+        f"expected '* bob joined' to go to ada before '* welcome, bob' goes to bob, got the sends in this order: {log!r} "
+        "(announce, then welcome: once a client has its welcome, every member already knows it is there)"
+    )
+
+
+@pytest.mark.spec("the stub's ChatRoom.__call__ (try/finally: never in the room after the connection is gone; let the error out)")
+def test_chat_removes_a_member_whose_connection_breaks() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+    broke = ConnectionResetError("bob's connection broke")
+    errors: list[Any] = []
+
+    async def scenario() -> list[str]:
+        ada = Visitor(room, "ada", log)
+        await ada.settled()
+        bob = Visitor(room, "bob", log)
+        await bob.settled()
+        bob.inbox.put_nowait(broke)  # his receive() raises
+        await asyncio.wait([bob.task], timeout=2)
+        errors.append(bob.task.exception() if bob.task.done() and not bob.task.cancelled() else "still running")
+        await ada.settled()
+        names = sorted(str(entry[0]) for entry in room.members.values())
+        ada.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait([ada.task], timeout=2)
+        return names
+
+    names: list[list[str]] = []
+
+    async def run() -> None:
+        names.append(await scenario())
+
+    chat_scenario(run)
+    assert names[0] == ["ada"], (
+        f"expected only ada left in room.members once bob's receive() raised, got the names {names[0]!r} "
+        "(remove the member in a finally: block, whatever ended its connection: a disconnect or an error)"
+    )
+    assert errors[0] is broke, (
+        f"expected ChatRoom.__call__ to let the error of bob's receive() out ({broke!r}), got {errors[0]!r}: "
+        "leave the room in a finally: block and do not catch the error (the server logs it and ends the connection)"
+    )
+
+
+@pytest.mark.spec("the stub's ChatRoom.broadcast (a member whose send raises does not stop the others)")
+def test_chat_broadcast_goes_on_past_a_broken_member() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+
+    async def scenario() -> BaseException | None:
+        ghost = Visitor(room, "ghost", log)
+        await ghost.settled()
+        ghost.broken = True  # in the room, but its connection is gone: every send to it raises now
+        ada = Visitor(room, "ada", log)
+        await ada.settled()
+        bob = Visitor(room, "bob", log)
+        await bob.settled()
+        ada.inbox.put_nowait({"type": "websocket.receive", "text": "hi all", "bytes": None})
+        await ada.settled()
+        error = ada.task.exception() if ada.task.done() and not ada.task.cancelled() else None
+        for visitor in (ghost, ada, bob):
+            visitor.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait([ghost.task, ada.task, bob.task], timeout=2)
+        return error
+
+    error: list[BaseException | None] = []
+
+    async def run() -> None:
+        error.append(await scenario())
+
+    chat_scenario(run)
+    assert error[0] is None, (
+        f"expected ada's connection to go on when a send to another member raised, but it ended with {error[0]!r}: "
+        "one broken member must not break the sender (catch the error of each member's send in broadcast)"
+    )
+    assert ("bob", "ada: hi all") in log, (
+        f"expected bob to get 'ada: hi all' although the send to ghost (whose connection is gone) raised, got {log!r}"
+    )
+
+
+class SlowVisitor(Visitor):
+    """A visitor whose ``send`` takes a varying while (2, 1, 3, 2, 1, ... turns of the loop), as a
+    real connection's does when its socket buffer is full. A message counts as heard when its send
+    finishes: sends started side by side and never awaited one by one would finish out of order."""
+
+    sends = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sends += 1
+        for _ in range(3 - self.sends % 3):
+            await asyncio.sleep(0)
+        await super().send(message)
+
+
+async def until(done: Any, turns: int = 5000) -> None:
+    """Let the loop run until ``done()`` is true, or ``turns`` turns have passed (nothing here sleeps)."""
+    for _ in range(turns):
+        if done():
+            return
+        await asyncio.sleep(0)
+
+
+@pytest.mark.spec("the stub's ChatRoom: every member hears all of a sender's messages, in the order sent")
+def test_chat_keeps_each_senders_order_over_many_messages() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+    sent = {name: [f"{name} #{n}" for n in range(25)] for name in ("ada", "bob")}
+
+    def heard(listener: str, sender: str) -> list[str]:
+        return [text.removeprefix(f"{sender}: ") for who, text in log if who == listener and text.startswith(f"{sender}: ")]
+
+    async def scenario() -> None:
+        visitors = [Visitor(room, "ada", log), Visitor(room, "bob", log), SlowVisitor(room, "carol", log),
+                    SlowVisitor(room, "dave", log)]
+        for visitor in visitors:
+            await visitor.settled()
+        for ada_says, bob_says in zip(sent["ada"], sent["bob"]):  # both talk at once, each in its own order
+            visitors[0].inbox.put_nowait({"type": "websocket.receive", "text": ada_says, "bytes": None})
+            visitors[1].inbox.put_nowait({"type": "websocket.receive", "text": bob_says, "bytes": None})
+        await until(lambda: all(len(heard(listener, sender)) >= 25 for listener in ("carol", "dave")
+                                for sender in ("ada", "bob")))
+        for visitor in visitors:
+            visitor.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait([visitor.task for visitor in visitors], timeout=2)
+
+    chat_scenario(scenario)
+    for listener, senders in [("ada", ["bob"]), ("bob", ["ada"]), ("carol", ["ada", "bob"]), ("dave", ["ada", "bob"])]:
+        for sender in senders:
+            got = heard(listener, sender)
+            assert got == sent[sender], (
+                f"expected {listener} to hear {sender}'s 25 messages in the order {sender} sent them "
+                f"({sent[sender][:3]} ...), got {len(got)}: {got[:6]} ... (await each member's send in broadcast, "
+                "and each broadcast before the next message: a send that is started and not awaited can finish "
+                "after a later one)"
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # Over TCP: uvicorn serves the app, the websockets library is the client
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +526,79 @@ def test_chat_reaches_every_other_member() -> None:
             for name, ws in [("ada", ada), ("bob", bob)]:
                 got = recv(ws, f"carol's message at {name}")
                 assert got == "carol: hello all", f"expected {name} to get 'carol: hello all', got {got!r}"
+
+
+@pytest.mark.spec("the stub's ChatRoom: every member hears all of a sender's messages, in the order sent")
+def test_chat_keeps_the_order_of_many_messages_over_uvicorn() -> None:
+    sent = {name: [f"{name} #{n}" for n in range(40)] for name in ("ada", "bob")}
+    with chat_server() as base, member(base, "ada") as ada, member(base, "bob") as bob:
+        recv(ada, "'* bob joined'")
+        with member(base, "carol") as carol:
+            recv(ada, "'* carol joined'")
+            recv(bob, "'* carol joined'")
+            for ada_says, bob_says in zip(sent["ada"], sent["bob"]):  # no waiting: the room must keep up
+                ada.send(ada_says)
+                bob.send(bob_says)
+            heard = {"ada": [recv(ada, "bob's messages") for _ in sent["bob"]],
+                     "bob": [recv(bob, "ada's messages") for _ in sent["ada"]],
+                     "carol": [recv(carol, "ada's and bob's messages") for _ in range(80)]}
+    for listener, sender in [("ada", "bob"), ("bob", "ada"), ("carol", "ada"), ("carol", "bob")]:
+        got = [text.removeprefix(f"{sender}: ") for text in heard[listener] if str(text).startswith(f"{sender}: ")]
+        assert got == sent[sender], (
+            f"expected {listener} to hear {sender}'s 40 messages in the order sent ({sent[sender][:2]} ...), "
+            f"got {len(got)}: {got[:6]} ..."
+        )
+
+
+class BreakingOn:
+    """``room``, served with a ``receive()`` that raises when the client sends ``word``: an error inside one
+    visit. ``errors`` records what came out of the room's ``__call__`` on its way to the server."""
+
+    def __init__(self, word: str, room: Any) -> None:
+        self.word, self.room, self.errors = word, room, []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return  # lifespan: nothing to start
+
+        async def receive_or_break() -> dict[str, Any]:
+            message = await receive()
+            if message.get("text") == self.word:
+                raise RuntimeError(f"the test broke this connection's receive() on {self.word!r}")
+            return message
+
+        try:
+            await self.room(scope, receive_or_break, send)
+        except Exception as exc:
+            self.errors.append(exc)
+            raise
+
+
+@pytest.mark.parametrize("server", ASGI_SERVERS)
+@pytest.mark.spec("the stub's ChatRoom.__call__ (leave the room, let the error out); RFC 6455 §7.4.1")
+def test_chat_error_in_one_visit_ends_only_that_connection(server: str) -> None:
+    app = BreakingOn("boom", websocket_apps.ChatRoom())
+    with asgi_serving(server, app) as base, member(base, "ada") as ada, member(base, "bob") as bob:
+        recv(ada, "'* bob joined'")
+        bob.send("boom")
+        try:
+            got = bob.recv(timeout=CLIENT_TIMEOUT)
+        except ConnectionClosed:
+            pass  # the close code is the server's choice: hypercorn sends 1011, uvicorn 0.54 drops the TCP connection (1006)
+        except TimeoutError:
+            pytest.fail(f"expected bob's connection to end after his visit raised, nothing came within {CLIENT_TIMEOUT:g} s")
+        else:
+            pytest.fail(f"expected bob's connection to end after his visit raised, got the message {got!r}")
+        assert [type(exc) for exc in app.errors] == [RuntimeError], (
+            f"expected the error of bob's receive() to come out of ChatRoom.__call__ to {server}, got {app.errors!r}: "
+            "do not catch it (the server logs it and ends that connection, hypercorn with 1011 Internal Error)"
+        )
+        with member(base, "carol") as carol:
+            names = sorted(str(entry[0]) for entry in app.room.members.values())
+            ada.send("still here")
+            got = recv(carol, "ada's message after bob's error")
+        assert names == ["ada", "carol"], f"expected bob out of the room after his error, got the members {names!r}"
+        assert got == "ada: still here", f"expected the room to go on after bob's error, carol got {got!r}"
 
 
 @pytest.mark.spec("ASGI §Applications (the app is a callable: its state is yours to keep)")

@@ -57,7 +57,9 @@ class ChatRoom:
     - a newcomer ``ada`` (``?name=ada``) is added to the room, the others get ``"* ada joined"``,
       and only then does ada get ``"* welcome, ada"`` — so when a client has its welcome, it is
       in the room and every member already knows;
-    - a message ``"hi"`` from ada reaches every *other* member as ``"ada: hi"`` (not ada herself);
+    - a message ``"hi"`` from ada reaches every *other* member as ``"ada: hi"`` (not ada herself),
+      and every member hears all of ada's messages in the order she sent them, however long a
+      member's ``send`` takes (await each one: a send finishes before the next message to it);
     - when ada disconnects she leaves the room and the others get ``"* ada left"``.
     """
 
@@ -68,7 +70,12 @@ class ChatRoom:
         self.members: dict[int, tuple[str, Send]] = {}
 
     async def broadcast(self, text: str, *, skip: int | None = None) -> None:
-        """Send ``text`` to every member except ``skip``."""
+        """Send ``text`` to every member except ``skip``.
+
+        A member's ``send`` may raise (its connection just broke: servers raise an ``OSError``, ASGI
+        spec 2.4). That must not stop the message reaching the others, nor end the connection of the
+        member who is broadcasting: catch it, and let the broken member's own task see its disconnect.
+        """
         raise NotImplementedError("write ChatRoom.broadcast() in websocket_apps.py")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,6 +84,10 @@ class ChatRoom:
         Add the client to ``self.members`` *before* announcing it and welcoming it; remove it when
         ``websocket.disconnect`` arrives (use ``try``/``finally``: a member must never stay in the
         room after its connection is gone), then tell the others it left.
+
+        If something raises in a visit (its ``receive()`` fails, a bug), leave the room and let the
+        error out of ``__call__``: ending that connection is then the server's job (it logs the error;
+        hypercorn closes with 1011, Internal Error, RFC 6455 §7.4.1). Swallowing it hides the bug.
         """
         raise NotImplementedError("write ChatRoom.__call__() in websocket_apps.py")
 

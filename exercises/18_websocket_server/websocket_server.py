@@ -467,8 +467,10 @@ class WebSocketConnection:
 
         - ping: answer a pong with the same payload, at once, even between fragments (§5.5.2-3);
         - pong: ignore;
-        - close: ``parse_close_payload``, answer with ``send_close(code, "")``, then
-          ``disconnected(code, reason)`` and close the writer (the server closes TCP, §7.1.1);
+        - close: ``parse_close_payload``, answer with ``send_close(code, "")`` (echoing the code is
+          "typical", §5.5.1; 1000 is as good an answer), then ``disconnected(code, reason)`` and close
+          the writer (the server closes TCP, §7.1.1). A close frame whose code may not be sent
+          (``is_valid_close_code``) is a protocol error: 1002;
         - data: ``self.assembler.add(frame)``; a message it completes goes to the app's inbox.
 
         On ``ProtocolError``: close frame with its code, ``disconnected``, close the writer. When the

@@ -5,7 +5,8 @@
   route through ``httpx_ws``);
 - message by message with ``asgiref.testing.ApplicationCommunicator`` and a pretend server of the
   tests' own, to see every ``http.response.*`` message your middleware sends, and when;
-- over TCP under uvicorn, to prove a gzip stream reaches the client before the app has finished.
+- over TCP under uvicorn and hypercorn, to prove a gzip stream reaches the client before the app has
+  finished, on either reference server.
 
 ``asgi_lifespan.LifespanManager`` plays the server's lifespan side. Starlette's own GZipMiddleware
 proves the streaming tests (the cases marked ``reference``; they are not graded).
@@ -44,7 +45,8 @@ from asgi_middleware import (
 )
 from testkit import asgi
 from testkit.asgi import run
-from testkit.serving import CLIENT_TIMEOUT, uvicorn_serving
+from testkit.asgi_spec import checked_app
+from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, asgi_serving
 
 T = TypeVar("T")
 TOKENS = {"s3cret-token": "ada", "other-token": "grace"}
@@ -61,7 +63,7 @@ def request(app: Any, method: str, path: str, headers: dict[str, str] | None = N
     """One request through ``httpx.ASGITransport`` (which decodes gzip for us, as a browser would)."""
 
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=checked_app(app, what="your middleware"))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
             return await client.request(method, path, headers=headers)
 
@@ -110,7 +112,7 @@ def raw_call(app: Any, scope: dict[str, Any]) -> Answer:
             if message.get("type") == "http.response.body" and not message.get("more_body", False):
                 done.set()
 
-        await app(scope, receive, send)
+        await checked_app(app, what="your middleware")(scope, receive, send)
 
     run(go(), what=f"the app answering {scope['path']}")
     return Answer(messages)
@@ -397,7 +399,7 @@ def test_bearer_closes_a_websocket_before_accept(headers: list[tuple[bytes, byte
     inner = CountingApp()
 
     async def go() -> dict[str, Any]:
-        communicator = ApplicationCommunicator(BearerAuthMiddleware(inner, TOKENS), websocket_scope(headers=headers))
+        communicator = ApplicationCommunicator(checked_app(BearerAuthMiddleware(inner, TOKENS)), websocket_scope(headers=headers))
         await communicator.send_input({"type": "websocket.connect"})
         try:
             return await communicator.receive_output(timeout=1)
@@ -416,7 +418,7 @@ def test_bearer_closes_a_websocket_before_accept(headers: list[tuple[bytes, byte
 
 def websocket_echo(app: Any, headers: dict[str, str] | None = None) -> str:
     async def go() -> str:
-        async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=ASGIWebSocketTransport(checked_app(app)), base_url="http://testserver") as client:
             async with aconnect_ws("/ws", client, headers=headers) as ws:
                 await ws.send_text("hi")
                 return await ws.receive_text(timeout=CLIENT_TIMEOUT)
@@ -603,7 +605,7 @@ def test_gzip_sends_the_first_piece_before_the_app_finishes(wrap: Callable[[Any]
             return True
 
         app = wrap(partial(waiting_stream_app, release, {}))
-        communicator = ApplicationCommunicator(app, http_scope("/", [(b"accept-encoding", b"gzip")]))
+        communicator = ApplicationCommunicator(checked_app(app), http_scope("/", [(b"accept-encoding", b"gzip")]))
         await communicator.send_input({"type": "http.request", "body": b""})
         try:
             start = await communicator.receive_output(timeout=1)
@@ -635,18 +637,19 @@ def test_gzip_sends_the_first_piece_before_the_app_finishes(wrap: Callable[[Any]
     run(go(), what="the streaming gzip exchange")
 
 
+@pytest.mark.parametrize("server", ASGI_SERVERS)
 @pytest.mark.parametrize("wrap", GZIPS)
 @pytest.mark.spec("ASGI HTTP §Response Body (more_body); RFC 9112 §7.1 (chunked)")
-def test_gzip_streams_over_tcp(wrap: Callable[[Any], Any]) -> None:
+def test_gzip_streams_over_tcp(wrap: Callable[[Any], Any], server: str) -> None:
     first_seen = threading.Event()
     record: dict[str, Any] = {}
 
     async def release() -> bool:
         return await asyncio.to_thread(first_seen.wait, 3)
 
-    app = wrap(partial(waiting_stream_app, release, record))
+    app = checked_app(wrap(partial(waiting_stream_app, release, record)))
     try:
-        with uvicorn_serving(app, lifespan="off") as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
+        with asgi_serving(server, app, lifespan="off") as url, httpx.Client(timeout=CLIENT_TIMEOUT) as client:
             with client.stream("GET", url + "/", headers={"accept-encoding": "gzip"}) as response:
                 assert response.headers.get("content-encoding") == "gzip", (
                     f"expected content-encoding: gzip, got {response.headers.get('content-encoding')!r}"
@@ -657,6 +660,7 @@ def test_gzip_streams_over_tcp(wrap: Callable[[Any], Any]) -> None:
                     got += decompressor.decompress(raw)
                     if len(got) >= len(STREAM_CHUNKS[0]):
                         first_seen.set()  # the client has the first chunk: now the app may finish
+        app.raise_first()  # a message the ASGI spec forbids, which the server answered with a 500
         assert got == b"".join(STREAM_CHUNKS[:2]), f"expected the two chunks the app sent, got {got[:80]!r}..."
         assert record.get("released") is True, (
             "expected the client to decode the app's first chunk while the app was still waiting, but the app "
@@ -703,7 +707,7 @@ def test_every_middleware_passes_lifespan_through(starlette_app: Starlette, wrap
                 return
 
     async def go() -> dict[str, Any]:
-        async with LifespanManager(wrap(app), startup_timeout=2, shutdown_timeout=2) as manager:
+        async with LifespanManager(checked_app(wrap(app)), startup_timeout=2, shutdown_timeout=2) as manager:
             assert events == ["startup"], f"expected the app to see lifespan.startup through the middleware, got {events!r}"
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:

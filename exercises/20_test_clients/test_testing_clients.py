@@ -30,6 +30,7 @@ from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
 import testing_clients
+from testkit.asgi_spec import ServerChecks, checked_app
 from testkit.serving import CLIENT_TIMEOUT
 from testing_clients_apps import flask_app, make_starlette_app
 
@@ -66,7 +67,10 @@ def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def with_client(app: Any, use: Callable[[Any], T], *, what: str) -> T:
     """Make an ASGITestClient, use it, and always close it (its event loop must not outlive the test)."""
-    client = call("ASGITestClient(app)", testing_clients.ASGITestClient, app)
+    # Your client plays the server: every scope and receive() message it hands the app is checked
+    # against the ASGI spec (testkit.asgi_spec), and the first one that breaks it fails the test.
+    checks = ServerChecks(app, what="your ASGITestClient")
+    client = call("ASGITestClient(app)", testing_clients.ASGITestClient, checks)
     finished = threading.Event()  # set once `use` returned or raised, in time or not
 
     def use_then_mark(client: Any) -> T:
@@ -76,13 +80,19 @@ def with_client(app: Any, use: Callable[[Any], T], *, what: str) -> T:
             finished.set()
 
     try:
-        return call(what, use_then_mark, client)
+        result = call(what, use_then_mark, client)
+    except BaseException as exc:
+        if checks.violations:  # what went wrong began with a message the app should never have had
+            raise checks.violations[0] from exc
+        raise
     finally:
         # A call that timed out may still be running the client's loop in its thread: closing the
         # loop under it would fail too. Any other way out (returned, raised), close the client,
         # wherever its loop runs (a loop in a background thread of its own is always running).
         if finished.is_set():
             call("client.close()", client.close)
+    checks.raise_first()
+    return result
 
 
 # The request battery: (method, path, keyword arguments for our clients)
@@ -473,7 +483,7 @@ def test_make_scope_agrees_with_httpx() -> None:
     path = "/caf%C3%A9/a%20b?q=1%202&name=%C3%A9"
 
     async def with_httpx() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=capture_scope), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked_app(capture_scope)), base_url="http://testserver") as client:
             await client.put(path, headers={"X-Custom": "yes"})
 
     asyncio.run(asyncio.wait_for(with_httpx(), CLIENT_TIMEOUT))
@@ -510,7 +520,7 @@ def test_make_scope_host_header(base_url: str, kwargs: dict[str, Any]) -> None:
     CAPTURED.clear()
 
     async def with_httpx() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=capture_scope), base_url=base_url) as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked_app(capture_scope)), base_url=base_url) as client:
             await client.get("/x")
 
     asyncio.run(asyncio.wait_for(with_httpx(), CLIENT_TIMEOUT))
@@ -529,7 +539,7 @@ def test_asgi_client_agrees_with_httpx_on_starlette(method: str, path: str, kwar
     app = make_starlette_app()
 
     async def with_httpx() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked_app(app)), base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
             return await client.request(method, path, **as_httpx(kwargs))
 
     theirs = asyncio.run(asyncio.wait_for(with_httpx(), CLIENT_TIMEOUT))
@@ -560,6 +570,29 @@ def test_asgi_client_sends_content_length(given: bool) -> None:
     with_client(capture_scope, lambda client: client.post("/", body=b"hello", headers=headers), what="ASGITestClient.post('/', body=b'hello')")
     lengths = [value for name, value in CAPTURED[0].get("headers", []) if name == b"content-length"]
     assert lengths == [b"5"], f"expected one content-length header b'5' for a 5-byte body (added unless given), got {lengths!r}"
+
+
+@pytest.mark.spec("ASGI HTTP §HTTP Connection Scope (method uppercased), §Disconnect - receive event")
+def test_asgi_client_plays_the_server_by_the_spec() -> None:
+    # Every scope and message your client hands an app is checked (with_client), so this only has to
+    # ask for what the battery never does: a method in lower case, and receive() after the end.
+    CAPTURED.clear()
+    with_client(capture_scope, lambda client: client.request("patch", "/"), what="ASGITestClient.request('patch', '/')")
+    assert CAPTURED[0].get("method") == "PATCH", f"expected scope['method'] 'PATCH' (ASGI: uppercased), got {CAPTURED[0].get('method')!r}"
+    later: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError("http only")
+        await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        for _ in range(3):
+            later.append(await asyncio.wait_for(receive(), 1))
+
+    with_client(app, lambda client: client.get("/"), what="ASGITestClient.get('/') to an app that calls receive() after the end")
+    kinds = [message.get("type") for message in later]
+    assert kinds == ["http.disconnect"] * 3, f"expected every receive() after the response to return http.disconnect, got {kinds!r}"
 
 
 @pytest.mark.spec("ASGI HTTP §Disconnect (only after the response)")
@@ -622,9 +655,9 @@ def test_lifespan_agrees_with_lifespan_manager() -> None:
     reference_app = make_starlette_app(reference_events)
 
     async def with_manager() -> Any:
-        async with LifespanManager(reference_app) as manager:
+        async with LifespanManager(checked_app(reference_app)) as manager:
             inside = list(reference_events)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked_app(manager.app)), base_url="http://testserver") as client:
                 return inside, (await client.get("/state")).json()
 
     reference = asyncio.run(asyncio.wait_for(with_manager(), CLIENT_TIMEOUT))
@@ -679,8 +712,8 @@ def test_lifespan_messages_agree_with_lifespan_manager() -> None:
     reference: list[Any] = []
 
     async def with_manager() -> None:
-        async with LifespanManager(lifespan_recorder(reference)) as manager:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+        async with LifespanManager(checked_app(lifespan_recorder(reference))) as manager:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked_app(manager.app)), base_url="http://testserver") as client:
                 await client.get("/")
 
     asyncio.run(asyncio.wait_for(with_manager(), CLIENT_TIMEOUT))
@@ -797,7 +830,7 @@ def test_websocket_agrees_with_httpx_ws() -> None:
     texts = ["one", "two", "ünï"]
 
     async def with_httpx_ws() -> list[str]:
-        async with httpx.AsyncClient(transport=ASGIWebSocketTransport(make_starlette_app()), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=ASGIWebSocketTransport(checked_app(make_starlette_app())), base_url="http://testserver") as client:
             async with aconnect_ws("/ws", client) as ws:
                 got = []
                 for text in texts:

@@ -367,7 +367,8 @@ class App:
 
     async def handle_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the matching websocket route with a ``WebSocket``; close it (1000) if the handler
-        returns with it open, 1011 if it raises. No route: receive the connect, send a close (403)."""
+        returns with it open, 1011 if it raises. No route: receive the connect, send a close (403).
+        Only websocket routes count: an HTTP route on the same path is no route here."""
         raise NotImplementedError("write App.handle_websocket() in mini_framework.py")
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
@@ -376,6 +377,7 @@ class App:
 
 
 def without_body(send: Send) -> Send:
-    """For HEAD: the same status and headers as GET, no body bytes (RFC 9110 §9.3.2)."""
+    """For HEAD: the same status and headers as GET, no body bytes (RFC 9110 §9.3.2). Pass every
+    message on with its ``body`` emptied: the last one (``more_body`` False) still ends the response."""
 
     raise NotImplementedError("write without_body() in mini_framework.py")

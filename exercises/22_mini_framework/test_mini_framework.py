@@ -3,7 +3,9 @@
 Each test builds a small app with your ``App`` and talks to it the way a server would:
 ``httpx.ASGITransport`` for HTTP (it buffers whole responses, which is fine here), a pretend server
 of the tests' own where the exact ASGI messages matter (streaming, a body in pieces, WebSocket), and
-``asgi_lifespan.LifespanManager`` for startup and shutdown. The capstone app, over TCP under uvicorn
+``asgi_lifespan.LifespanManager`` for startup and shutdown. Every message your app sends through the
+first two is checked by the course's ASGI validator (``testkit.asgi_spec``): header names lowercase
+bytes, bodies bytes, one start, nothing after the end. The capstone app, over TCP under uvicorn
 and your own server, is in ``test_mini_framework_capstone.py``.
 """
 
@@ -20,6 +22,7 @@ from asgi_lifespan import LifespanManager
 import mini_framework as mf
 from testkit import asgi
 from testkit.asgi import run
+from testkit.asgi_spec import checked_app
 from testkit.serving import CLIENT_TIMEOUT
 
 T = TypeVar("T")
@@ -29,7 +32,7 @@ def request(app: Any, method: str, path: str, **options: Any) -> httpx.Response:
     """One request through ``httpx.ASGITransport``."""
 
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=checked_app(app, what="your framework"))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=CLIENT_TIMEOUT) as client:
             return await client.request(method, path, **options)
 
@@ -51,7 +54,7 @@ def raw_call(app: Any, scope: dict[str, Any], inbox: list[dict[str, Any]]) -> li
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        await app(scope, queue.get, send)
+        await checked_app(app, what="your framework")(scope, queue.get, send)
 
     run(go(), what=f"your app answering a {scope['type']} {scope.get('path')} call")
     return sent
@@ -176,6 +179,76 @@ def test_streaming_response_sends_piece_by_piece() -> None:
     )
     assert all(m.get("more_body") for m in bodies[:-1]) and not bodies[-1].get("more_body", False), (
         f"expected more_body=True on every message but the last, got {[m.get('more_body') for m in bodies]!r}"
+    )
+
+
+
+def sync_pieces() -> Any:
+    yield "one\n"
+    yield b"two\n"
+    yield "drei \u00fc\n"
+
+
+@pytest.mark.spec("ASGI HTTP §Response Body (more_body); StreamingResponse takes a plain iterable too")
+@pytest.mark.parametrize("make", [lambda: ["one\n", b"two\n", "drei \u00fc\n"], sync_pieces], ids=["list", "generator"])
+def test_streaming_response_from_a_plain_iterable(make: Any) -> None:
+    sent = raw_call(mf.StreamingResponse(make(), media_type="text/plain"), http_scope(), [{"type": "http.request"}])
+    bodies = [m for m in sent if m.get("type") == "http.response.body"]
+    pieces = [m.get("body") for m in bodies if m.get("body")]
+    assert pieces == [b"one\n", b"two\n", "drei \u00fc\n".encode()], (
+        f"expected a plain (not async) iterable sent piece by piece, str encoded as UTF-8, got {pieces!r}: "
+        "StreamingResponse takes an async iterable *or* a plain one (use async for only on an AsyncIterable)"
+    )
+    assert bodies and not bodies[-1].get("more_body", False), f"expected the last body message to end the response, got {bodies!r}"
+
+
+def raw_start(app: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    """The http.response.start your app sends for ``scope``, exactly as sent (nothing lowercased here)."""
+    sent = raw_call(app, scope, [{"type": "http.request", "body": b"", "more_body": False}])
+    starts = [m for m in sent if m.get("type") == "http.response.start"]
+    assert starts, f"expected an http.response.start, got {sent!r}"
+    return starts[0]
+
+
+def header_app() -> Any:
+    app = mf.App()
+
+    @app.get("/plain")
+    async def plain(request: mf.Request) -> mf.Response:
+        return mf.Response(b"x", media_type="text/plain", headers={"X-Extra": "Yes"})
+
+    @app.get("/stream")
+    async def stream(request: mf.Request) -> mf.Response:
+        return mf.StreamingResponse([b"x"], media_type="text/plain", headers={"X-Extra": "Yes"})
+
+    @app.get("/teapot")
+    async def teapot(request: mf.Request) -> mf.Response:
+        raise mf.HTTPException(418, "short and stout", headers={"X-Extra": "Yes"})
+
+    @app.get("/away")
+    async def away(request: mf.Request) -> mf.Response:
+        return mf.RedirectResponse("/there", headers={"X-Extra": "Yes"})
+
+    return app
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start (headers: [name, value] byte strings, names lowercased)")
+@pytest.mark.parametrize("path", ["/plain", "/stream", "/teapot", "/away"])
+def test_given_headers_go_out_as_lowercase_bytes(path: str) -> None:
+    start = raw_start(header_app(), http_scope("GET", path))
+    headers = [tuple(pair) for pair in start.get("headers", [])]
+    assert (b"x-extra", b"Yes") in headers, (
+        f"GET {path}: expected the header given as {{'X-Extra': 'Yes'}} to go out as (b'x-extra', b'Yes') "
+        f"(the name lowercased, the value as given, both bytes), got {headers!r}"
+    )
+
+
+@pytest.mark.spec("ASGI HTTP §Response Start; RFC 9110 §15.5.6 (405), §10.2.1 (Allow)")
+def test_the_405_allow_header_goes_out_as_lowercase_bytes() -> None:
+    start = raw_start(header_app(), http_scope("DELETE", "/plain"))
+    names = [pair[0] for pair in start.get("headers", [])]
+    assert start.get("status") == 405 and b"allow" in names, (
+        f"expected a 405 with the header name b'allow' (lowercase bytes in http.response.start), got {start!r}"
     )
 
 
@@ -320,6 +393,20 @@ def test_head_answers_like_get_without_a_body() -> None:
     assert headers.get(b"content-length") == b"16", f"expected the GET's Content-Length (16) on HEAD, got {headers.get(b'content-length')!r}"
     body = b"".join(m.get("body", b"") for m in sent if m.get("type") == "http.response.body")
     assert body == b"", f"expected no body bytes on HEAD, got {body!r}"
+
+
+@pytest.mark.spec("RFC 9110 §9.3.2 (HEAD); ASGI HTTP §Response Body (the response still ends)")
+@pytest.mark.parametrize("path", ["/stream", "/missing"])
+def test_head_on_a_stream_or_an_error_sends_no_body_and_still_ends(path: str) -> None:
+    sent = raw_call(header_app(), http_scope("HEAD", path), [{"type": "http.request", "body": b"", "more_body": False}])
+    expected = 200 if path == "/stream" else 404
+    assert sent and sent[0].get("status") == expected, f"expected HEAD {path} to answer {expected} as GET does, got {sent!r}"
+    bodies = [m for m in sent if m.get("type") == "http.response.body"]
+    body = b"".join(m.get("body", b"") for m in bodies)
+    assert body == b"", f"expected no body bytes on HEAD {path}, got {body!r}"
+    assert bodies and not bodies[-1].get("more_body", False), (
+        f"expected HEAD {path} to end its response (a last http.response.body with more_body False), got {sent!r}"
+    )
 
 
 # ============================================================================ Request
@@ -635,6 +722,23 @@ def test_websocket_without_a_route_is_refused() -> None:
     kinds = [m.get("type") for m in sent]
     assert kinds == ["websocket.close"], (
         f"expected a single websocket.close (the server turns it into a 403 handshake answer), got {sent!r}"
+    )
+
+
+@pytest.mark.spec("ASGI WebSocket §Close (close before accept = 403): an HTTP route is no WebSocket route")
+def test_a_websocket_to_an_http_route_is_refused() -> None:
+    app = mf.App()
+    called: list[str] = []
+
+    @app.get("/page")
+    async def page(request: Any) -> Any:
+        called.append(type(request).__name__)
+        return {"page": True}
+
+    sent = raw_call(app, ws_scope("/page"), [{"type": "websocket.connect"}])
+    assert not called, f"expected the HTTP route not to be called for a WebSocket, but it was (with a {called[0]})"
+    assert [m.get("type") for m in sent] == ["websocket.close"], (
+        f"expected a single websocket.close for a WebSocket to a path only an HTTP route has (a 403), got {sent!r}"
     )
 
 

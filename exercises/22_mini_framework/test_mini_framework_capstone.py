@@ -1,8 +1,9 @@
 """Exercise 22, part two: the capstone app (``mini_framework_capstone.py``) on real servers.
 
 The capstone is written against your framework. Every HTTP scenario runs over TCP, driven by httpx,
-twice: under uvicorn, and under **your own server from exercise 15** (``asgi_server.Server``). The
-WebSocket echo runs under uvicorn and under your server from exercise 18 (``websocket_serving.Server``:
+under the two reference servers, uvicorn and hypercorn, and under **your own server from exercise 15**
+(``asgi_server.Server``). The WebSocket echo runs under uvicorn, hypercorn and your server from
+exercise 18 (``websocket_serving.Server``:
 your 15, with your 18's WebSocket hook). Those runs are graded too: they are your framework on your
 server. When the exercise a run needs is missing, unfinished, or raises when it is imported, the run
 fails with one sentence that names it (15 or 18) and says to finish it first.
@@ -25,11 +26,13 @@ from websockets.sync.client import connect
 
 import mini_framework_capstone as capstone
 from testkit.asgi import MemoryWriter
+from testkit.asgi_spec import checked_app
 from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
-from testkit.serving import CLIENT_TIMEOUT, HOST, serving, uvicorn_serving
+from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, HOST, asgi_serving, serving
 
-HTTP_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("asgi_server", id="your-server-15")]
-WS_SERVERS = [pytest.param("uvicorn", id="uvicorn"), pytest.param("websocket_serving", id="your-server-18")]
+REFERENCES = [pytest.param(name, id=name) for name in ASGI_SERVERS]  # uvicorn, hypercorn
+HTTP_SERVERS = [*REFERENCES, pytest.param("asgi_server", id="your-server-15")]
+WS_SERVERS = [*REFERENCES, pytest.param("websocket_serving", id="your-server-18")]
 MODULES = {"15": "asgi_server", "18": "websocket_server"}
 
 
@@ -168,16 +171,20 @@ def _own(app: Any, server: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def served(app: Any, server: str) -> Iterator[str]:
-    """Serve ``app`` on ``server``; yield the base URL."""
-    if server == "uvicorn":
-        with uvicorn_serving(app, lifespan="on") as url:
+    """Serve ``app`` on ``server``; yield the base URL. Every message the app sends is checked on the way
+    out (``testkit.asgi_spec``): a server would turn a broken one into its own 500, so the sentence is
+    raised here, after the requests."""
+    checked = checked_app(app, what="your framework (running the capstone)")
+    if server in ASGI_SERVERS:
+        with asgi_serving(server, checked, lifespan="on") as url:
             yield url
-        return
-    try:
-        with _own(app, server) as url:
-            yield url
-    except PrerequisiteMissing as exc:
-        fail_prerequisite(exc)
+    else:
+        try:
+            with _own(checked, server) as url:
+                yield url
+        except PrerequisiteMissing as exc:
+            fail_prerequisite(exc)
+    checked.raise_first()
 
 
 def check(response: httpx.Response, status: int, what: str) -> None:
@@ -271,14 +278,15 @@ def test_capstone_notes_redirect_405_and_stream(server: str) -> None:
     assert echoed.json() == {"method": "POST", "x-client": "katas", "body": "posted body"}, f"POST /echo-headers: got {echoed.text!r}"
 
 
-@pytest.mark.spec("ASGI Lifespan §Startup, §Shutdown, under uvicorn (lifespan='on')")
-def test_capstone_startup_and_shutdown_under_uvicorn() -> None:
+@pytest.mark.spec("ASGI Lifespan §Startup, §Shutdown, under uvicorn (lifespan='on') and hypercorn")
+@pytest.mark.parametrize("server", REFERENCES)
+def test_capstone_startup_and_shutdown_under_a_real_server(server: str) -> None:
     app = capstone.make_app()
-    with served(app, "uvicorn") as url, httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
+    with served(app, server) as url, httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
         during = list(app.lifecycle)
         check(client.get("/"), 200, "GET /")
-    assert during == ["startup"], f"expected the startup hook to have run before uvicorn served, got {during!r}"
-    assert app.lifecycle == ["startup", "shutdown"], f"expected the shutdown hook when uvicorn stopped, got {app.lifecycle!r}"
+    assert during == ["startup"], f"expected the startup hook to have run before {server} served, got {during!r}"
+    assert app.lifecycle == ["startup", "shutdown"], f"expected the shutdown hook when {server} stopped, got {app.lifecycle!r}"
 
 
 # ============================================================================ WebSocket
@@ -313,9 +321,10 @@ def test_capstone_websocket_echo(server: str) -> None:
 
 
 @pytest.mark.spec("ASGI WebSocket §Close (close before accept = 403)")
-def test_capstone_websocket_unknown_path_is_refused() -> None:
+@pytest.mark.parametrize("server", REFERENCES)
+def test_capstone_websocket_unknown_path_is_refused(server: str) -> None:
     app = capstone.make_app()
-    with served(app, "uvicorn") as url:
+    with served(app, server) as url:
         with pytest.raises((InvalidStatus, ConnectionClosed)) as caught:
             with connect(ws_url(url, "/ws/nowhere"), open_timeout=CLIENT_TIMEOUT, close_timeout=CLIENT_TIMEOUT) as ws:
                 ws.recv(timeout=CLIENT_TIMEOUT)

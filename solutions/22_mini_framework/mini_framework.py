@@ -506,7 +506,8 @@ class App:
 
     async def handle_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the matching websocket route with a ``WebSocket``; close it (1000) if the handler
-        returns with it open, 1011 if it raises. No route: receive the connect, send a close (403)."""
+        returns with it open, 1011 if it raises. No route: receive the connect, send a close (403).
+        Only websocket routes count: an HTTP route on the same path is no route here."""
         for route in self.routes:
             if route.kind != "websocket":
                 continue
@@ -551,7 +552,8 @@ class App:
 
 
 def without_body(send: Send) -> Send:
-    """For HEAD: the same status and headers as GET, no body bytes (RFC 9110 §9.3.2)."""
+    """For HEAD: the same status and headers as GET, no body bytes (RFC 9110 §9.3.2). Pass every
+    message on with its ``body`` emptied: the last one (``more_body`` False) still ends the response."""
 
     async def send_head_only(message: Message) -> None:
         if message["type"] == "http.response.body":
