@@ -1,7 +1,9 @@
-"""Exercise 01 is graded against a real HTTP server: Python's own ``http.server``, on a free port."""
+"""Exercise 01 is graded against real servers: Python's own ``http.server`` and a raw socket, on free ports."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -163,3 +165,107 @@ def test_reads_a_body_until_the_server_closes(server: tuple[str, int]) -> None:
 def test_sends_the_path_and_query_untouched(server: tuple[str, int]) -> None:
     response = call(server, "/echo?q=wsgi&page=2")
     assert response.body == b"/echo?q=wsgi&page=2", f"expected the server to see '/echo?q=wsgi&page=2', got {response.body!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# A raw-socket server: it answers with exact bytes chosen by the test and keeps the exact bytes
+# it received (http.server forgives a bare LF; this one shows what was on the wire).
+# ---------------------------------------------------------------------------------------------
+
+
+class RawServer:
+    """Accept one connection, read the request head, answer ``response`` byte for byte, close."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.received = b""
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(5)
+        self.address: tuple[str, int] = self.listener.getsockname()[:2]
+        self.thread = threading.Thread(target=self._serve_one, daemon=True)
+
+    def _serve_one(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return  # the client never came (or the test is over)
+        with conn:
+            conn.settimeout(2)
+            try:
+                while b"\r\n\r\n" not in self.received and (chunk := conn.recv(65536)):
+                    self.received += chunk
+                conn.sendall(self.response)
+            except OSError:
+                pass  # a client that never ended its head, or left: the test says so
+
+    def __enter__(self) -> RawServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.thread.is_alive():  # the client never connected: wake accept() with a connection of our own
+            with contextlib.suppress(OSError):
+                socket.create_connection(self.address, timeout=1).close()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.mark.spec("RFC 9112 §2.1 (CR LF line ends), §3 (request line), §3.2 (Host)")
+def test_ends_every_request_line_with_crlf() -> None:
+    with RawServer(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n") as raw_server:
+        call(raw_server.address, "/exact?x=1")
+    sent = raw_server.received
+    head, sep, after = sent.partition(b"\r\n\r\n")
+    assert sep, f"expected the request head to end with an empty line, \\r\\n\\r\\n; the server received {sent!r}"
+    lines = head.split(b"\r\n")
+    bare = [line for line in lines if b"\n" in line or b"\r" in line]
+    assert not bare, f"expected every line to end with \\r\\n, found a bare LF or CR in {bare!r} (sent {sent!r})"
+    assert lines[0] == b"GET /exact?x=1 HTTP/1.1", f"expected the request line b'GET /exact?x=1 HTTP/1.1', got {lines[0]!r}"
+    assert after == b"", f"expected nothing after the empty line (a GET has no body), got {after!r}"
+
+
+def answer_with(response: bytes) -> RawResponse:
+    with RawServer(response) as raw_server:
+        return call(raw_server.address, "/")
+
+
+@pytest.mark.spec("RFC 9112 §4 (status-line = HTTP-version SP status-code SP [reason-phrase])")
+def test_reads_an_empty_or_long_reason_phrase() -> None:
+    response = answer_with(b"HTTP/1.1 299 \r\nConnection: close\r\n\r\n")
+    assert (response.status, response.reason) == (299, ""), (
+        f"for the status line b'HTTP/1.1 299 ', expected status 299 and reason '', got {response.status!r} {response.reason!r}"
+    )
+    response = answer_with(b"HTTP/1.1 200 Fine, With Spaces\r\nConnection: close\r\n\r\n")
+    assert (response.status, response.reason) == (200, "Fine, With Spaces"), (
+        f"for b'HTTP/1.1 200 Fine, With Spaces', expected 200 and 'Fine, With Spaces' (the reason is everything "
+        f"after the second space), got {response.status!r} {response.reason!r}"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §5 (field-line = field-name \":\" OWS field-value OWS)")
+def test_splits_a_header_at_its_first_colon_and_strips_the_value() -> None:
+    response = answer_with(
+        b"HTTP/1.1 302 Found\r\nLocation: http://example.com:8080/a\r\nX-Pad: \t padded value \t\r\n"
+        b"X-Empty:\r\nConnection: close\r\n\r\n"
+    )
+    expected = [
+        ("Location", "http://example.com:8080/a"),
+        ("X-Pad", "padded value"),
+        ("X-Empty", ""),
+        ("Connection", "close"),
+    ]
+    assert response.headers == expected, (
+        f"expected {expected!r}, got {response.headers!r}: split each line at its first ':' (a value may hold "
+        "more), and strip the spaces and tabs around the value only"
+    )
+
+
+@pytest.mark.spec("RFC 9112 §2.1 (the head ends at the first empty line), §6.3")
+def test_the_body_is_everything_after_the_first_empty_line() -> None:
+    body = b"line one\r\n\r\nafter an empty line\r\n\r\n"
+    response = answer_with(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+    assert response.body == body, (
+        f"expected the body {body!r}, got {response.body!r}: the head ends at the *first* \\r\\n\\r\\n; "
+        "the body may hold more of them"
+    )
+    assert response.headers == [("Connection", "close")], f"expected only the Connection header, got {response.headers!r}"

@@ -69,8 +69,8 @@ def expect_bad_request(raw: bytes, why: str) -> None:
         assert str(exc).strip(), f"expected BadRequest to say what is wrong ({why}), got an empty message"
         return
     except Exception as exc:
-        pytest.fail(f"{why}: expected BadRequest, got {type(exc).__name__}: {exc}")
-    pytest.fail(f"{why}: expected BadRequest, got a parsed request {request!r}")
+        pytest.fail(f"{why}: sent {raw!r}, expected BadRequest, got {type(exc).__name__}: {exc}")
+    pytest.fail(f"{why}: sent {raw!r}, expected BadRequest, got a parsed request {request!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +254,17 @@ GOOD_REQUESTS = [
     pytest.param(b"GET / HTTP/1.0\r\n\r\n", id="http-1.0-without-host"),
     pytest.param(b"GET http://example.com/a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n", id="absolute-form"),
     pytest.param(b"DELETE /tasks/7 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n", id="zero-length"),
+    # Methods are case-sensitive (RFC 9110 §9.1): "get" is a valid token, kept exactly as sent.
+    pytest.param(b"get / HTTP/1.1\r\nHost: example.com\r\n\r\n", id="lowercase-method-kept"),
+    # Field names are case-insensitive (RFC 9110 §5.1): these still carry one Host and a body.
+    pytest.param(
+        b"POST /lower HTTP/1.1\r\nhost: example.com\r\ncontent-length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n",
+        id="lowercase-content-length",
+    ),
+    pytest.param(
+        b"POST /upper HTTP/1.1\r\nHOST: example.com\r\nCONTENT-LENGTH: 3\r\n\r\nabcdef",
+        id="uppercase-content-length",
+    ),
 ]
 
 
@@ -312,7 +323,10 @@ MALFORMED = [
     pytest.param(b"", "empty input has no request line", id="empty"),
     pytest.param(b"\r\n\r\n", "empty lines only: there is no request line", id="only-empty-lines"),
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n", "the head never ends (no empty line)", id="unfinished-head"),
-    pytest.param(b"GET /\r\n\r\n", "a request line has three parts", id="two-parts"),
+    pytest.param(b"GET /\r\nHost: x\r\n\r\n", "a request line has three parts", id="two-parts"),
+    pytest.param(b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", "parts are separated by one SP (RFC 9112 §3)", id="double-space"),
+    pytest.param(b"GET\t/ HTTP/1.1\r\nHost: x\r\n\r\n", "a tab is not the SP of a request line (RFC 9112 §3)", id="tab-separator"),
+    pytest.param(b"GET / HTTP/1.1\r\r\nHost: x\r\n\r\n", "a bare CR before the CR LF (RFC 9112 §2.2)", id="bare-cr-in-request-line"),
     pytest.param(b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", "a target cannot contain a space", id="four-parts"),
     pytest.param(b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", "a target cannot hold a control character", id="control-in-target"),
     pytest.param(b"GET / HTTP/1\r\nHost: x\r\n\r\n", "the version is HTTP/<digit>.<digit>", id="version-HTTP/1"),
@@ -328,6 +342,14 @@ MALFORMED = [
     ),
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n: nameless\r\n\r\n", "a header name cannot be empty", id="empty-header-name"),
     pytest.param(
+        b"GET / HTTP/1.1\r\nHost: x\r\nX@Tag: a\r\n\r\n", "a header name is a token: '@' is not allowed (RFC 9110 §5.6.2)",
+        id="header-name-not-a-token",
+    ),
+    pytest.param(
+        b"GET / HTTP/1.1\r\nHost: x\r\nX Tag: a\r\n\r\n", "a header name is a token: no space inside (RFC 9110 §5.6.2)",
+        id="space-in-header-name",
+    ),
+    pytest.param(
         b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n  continued\r\n\r\n",
         "a line starting with whitespace is obsolete line folding (RFC 9112 §5.2)",
         id="obs-fold",
@@ -336,6 +358,11 @@ MALFORMED = [
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", "a NUL in a field value (RFC 9110 §5.5)", id="nul-in-value"),
     pytest.param(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "an HTTP/1.1 request without Host (RFC 9112 §3.2)", id="missing-host"),
     pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "two Host headers (RFC 9112 §3.2)", id="two-hosts"),
+    pytest.param(
+        b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+        "two Host headers, whatever their case (RFC 9112 §3.2; RFC 9110 §5.1)",
+        id="two-hosts-any-case",
+    ),
     pytest.param(
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "Content-Length is digits only", id="length-not-a-number"
     ),
@@ -351,6 +378,22 @@ MALFORMED = [
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5X\r\n\r\nhello", "'5X' is not 1*DIGIT", id="length-with-a-letter"
     ),
     pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n", "an empty Content-Length is not 1*DIGIT", id="length-empty"
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5 5\r\n\r\nhello", "'5 5' is not 1*DIGIT", id="length-inner-space"
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\nhe",
+        "byte 0xb2 is the latin-1 superscript two: str.isdigit() accepts it, 1*DIGIT means 0-9 only (RFC 9110 §8.6)",
+        id="length-superscript-digit",
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa5\r\n\r\nhello",
+        "the UTF-8 bytes of an Arabic-Indic five: int() reads it as 5, 1*DIGIT means 0-9 only (RFC 9110 §8.6)",
+        id="length-non-ascii-digit",
+    ),
+    pytest.param(
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
         "two different Content-Length values (RFC 9112 §6.3: a smuggling risk)",
         id="length-conflicting",
@@ -361,12 +404,27 @@ MALFORMED = [
         id="length-conflicting-list",
     ),
     pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\nCONTENT-LENGTH: 6\r\n\r\nhello!",
+        "two different Content-Length values, names in different case (RFC 9110 §5.1, RFC 9112 §6.3)",
+        id="length-conflicting-any-case",
+    ),
+    pytest.param(
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello", "the body is shorter than Content-Length", id="body-too-short"
     ),
     pytest.param(
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         "Transfer-Encoding is not supported in this exercise (exercise 08 decodes chunked bodies)",
         id="transfer-encoding",
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTRANSFER-ENCODING: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "Transfer-Encoding in any case (RFC 9110 §5.1) is not supported in this exercise",
+        id="transfer-encoding-uppercase",
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "Content-Length beside Transfer-Encoding is the classic smuggling request: never trust the length (RFC 9112 §6.3, §11.2)",
+        id="length-and-transfer-encoding",
     ),
 ]
 
@@ -513,9 +571,14 @@ def test_h11_reads_what_you_build(status: int, headers: list[tuple[str, str]], b
         pytest.param([("X-Next", "/home\nSet-Cookie: admin=1")], None, id="lf-in-value"),
         pytest.param([("Set-Cookie: admin=1\r\nX-Next", "/home")], None, id="crlf-in-name"),
         pytest.param([], "OK\r\nSet-Cookie: admin=1", id="crlf-in-reason"),
+        pytest.param([("X-Next", "/home\x00")], None, id="nul-in-value"),
+        pytest.param([], "OK\x00", id="nul-in-reason"),
+        pytest.param([("X Next", "/home")], None, id="space-in-name"),
+        pytest.param([("X-Next:", "/home")], None, id="colon-in-name"),
+        pytest.param([("", "/home")], None, id="empty-name"),
     ],
 )
-@pytest.mark.spec("RFC 9110 §5.5 (field values cannot hold CR or LF)")
+@pytest.mark.spec("RFC 9110 §5.5 (no CR, LF or NUL in values), §5.6.2 (a field name is a token)")
 def test_refuses_to_split_the_response(headers: list[tuple[str, str]], reason: str | None) -> None:
     try:
         raw = build_response(200, headers, b"", reason=reason)
@@ -524,17 +587,22 @@ def test_refuses_to_split_the_response(headers: list[tuple[str, str]], reason: s
     except Exception as exc:
         pytest.fail(f"expected ValueError, got {type(exc).__name__}: {exc}")
     pytest.fail(
-        f"expected ValueError, got {raw!r}: a CR or LF in a header lets whoever chose that text add "
+        f"headers {headers!r}, reason {reason!r}: expected ValueError, got {raw!r}. A CR, LF or NUL in "
+        "a header or the reason, or a name that is not a token, lets whoever chose that text add "
         "headers of their own (response splitting)"
     )
 
 
-@pytest.mark.spec("RFC 9110 §15.3.5 (204 No Content has no body)")
-def test_refuses_a_body_on_204() -> None:
+@pytest.mark.parametrize("status", [pytest.param(code, id=str(code)) for code in (100, 103, 199, 204, 304)])
+@pytest.mark.spec("RFC 9110 §6.4.1, §15.2 (1xx), §15.3.5 (204), §15.4.5 (304): no body")
+def test_refuses_a_body_where_none_is_allowed(status: int) -> None:
     try:
-        raw = build_response(204, [], b"surprise")
+        raw = build_response(status, [], b"surprise")
     except ValueError:
         return
     except Exception as exc:
         pytest.fail(f"expected ValueError, got {type(exc).__name__}: {exc}")
-    pytest.fail(f"expected ValueError for a 204 with a body, got {raw!r}: a client reads no body after a 204")
+    pytest.fail(
+        f"expected ValueError for a {status} with a body, got {raw!r}: a client reads no body after a "
+        "1xx, 204 or 304, so these bytes would be taken for the next response"
+    )

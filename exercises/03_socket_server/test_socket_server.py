@@ -11,6 +11,7 @@ import errno
 import gc
 import re
 import socket
+import struct
 import threading
 import time
 import warnings
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 import socket_server
+from testkit.peers import peer_deviation
 from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, serving, subprocess_serving
 from socket_server import hello_app, make_server
 
@@ -486,6 +488,99 @@ def test_a_silent_client_does_not_block_the_server(kind: str) -> None:
         f"expected the server to close the silent connection (or answer 408), got {leftover[:80]!r}"
     )
     assert waited < CLIENT_TIMEOUT, f"the next client waited {waited:.1f} s, expected about {SILENT_TIMEOUT:g} s"
+
+
+TRICKLE_DEVIATION = "http.server's timeout applies to each recv(), so a byte now and then keeps it waiting forever"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.spec("RFC 9110 §15.5.9 (408: a server need not wait forever); one deadline for the whole request")
+def test_a_trickling_client_does_not_block_the_server(kind: str) -> None:
+    stop = threading.Event()
+    started_trickling = threading.Event()
+    trickle_for = CLIENT_TIMEOUT + 1.0  # longer than the next client waits: a per-recv() timeout never fires
+
+    def trickle(sock: socket.socket) -> None:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ")
+        started_trickling.set()
+        until = time.monotonic() + trickle_for
+        while time.monotonic() < until and not stop.wait(0.1):  # one byte every 0.1 s, never the empty line
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                return  # the server hung up on us: what it should do after its timeout
+
+    with running(kind, timeout=SILENT_TIMEOUT) as url:
+        with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as slow:
+            trickler = threading.Thread(target=trickle, args=(slow,), daemon=True)
+            trickler.start()
+            started_trickling.wait(CLIENT_TIMEOUT)
+            started = time.monotonic()
+            try:
+                with peer_deviation(TRICKLE_DEVIATION if kind == "reference" else None):
+                    try:  # this request waits behind the trickling client: one connection at a time
+                        status = httpx.get(url + "/", timeout=CLIENT_TIMEOUT).status_code
+                    except httpx.HTTPError as exc:
+                        raise AssertionError(
+                            f"a client that sends one byte every 0.1 s and never ends its head blocked the server: "
+                            f"the next request got no answer within {CLIENT_TIMEOUT:g} s ({type(exc).__name__}). "
+                            f"timeout={SILENT_TIMEOUT:g} is a deadline for the whole request, not for each recv(): "
+                            "settimeout() with the time left before the deadline, before every recv()"
+                        ) from None
+                    waited = time.monotonic() - started
+                    assert status == 200, f"expected 200 for the client after the trickler, got {status}"
+                    assert waited < SILENT_TIMEOUT + 2.0, (
+                        f"the next client waited {waited:.1f} s, expected about {SILENT_TIMEOUT:g} s (the trickler's deadline)"
+                    )
+            finally:
+                stop.set()
+                trickler.join(CLIENT_TIMEOUT + trickle_for)
+
+
+def send_then_reset(url: str, data: bytes) -> None:
+    """Connect, send ``data``, and abort the connection (SO_LINGER 0: the kernel sends RST, not FIN)."""
+    sock = socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.sendall(data)
+    time.sleep(0.05)  # pacing, not sync: let the bytes leave before the reset
+    sock.close()
+
+
+def send_then_close(url: str, data: bytes) -> None:
+    """Connect, send ``data``, and close without reading the answer (if any)."""
+    with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+
+
+HOSTILE_CLIENTS = [
+    pytest.param(lambda url: send_then_close(url, b"GET / HTTP/1.1\r\nHost: te"), id="closes-mid-head"),
+    pytest.param(lambda url: send_then_reset(url, b"GET / HTTP/1.1\r\nHost: te"), id="resets-mid-head"),
+    pytest.param(
+        lambda url: send_then_close(url, b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nonly ten b"),
+        id="closes-mid-body",
+    ),
+    pytest.param(lambda url: send_then_reset(url, b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"), id="resets-before-the-answer"),
+    pytest.param(lambda url: send_then_close(url, b"\x00\xff\xfe\x16\x03\x01\r\n\r\n"), id="binary-garbage"),
+]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize("client", HOSTILE_CLIENTS)
+@pytest.mark.spec("RFC 9112 §9.6 (a connection may close at any time); one client never stops the server")
+def test_survives_a_client_that_misbehaves(kind: str, client: Callable[[str], None]) -> None:
+    with running(kind, timeout=SILENT_TIMEOUT) as url:
+        client(url)
+        try:
+            status = httpx.get(url + "/", timeout=CLIENT_TIMEOUT).status_code
+        except httpx.HTTPError as exc:
+            pytest.fail(
+                f"after a client that misbehaved, the next request got no answer ({type(exc).__name__}: {exc}): "
+                "a client that closes or resets its connection makes recv() return b'' or raise, and sendall() "
+                "raise (BrokenPipeError, ConnectionResetError: both OSError); catch them per connection, "
+                "close that connection, and keep serving"
+            )
+    assert status == 200, f"expected 200 for the client after the one that misbehaved, got {status}"
 
 
 @pytest.mark.parametrize("kind", SERVERS)

@@ -272,6 +272,16 @@ def test_streaming_app_yields_one_chunk_per_item() -> None:
     assert len(called.chunks) == 5, f"expected 5 chunks when the query has no n, got {len(called.chunks)}: {called.chunks!r}"
 
 
+@pytest.mark.spec("PEP 3333 §environ Variables (QUERY_STRING)")
+def test_streaming_app_finds_n_among_other_parameters() -> None:
+    called = call(wsgi_spec.streaming_app, make_environ(query="mode=fast&n=2&x="))
+    expected = [b"chunk 0\n", b"chunk 1\n"]
+    assert called.chunks == expected, (
+        f"for QUERY_STRING 'mode=fast&n=2&x=', expected the chunks {expected!r}, got {called.chunks!r}: "
+        "the query string is a list of name=value pairs joined by '&' (urllib.parse.parse_qs reads it)"
+    )
+
+
 @pytest.mark.spec("PEP 3333 §Other HTTP Features (no hop-by-hop headers); §Handling the Content-Length Header")
 def test_streaming_app_leaves_framing_to_the_server() -> None:
     served = serve(wsgi_spec.streaming_app, make_environ(query="n=4"))
@@ -381,6 +391,20 @@ def test_file_app_uses_the_servers_file_wrapper(data_file: Path) -> None:
     assert called.body == data_file.read_bytes(), "expected the body to be the file's bytes"
 
 
+@pytest.mark.spec("PEP 3333 §Handling the Content-Length Header (the file as it is now)")
+def test_file_app_opens_the_file_on_every_request(data_file: Path) -> None:
+    app = wsgi_spec.make_file_app(data_file)
+    first = call(app, make_environ())
+    assert first.body == data_file.read_bytes(), "expected the first response to carry the file's bytes"
+    data_file.write_bytes(b"a new, shorter file\n")
+    second = call(app, make_environ())
+    assert (second.header("Content-Length"), second.body) == ("20", b"a new, shorter file\n"), (
+        f"after the file changed, expected 'Content-Length: 20' and its new bytes, got "
+        f"{second.header('Content-Length')!r} and {second.body[:40]!r}: open the file (and measure it) on every "
+        "request, not once in make_file_app, whose file the first request's close() has closed"
+    )
+
+
 @pytest.mark.spec("PEP 3333 §Specification Details (close())")
 @pytest.mark.parametrize("file_wrapper", [True, False], ids=["server-wrapper", "FileIterable"])
 def test_file_app_closes_the_file_when_the_client_leaves(data_file: Path, file_wrapper: bool) -> None:
@@ -437,12 +461,64 @@ def test_guarded_app_streams_what_produce_yields() -> None:
     assert called.body == b"all good", f"expected the body b'all good', got {called.body!r}"
 
 
+@pytest.mark.spec("PEP 3333 §The start_response() Callable")
+def test_guarded_app_hands_produce_the_request() -> None:
+    produce = lambda environ: [environ["PATH_INFO"].encode("latin-1"), b"?", environ["QUERY_STRING"].encode("latin-1")]  # noqa: E731
+    called = call(wsgi_spec.make_guarded_app(produce), make_environ(path="/who", query="me=1"))
+    assert called.body == b"/who?me=1", (
+        f"expected the body b'/who?me=1' from a produce that echoes PATH_INFO and QUERY_STRING, got {called.body!r}: "
+        "call produce(environ) with the request's own environ"
+    )
+
+
+@pytest.mark.spec("PEP 3333 §Specification Details (close() only when the iterable has one)")
+@pytest.mark.parametrize(
+    "make_body",
+    [lambda: [b"a ", b"list"], lambda: (chunk for chunk in [b"a ", b"list"]), lambda: (b"a ", b"list")],
+    ids=["list", "generator", "tuple"],
+)
+def test_guarded_app_takes_any_iterable(make_body: Callable[[], Any]) -> None:
+    called = call(wsgi_spec.make_guarded_app(produce_from(make_body())), make_environ())
+    assert [call[0] for call in called.calls] == ["200 OK"], (
+        f"expected one start_response('200 OK', ...), got the statuses {[call[0] for call in called.calls]!r}: "
+        "a list or a tuple has no close(), so call close() only when the iterable has one"
+    )
+    assert called.body == b"a list", f"expected the body b'a list', got {called.body!r}"
+
+
+class Abort(BaseException):
+    """Not an ``Exception`` (like KeyboardInterrupt or SystemExit): no app may turn it into a 500."""
+
+
+@pytest.mark.spec("PEP 3333 §Error Handling (catch Exception, not BaseException)")
+def test_guarded_app_lets_what_is_not_an_exception_through() -> None:
+    def produce_aborts(environ: dict[str, Any]) -> Any:
+        raise Abort("the process is stopping")
+
+    calls: list[str] = []
+    app = wsgi_spec.make_guarded_app(produce_aborts)
+    body: Any = None
+    with pytest.raises(Abort):  # from the call or from the first next(): both are fine for a server
+        try:
+            body = app(make_environ(), lambda status, headers, exc_info=None: calls.append(status))
+            list(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+    assert all(status == "200 OK" for status in calls), (
+        f"expected no start_response but '200 OK' before a BaseException (KeyboardInterrupt, SystemExit) went up, "
+        f"got the statuses {calls!r}: catch Exception, so that Ctrl-C still stops the server"
+    )
+
+
 @pytest.mark.spec("PEP 3333 §Error Handling")
 def test_guarded_app_passes_exc_info_on_an_early_error() -> None:
     called = call(wsgi_spec.make_guarded_app(produce_fails), make_environ())
     assert len(called.calls) == 2, f"expected start_response twice (200, then 500 with exc_info), got {len(called.calls)} calls"
     status, headers, exc_info = called.calls[1]
     assert status == "500 Internal Server Error", f"expected the second status '500 Internal Server Error', got {status!r}"
+    assert headers == [("Content-Type", TEXT_PLAIN)], (
+        f"expected the 500's headers [('Content-Type', {TEXT_PLAIN!r})] (they replace the 200's), got {headers!r}"
+    )
     assert isinstance(exc_info, tuple) and len(exc_info) == 3 and isinstance(exc_info[1], ProduceError), (
         f"expected exc_info to be sys.exc_info() for the error produce raised, got {exc_info!r}"
     )

@@ -60,7 +60,8 @@ def environ_app(environ: Environ, start_response: StartResponse) -> Iterable[byt
 def streaming_app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
     """Stream ``n`` chunks, ``b"chunk 0\\n"``, ``b"chunk 1\\n"``, ..., one per item: a generator.
 
-    ``n`` comes from the query string (``?n=3``), 5 when absent. Call
+    ``n`` comes from the query string (``?n=3``, also among other parameters: ``?mode=fast&n=3``),
+    5 when absent. Call
     ``start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])`` inside the
     generator, before the first ``yield``: the server sends nothing before the first chunk anyway.
     No ``Content-Length`` (a stream's length is not known in advance) and no ``Transfer-Encoding``:
