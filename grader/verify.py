@@ -7,6 +7,10 @@ marked ``reference`` prove a black-box test against a real server and must pass 
 never touch the student's code, so they run once, in the stub's run, not again in the solution's). The
 exercise's held-back tests (``held_back/NN_slug/``, :mod:`grader.held_back`), where the course has
 them, run in both runs like the others.
+
+Each worker of the pool forks its runs from a warm process of its own (:mod:`grader.warm`, as watch
+mode does), so that the course's forty-odd runs do not each pay for importing pytest, httpx and h11.
+Where there is no ``os.fork``, or a warm process will not start, the worker starts cold processes.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checksums, held_back
+from . import checksums, held_back, warm
 from .course import Course, Exercise
 from .results import PASSED, ExerciseResult
 from .progress import default_jobs, first_interrupt_only
 from .runner import run_exercise
+from .warm import WarmStarter
 
 
 @dataclass
@@ -104,6 +109,50 @@ def check_runs(verdict: Verdict) -> None:
         verdict.problems.append("no tests ran")
 
 
+class WorkerStarters:
+    """One warm process per worker thread of the pool, started by the worker's first run.
+
+    A worker whose warm process would not start, or stopped answering, runs cold from then on: the
+    verdicts are the same either way, only slower. :meth:`close` ends every warm process; it is called
+    once the pool has stopped, on every path out of :func:`verify`, Ctrl-C included.
+    """
+
+    def __init__(self, course: Course, cancel: threading.Event) -> None:
+        self.course = course
+        self.cancel = cancel
+        self.mine = threading.local()  # this worker's starter, or False once it has given up on one
+        self.started: list[WarmStarter] = []
+        self.lock = threading.Lock()
+
+    def for_this_worker(self) -> WarmStarter | None:
+        starter = getattr(self.mine, "starter", None)
+        if starter is None and warm.available():
+            try:
+                starter = WarmStarter(cwd=str(self.course.root), cancel=self.cancel)
+            except OSError:
+                starter = False
+            else:
+                with self.lock:
+                    self.started.append(starter)
+            self.mine.starter = starter
+        if not starter or not starter.alive():
+            return None
+        return starter
+
+    def give_up(self) -> None:
+        """This worker's warm process failed a run: close it, and start cold processes instead."""
+        starter = getattr(self.mine, "starter", None)
+        if starter:
+            starter.close()
+        self.mine.starter = False
+
+    def close(self) -> None:
+        with self.lock:
+            starters, self.started = self.started, []
+        for starter in starters:
+            starter.close()
+
+
 def verify(
     course: Course,
     exercises: Sequence[Exercise],
@@ -122,7 +171,7 @@ def verify(
         verdict.problems += check_checksums(course, exercise, recorded)
 
     cancel = threading.Event()
-
+    starters = WorkerStarters(course, cancel)
     lock = threading.Lock()
 
     def run_one(exercise: Exercise, on_solution: bool) -> None:
@@ -132,12 +181,21 @@ def verify(
         # The held-back files go on pytest's command line after the exercise's folder, whose conftest
         # (exercises/conftest.py) is loaded first and finds the stub or the solution for them too.
         extra = [str(path) for path in held_back.files(course.root, exercise.name)]
-        if on_solution:
-            result = run_exercise(
-                course, exercise, solutions=solutions, cancel=cancel, pytest_args=extra, references=False
-            )
-        else:
-            result = run_exercise(course, exercise, cancel=cancel, pytest_args=extra)
+        how = (
+            {"solutions": solutions, "pytest_args": extra, "references": False}
+            if on_solution
+            else {"pytest_args": extra}
+        )
+        starter = starters.for_this_worker()
+        try:
+            result = run_exercise(course, exercise, cancel=cancel, starter=starter, **how)
+        except OSError:
+            if starter is None:
+                raise
+            # The warm process could not start the run (it died, or stopped answering): the run
+            # never reached the tests, so it is made again, cold.
+            starters.give_up()
+            result = run_exercise(course, exercise, cancel=cancel, **how)
         with lock:
             if on_solution:
                 verdict.solution = result
@@ -152,14 +210,21 @@ def verify(
     workers = jobs or default_jobs()
     # As in `grader check`: the first Ctrl-C stops every run at once (their processes are killed)
     # and KeyboardInterrupt goes on up; later presses cannot cut that clean-up short.
-    with first_interrupt_only(), ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_one, exercise, on_solution) for exercise in exercises for on_solution in (False, True)]
+    with first_interrupt_only():
         try:
-            for future in futures:
-                future.result()
-            return [verdicts[exercise.name] for exercise in exercises]
-        except BaseException:
-            cancel.set()
-            for future in futures:
-                future.cancel()
-            raise
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [
+                    pool.submit(run_one, exercise, on_solution) for exercise in exercises for on_solution in (False, True)
+                ]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    cancel.set()
+                    for future in futures:
+                        future.cancel()
+                    raise
+        finally:
+            # The pool has stopped (its runs were cancelled, or are done): no warm process runs a test.
+            starters.close()
+    return [verdicts[exercise.name] for exercise in exercises]

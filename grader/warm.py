@@ -1,8 +1,9 @@
-"""A warm start for watch mode: a process that has imported pytest already forks each test run.
+"""A warm start for watch mode and ``grader verify``: a process that has imported pytest already forks each test run.
 
 Starting ``python -m pytest`` costs a few hundred milliseconds before the first test runs, mostly
 imports: pytest itself, httpx, h11, Flask, Starlette. Watch mode re-runs one exercise on every save,
-so it keeps one *warm* process that has done those imports once. For each run the warm process
+so it keeps one *warm* process that has done those imports once (``grader verify`` keeps one per
+worker of its pool, :class:`grader.verify.WorkerStarters`). For each run the warm process
 forks; the fork starts a session of its own (a new process group, so the runner can kill it and all
 it started, exactly as it kills a cold child), points its output at the run's file and calls
 ``pytest.main()``. The student's code and the course's tests are imported only in the fork, so every
@@ -28,6 +29,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from . import reaper
@@ -45,9 +47,17 @@ def available() -> bool:
 class WarmStarter:
     """The grader's side: start the warm process, ask it for runs, hear how they ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cwd: str | None = None, cancel: threading.Event | None = None) -> None:
+        """Start the warm process and wait until it has done its imports.
+
+        ``cwd``: where it starts, which is the first entry of its ``sys.path`` (as ``python -m pytest``
+        run there has it): the course's root, for a run that looks like a cold one. ``cancel``: when
+        it is set during the start-up (Ctrl-C in a pool of runs), the warm process is killed at once
+        and :class:`OSError` is raised, as for a start that failed.
+        """
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.warm"],
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -56,10 +66,21 @@ class WarmStarter:
         )
         self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read_replies, name="warm replies", daemon=True).start()
-        ready = self._reply(STARTUP_TIMEOUT)
+        ready = self._wait_ready(cancel)
         if ready is None or "ready" not in ready:
-            self.close()
+            self.close(at_once=True)
             raise OSError("the warm test process did not start")
+
+    def _wait_ready(self, cancel: threading.Event | None) -> dict[str, Any] | None:
+        if cancel is None:
+            return self._reply(STARTUP_TIMEOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        # Short looks, so that a Ctrl-C is answered within a fraction of a second.
+        while not cancel.is_set() and time.monotonic() < deadline:
+            reply = self._reply(0.05)
+            if reply is not None or not self.alive():
+                return reply or self._reply(0)
+        return None
 
     def _read_replies(self) -> None:
         assert self.process.stdout is not None
@@ -99,12 +120,17 @@ class WarmStarter:
             return None
         return int(reply["status"]), int(reply.get("leftovers", 0))
 
-    def close(self) -> None:
+    def close(self, *, at_once: bool = False) -> None:
+        """End the warm process: it exits when its standard input closes, between two runs.
+
+        ``at_once`` kills it without waiting (a start-up that failed or was cancelled: it runs no
+        test yet, so nothing of a run can be left behind it).
+        """
         with contextlib.suppress(OSError):
             if self.process.stdin is not None:
                 self.process.stdin.close()
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=0 if at_once else 5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
