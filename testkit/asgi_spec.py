@@ -44,8 +44,13 @@ class ASGIViolation(AssertionError):
 
     def __init__(self, sentence: str, message: Any = None, *, spec: str) -> None:
         self.sentence, self.message, self.spec = sentence, message, spec
-        shown = "" if message is None else f"\n  the message: {message!r}"
+        shown = "" if message is None else f"\n  the message: {_shortened(repr(message))}"
         super().__init__(f"{sentence}{shown}\n  see {spec}")
+
+
+def _shortened(text: str, limit: int = 400) -> str:
+    """``text`` cut to ``limit`` characters: a 512 KiB request body would bury the sentence."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
 
 
 # --- shared field checks ---------------------------------------------------------------------------
@@ -657,9 +662,18 @@ class _Incoming:
             self.state = "open"
         elif kind == "websocket.receive" and self.state == "open":
             data, text = message.get("bytes"), message.get("text")
-            if (data is None) == (text is None) or not isinstance(data, (bytes, type(None))) or not isinstance(text, (str, type(None))):
+            if (data is None) == (text is None):
                 raise ASGIViolation(
-                    f"{who} handed 'websocket.receive' without exactly one of bytes (bytes) or text (str)",
+                    f"{who} handed 'websocket.receive' with {'both' if data is not None else 'neither'} of bytes "
+                    "and text: exactly one is not None",
+                    message,
+                    spec="ASGI WebSocket §Receive - receive event",
+                )
+            if not isinstance(data, (bytes, type(None))) or not isinstance(text, (str, type(None))):
+                wrong, wants = ("bytes", "bytes") if data is not None else ("text", "str")
+                raise ASGIViolation(
+                    f"{who} handed {wrong} of type {type(data if data is not None else text).__name__} in "
+                    f"'websocket.receive': a {'binary' if wrong == 'bytes' else 'text'} message is {wants}",
                     message,
                     spec="ASGI WebSocket §Receive - receive event",
                 )

@@ -6,8 +6,12 @@ unchanged and stop a broken one at the offending ``send``, naming the spec secti
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -277,6 +281,25 @@ def test_checked_receive_follows_the_http_request_stream() -> None:
             replay(*broken)
 
 
+def test_a_huge_message_is_shortened_in_the_sentence() -> None:
+    """A server that hands a 512 KiB body as a bytearray: the failure is the sentence, not a megabyte."""
+    receive = checked_receive(scripted_receive({"type": "http.request", "body": bytearray(512 * 1024)}), http_scope())
+    with pytest.raises(ASGIViolation) as caught:
+        run(receive())
+    text = str(caught.value)
+    assert "request body of type bytearray" in text and "ASGI HTTP §Request" in text
+    assert len(text) < 1000, f"expected the message cut short, got {len(text)} characters"
+
+
+def scripted_receive(*messages: dict[str, Any]) -> Any:
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    return receive
+
+
 async def _complete_then_probe(scope: Any, receive: Any, send: Any) -> None:
     await receive()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
@@ -341,8 +364,14 @@ def reading(count: int) -> Any:
     [
         (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "a"}, {"type": "websocket.disconnect", "code": 1000}], None),
         (WS_SCOPE, [{"type": "websocket.receive", "text": "a"}], "starts with 'websocket.connect'"),
-        (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "a", "bytes": b"a"}], "exactly one of bytes"),
+        (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "a", "bytes": b"a"}], "both of bytes and text"),
         (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": "1000"}], "an int"),
+        (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.receive", "bytes": bytearray(b"a")}], "bytes of type bytearray"),
+        (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": b"a"}], "text of type bytes"),
+        (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.receive"}], "neither of bytes and text"),
+        ({k: v for k, v in WS_SCOPE.items() if k != "path"}, [], "without 'path'"),
+        ({**WS_SCOPE, "headers": [(b"Sec-WebSocket-Key", b"x")]}, [], "with capitals"),
+        (LIFESPAN, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}, {"type": "lifespan.shutdown"}], "startup once, then shutdown once"),
         (WS_SCOPE, [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}, {"type": "websocket.receive", "text": "a"}], "after connect"),
         (LIFESPAN, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}], None),
         (LIFESPAN, [{"type": "lifespan.shutdown"}], "expected 'lifespan.startup'"),
@@ -368,3 +397,51 @@ def test_server_checks_follow_websocket_and_lifespan(scope: dict[str, Any], inco
     else:
         with pytest.raises(ASGIViolation, match=re.escape(sentence)):
             checks.raise_first()
+
+
+# --- the exercises apply it: a server bug only these checks see fails the exercise's own tests ---------
+
+REPO = Path(__file__).resolve().parent.parent
+FIFTEEN, EIGHTEEN = ("15_asgi_server", "asgi_server.py"), ("18_websocket_server", "websocket_server.py")
+
+# (id, the exercise, the file edited, the text replaced, its replacement, the tests to run (-k), what the failure says).
+# A bytearray compares equal to the bytes it holds: no assertion on a value sees it, the type check does.
+ONLY_THE_CHECKS_SEE = [
+    ("15-chunked-body-as-bytearray", FIFTEEN, FIFTEEN, 'return b"".join(chunks)', 'return bytearray(b"".join(chunks))',
+     "passes_request_bodies", "request body of type bytearray"),
+    ("18-binary-message-as-bytearray", EIGHTEEN, EIGHTEEN, 'data = b"".join(self.fragments)', 'data = bytearray().join(self.fragments)',
+     "binary_message_reaches_the_app", "bytes of type bytearray in 'websocket.receive'"),
+]  # fmt: skip
+
+
+def run_exercise(solutions: Path, exercise: str, selection: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KATA_SOLUTIONS": str(solutions)}
+    command = [sys.executable, "-m", "pytest", str(REPO / "exercises" / exercise), "-q", "-p", "no:cacheprovider",
+               "-m", "not reference", "-k", selection]  # fmt: skip
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+
+
+def reference_copy(tmp_path: Path, where: tuple[str, str], old: str, new: str) -> Path:
+    """solutions/ for 15 and 18 (18 runs on 15), with ``old`` replaced by ``new`` in ``where``."""
+    solutions = tmp_path / "solutions"
+    for exercise, name in (FIFTEEN, EIGHTEEN):
+        text = (REPO / "solutions" / exercise / name).read_text(encoding="utf-8")
+        if (exercise, name) == where:
+            assert text.count(old) == 1, f"the reference no longer holds exactly one {old!r}: update this case"
+            text = text.replace(old, new)
+        (solutions / exercise).mkdir(parents=True)
+        (solutions / exercise / name).write_text(text, encoding="utf-8")
+    return solutions
+
+
+@pytest.mark.parametrize(
+    ("exercise", "where", "old", "new", "selection", "said"), [pytest.param(*case[1:], id=case[0]) for case in ONLY_THE_CHECKS_SEE]
+)
+def test_the_exercises_check_what_a_server_hands_their_probe_apps(
+    tmp_path: Path, exercise: tuple[str, str], where: tuple[str, str], old: str, new: str, selection: str, said: str
+) -> None:
+    unchanged = run_exercise(reference_copy(tmp_path / "unchanged", where, old, old), exercise[0], selection)
+    assert unchanged.returncode == 0, f"expected the unchanged reference to pass {selection!r}:\n{unchanged.stdout[-3000:]}"
+    broken = run_exercise(reference_copy(tmp_path / "broken", where, old, new), exercise[0], selection)
+    assert broken.returncode == 1, f"expected the tests {selection!r} to fail on the broken copy:\n{broken.stdout[-3000:]}"
+    assert said in broken.stdout, f"expected the failure to say {said!r}:\n{broken.stdout[-3000:]}"

@@ -436,7 +436,9 @@ def test_the_stream_refuses_bad_parameters(client: Client) -> None:
 
 @pytest.mark.spec("ASGI 3.0 §Protocol Specifications")
 def test_other_protocols_are_rejected() -> None:
-    app = checked_app(first_asgi_app.make_app())
+    # The bare app: the validator would refuse an HTTP message on a websocket scope before it reached
+    # `send`, so an app that skips the type check would still seem to "raise and send nothing".
+    app = first_asgi_app.make_app()
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

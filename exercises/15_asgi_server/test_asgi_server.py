@@ -35,6 +35,7 @@ from asgi_server import HTTPRequest
 from asgi_server_apps import SEEN
 
 from testkit.asgi import MemoryWriter
+from testkit.asgi_spec import ServerChecks
 from testkit.peers import peer_deviation
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, uvicorn_serving
 
@@ -175,15 +176,22 @@ def new_request(**fields: Any) -> HTTPRequest:
 def serve(kind: str, app: Any, **uvicorn_config: Any) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 and a free port with uvicorn or with your Server; yield the base URL.
 
-    ``uvicorn_config`` (e.g. ``timeout_keep_alive``) applies to uvicorn only: yours reads the module's constants."""
+    ``uvicorn_config`` (e.g. ``timeout_keep_alive``) applies to uvicorn only: yours reads the module's constants.
+
+    Every app runs inside :class:`ServerChecks`: each scope and each ``receive()`` message the server
+    hands it is checked against the ASGI spec, not only the ones a test asserts on, and once the app
+    has completed its response one more ``send()`` must raise. The first violation fails the test
+    when serving ends."""
     SEEN.clear()
+    checks = ServerChecks(app, what="uvicorn" if kind == "uvicorn" else "your server", send_after_end=True)
     if kind == "uvicorn":
-        with uvicorn_serving(app, **uvicorn_config) as url:
+        with uvicorn_serving(checks, **uvicorn_config) as url:
             yield url
     else:
-        server = asgi_server.Server(app, HOST, 0)
+        server = asgi_server.Server(checks, HOST, 0)
         with serving(server, name="your asgi_server.Server") as url:
             yield url
+    checks.raise_first()
 
 
 def connect(url: str) -> socket.socket:

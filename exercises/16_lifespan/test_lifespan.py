@@ -36,6 +36,7 @@ from asgi_lifespan import LifespanManager
 import lifespan
 import lifespan_apps as apps
 import lifespan_server
+from testkit.asgi_spec import ServerChecks
 from testkit.prerequisites import PrerequisiteMissing, earlier, finished
 from testkit.serving import CLIENT_TIMEOUT, HOST, STOP_TIMEOUT, python_argv, uvicorn_serving, wait_until
 from lifespan_apps import SEEN
@@ -53,6 +54,31 @@ def run_async(make: Callable[[], Awaitable[T]], *, what: str, timeout: float = 5
             pytest.fail(f"{what} was still waiting after {timeout:g} s")
 
     return asyncio.run(bounded())
+
+
+WATCHED: list[ServerChecks] = []
+
+
+@pytest.fixture(autouse=True)
+def fresh_watch() -> Iterator[None]:
+    WATCHED.clear()
+    yield
+    WATCHED.clear()
+
+
+def watched(app: Any, what: str = "your lifespan driver") -> ServerChecks:
+    """``app`` inside :class:`ServerChecks`: the scope and every ``receive()`` message your driver (or
+    server) hands it are checked against the ASGI spec (the lifespan scope's ``asgi`` and ``state``;
+    ``lifespan.startup`` once, then ``lifespan.shutdown`` once; each HTTP scope and message)."""
+    checks = ServerChecks(app, what=what, send_after_end=True)
+    WATCHED.append(checks)
+    return checks
+
+
+def raise_what_the_checks_saw() -> None:
+    """The first violation any watched app recorded in this test, as the test's failure."""
+    for checks in WATCHED:
+        checks.raise_first()
 
 
 # ============================================================================ the app side: lifespan.py
@@ -339,9 +365,11 @@ def test_runs_under_uvicorn_with_lifespan_on() -> None:
 
 
 def drive(make: Callable[[], Awaitable[T]], *, what: str = "Lifespan.startup() and shutdown()", timeout: float = 5.0) -> T:
-    """``run_async`` with a clean ``SEEN``."""
+    """``run_async`` with a clean ``SEEN``; then the first ASGI violation a watched app saw, if any."""
     SEEN.clear()
-    return run_async(make, what=what, timeout=timeout)
+    result = run_async(make, what=what, timeout=timeout)
+    raise_what_the_checks_saw()
+    return result
 
 
 class FakeServe:
@@ -363,13 +391,13 @@ class FakeServe:
 
 
 def with_lifespan(app: Any, serve: FakeServe) -> Callable[[], Awaitable[None]]:
-    return lambda: lifespan_server.serve_with_lifespan(app, serve)
+    return lambda: lifespan_server.serve_with_lifespan(watched(app), serve)
 
 
 @pytest.mark.spec("ASGI Lifespan §Scope")
 def test_the_lifespan_call_gets_the_lifespan_scope() -> None:
     async def go() -> None:
-        call = lifespan_server.Lifespan(apps.state_app, {})
+        call = lifespan_server.Lifespan(watched(apps.state_app), {})
         await call.startup()
         await call.shutdown()
 
@@ -388,7 +416,7 @@ def test_startup_returns_once_the_app_answered() -> None:
     apps.STARTUP_GATE.clear()
 
     async def go() -> tuple[bool, dict[str, Any]]:
-        call = lifespan_server.Lifespan(apps.gated_startup_app, {})
+        call = lifespan_server.Lifespan(watched(apps.gated_startup_app), {})
         startup = asyncio.ensure_future(call.startup())
         try:
             await asyncio.sleep(0.2)  # the app is still starting: startup() must still be waiting
@@ -406,7 +434,7 @@ def test_startup_returns_once_the_app_answered() -> None:
     )
 
     async def filled() -> dict[str, Any]:
-        call = lifespan_server.Lifespan(apps.state_app, {})
+        call = lifespan_server.Lifespan(watched(apps.state_app), {})
         await call.startup()
         state = dict(call.state)
         await call.shutdown()
@@ -421,7 +449,7 @@ def test_startup_returns_once_the_app_answered() -> None:
 @pytest.mark.spec("ASGI Lifespan §Startup Failed")
 def test_a_failed_startup_raises_with_the_apps_message() -> None:
     async def go() -> BaseException | None:
-        call = lifespan_server.Lifespan(apps.failing_startup_app, {})
+        call = lifespan_server.Lifespan(watched(apps.failing_startup_app), {})
         try:
             await call.startup()
         except Exception as exc:
@@ -447,7 +475,7 @@ def test_lifespan_notes_whether_the_app_supports_it(
     app: Any, supported: bool, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     async def go() -> bool:
-        call = lifespan_server.Lifespan(app, {})
+        call = lifespan_server.Lifespan(watched(app), {})
         await call.startup()
         noted = call.supported
         await call.shutdown()
@@ -468,7 +496,7 @@ def test_lifespan_notes_whether_the_app_supports_it(
 @pytest.mark.spec("ASGI Lifespan §Shutdown, §Shutdown Complete")
 def test_shutdown_sends_lifespan_shutdown_and_takes_the_answer() -> None:
     async def go() -> list[Any]:
-        call = lifespan_server.Lifespan(apps.state_app, {})
+        call = lifespan_server.Lifespan(watched(apps.state_app), {})
         await call.startup()
         before = list(SEEN.entries)
         await call.shutdown()
@@ -486,7 +514,7 @@ def test_shutdown_sends_lifespan_shutdown_and_takes_the_answer() -> None:
 @pytest.mark.spec("ASGI Lifespan §Shutdown Failed (the server logs the message)")
 def test_a_failed_shutdown_is_printed(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     async def go() -> BaseException | None:
-        call = lifespan_server.Lifespan(apps.failing_shutdown_app, {})
+        call = lifespan_server.Lifespan(watched(apps.failing_shutdown_app), {})
         await call.startup()
         try:
             await call.shutdown()
@@ -508,7 +536,7 @@ def test_a_failed_shutdown_is_printed(capfd: pytest.CaptureFixture[str], caplog:
 def test_shutdown_lets_the_lifespan_call_end() -> None:
     # uvicorn cancels what is left of the call as soon as it has its answer: there is no [uvicorn] case.
     async def go() -> None:
-        call = lifespan_server.Lifespan(apps.lingering_app, {})
+        call = lifespan_server.Lifespan(watched(apps.lingering_app), {})
         await call.startup()
         await call.shutdown()
 
@@ -522,7 +550,7 @@ def test_shutdown_lets_the_lifespan_call_end() -> None:
 @pytest.mark.spec("the stub's Lifespan.shutdown() (an app that never answers: give up after shutdown_timeout)")
 def test_shutdown_gives_up_on_an_app_that_never_answers(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     async def go() -> list[Any]:
-        call = lifespan_server.Lifespan(apps.silent_shutdown_app, {}, shutdown_timeout=0.3)
+        call = lifespan_server.Lifespan(watched(apps.silent_shutdown_app), {}, shutdown_timeout=0.3)
         await call.startup()
         await call.shutdown()
         await asyncio.sleep(0.05)  # a cancelled task takes a turn of the loop to end
@@ -541,7 +569,7 @@ def test_shutdown_gives_up_on_an_app_that_never_answers(capfd: pytest.CaptureFix
 def test_shutdown_cancels_a_call_that_answered_but_never_returns() -> None:
     # uvicorn cancels what is left of the call as soon as it has its answer: there is no [uvicorn] case.
     async def go() -> list[Any]:
-        call = lifespan_server.Lifespan(apps.answers_then_hangs_app, {}, shutdown_timeout=0.3)
+        call = lifespan_server.Lifespan(watched(apps.answers_then_hangs_app), {}, shutdown_timeout=0.3)
         await call.startup()
         await call.shutdown()
         await asyncio.sleep(0.05)  # a cancelled task takes a turn of the loop to end
@@ -588,7 +616,7 @@ def test_serve_with_lifespan_never_serves_after_a_failed_startup() -> None:
 
     async def go() -> BaseException | None:
         try:
-            await lifespan_server.serve_with_lifespan(apps.failing_startup_app, serve)
+            await lifespan_server.serve_with_lifespan(watched(apps.failing_startup_app), serve)
         except Exception as exc:
             return exc
         return None
@@ -616,7 +644,7 @@ def test_serve_with_lifespan_shuts_down_when_serving_raises() -> None:
 
     async def go() -> BaseException | None:
         try:
-            await lifespan_server.serve_with_lifespan(apps.state_app, FakeServe(crash))
+            await lifespan_server.serve_with_lifespan(watched(apps.state_app), FakeServe(crash))
         except Exception as exc:
             return exc
         return None
@@ -633,7 +661,7 @@ def test_serve_with_lifespan_shuts_down_when_serving_raises() -> None:
 @pytest.mark.spec("ASGI Lifespan §Shutdown (also when serving is cancelled: Ctrl-C under asyncio.run)")
 def test_serve_with_lifespan_shuts_down_when_serving_is_cancelled() -> None:
     async def go() -> bool:
-        task = asyncio.ensure_future(lifespan_server.serve_with_lifespan(apps.state_app, FakeServe(asyncio.Event().wait)))
+        task = asyncio.ensure_future(lifespan_server.serve_with_lifespan(watched(apps.state_app), FakeServe(asyncio.Event().wait)))
         await asyncio.wait([task], timeout=3)  # until it serves (forever), or fails
         if task.done():
             task.result()  # raises what it raised
@@ -683,7 +711,7 @@ def make_server(app: Any) -> Any:
 
     def bind() -> Any:
         with finished("asgi_server", "15"):
-            return module.Server(app, HOST, 0)
+            return module.Server(watched(app, "your server"), HOST, 0)
 
     return or_one_sentence(bind)
 
@@ -756,6 +784,7 @@ def run_server(server: Any, *, wait_until_started: bool = True) -> Iterator[Runn
             pytest.fail(f"your server did not stop within {STOP_TIMEOUT:g} s of shutdown()")
         if stop_errors:
             raise AssertionError(f"stopping your server raised {stop_errors[0]!r}") from stop_errors[0]
+    raise_what_the_checks_saw()
 
 
 @contextlib.contextmanager
@@ -763,8 +792,10 @@ def serve(kind: str, app: Any, *, lifespan: str = "on") -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 and a free port with uvicorn or your Server; yield the base URL."""
     SEEN.clear()
     if kind == "uvicorn":
-        with uvicorn_serving(app, lifespan=lifespan) as url:
+        checks = ServerChecks(app, what="uvicorn", send_after_end=True)
+        with uvicorn_serving(checks, lifespan=lifespan) as url:
             yield url
+        checks.raise_first()
     else:
         server = make_server(app)
         with run_server(server) as running:

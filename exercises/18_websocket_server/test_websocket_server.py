@@ -46,6 +46,7 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder as WsprotoFrameDeco
 import websocket_server
 import websocket_server_probes as probes
 from testkit.asgi import MemoryWriter
+from testkit.asgi_spec import ServerChecks, check_scope
 from testkit.peers import peer_deviation
 from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
 from testkit.serving import CLIENT_TIMEOUT, HOST, python_argv, serving, subprocess_serving, uvicorn_serving, wait_until
@@ -717,6 +718,7 @@ def test_websocket_scope_from_a_request() -> None:
         ],
     )
     scope = websocket_server.websocket_scope(request, ("10.0.0.1", 5555), ("127.0.0.1", 8000))
+    check_scope(scope, what="websocket_scope()")  # every key of its type; then the values, one by one
     expected = {
         "type": "websocket",
         "path": "/café/room",
@@ -739,6 +741,7 @@ def test_websocket_scope_from_a_request() -> None:
         f"('2.5'), got {asgi!r}"
     )
     bare = websocket_server.websocket_scope(websocket_server.Request(method="GET", target=b"/", headers=[]), None, None)
+    check_scope(bare, what="websocket_scope() of a request without a query or subprotocols")
     assert (bare.get("query_string"), bare.get("subprotocols")) == (b"", []), (
         f"expected query_string b'' and subprotocols [] for a request without either, got {bare.get('query_string')!r}, {bare.get('subprotocols')!r}"
     )
@@ -763,16 +766,20 @@ def test_websocket_scope_of_a_path_that_is_not_utf8() -> None:
 
 
 def run_hook(app: Any, request: websocket_server.Request, data: bytes = b"") -> tuple[Any, MemoryWriter, asyncio.StreamReader]:
-    """``await upgrade_handler(app)(request, reader, writer)`` with ``data`` (then the end) in the reader."""
+    """``await upgrade_handler(app)(request, reader, writer)`` with ``data`` (then the end) in the reader.
+
+    The app runs inside :class:`ServerChecks`: the scope and every ``receive()`` message are checked."""
     writer = MemoryWriter()
+    checks = ServerChecks(app, what="your upgrade_handler()")
 
     async def go() -> tuple[Any, asyncio.StreamReader]:
         reader = asyncio.StreamReader()
         reader.feed_data(data)
         reader.feed_eof()
-        return await websocket_server.upgrade_handler(app)(request, reader, writer), reader
+        return await websocket_server.upgrade_handler(checks)(request, reader, writer), reader
 
     answer, reader = run_async(go(), "the upgrade hook")
+    checks.raise_first()
     return answer, writer, reader
 
 
@@ -912,12 +919,19 @@ def on_your_fifteen(app: Any, **options: Any) -> Iterator[str]:
 
 @contextlib.contextmanager
 def served(app: Any, server: str, ws: str = "websockets-sansio", **options: Any) -> Iterator[str]:
+    """Serve ``app`` on uvicorn or on yours, inside :class:`ServerChecks`: every scope and every
+    ``receive()`` message the server hands the app is checked against the ASGI spec (a ``websocket``
+    scope's keys and types, ``websocket.connect`` first, each ``websocket.receive`` with exactly one of
+    ``bytes``/``text``, an int close code), not only the ones a test asserts on. The first violation
+    fails the test once serving ends."""
+    checks = ServerChecks(app, what="uvicorn" if server == "uvicorn" else "your server", send_after_end=True)
     if server == "uvicorn":
-        with uvicorn_serving(app, ws=ws) as base:
+        with uvicorn_serving(checks, ws=ws) as base:
             yield base
     else:
-        with on_your_fifteen(app, **options) as base:
+        with on_your_fifteen(checks, **options) as base:
             yield base
+    checks.raise_first()
 
 
 @pytest.fixture(params=["yours", pytest.param("uvicorn", marks=pytest.mark.reference)])

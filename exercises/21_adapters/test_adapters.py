@@ -32,6 +32,7 @@ from asgiref.wsgi import WsgiToAsgi as AsgirefWsgiToAsgi
 import adapters
 import adapters_apps as apps
 from testkit import asgi
+from testkit.asgi_spec import CheckedApp
 from testkit.prerequisites import own_serving
 from testkit.serving import CLIENT_TIMEOUT, STOP_TIMEOUT, uvicorn_serving, wait_until
 
@@ -53,16 +54,29 @@ def probe() -> Iterator[apps.Probe]:
     yield apps.Probe()
 
 
+class CheckedAdapter(CheckedApp):
+    """Your adapter, with every message it sends checked against the ASGI spec (``checked_app``):
+    ``http.response.start`` once with an int status and lowercase byte headers, then bytes bodies until
+    ``more_body`` is false, nothing after; lifespan answered once each, when asked. ``close()`` is yours."""
+
+    def close(self) -> None:
+        self.app.close()
+
+
 @pytest.fixture
 def make_adapter(probe: apps.Probe) -> Iterator[Callable[..., Any]]:
-    """Build your ``WsgiToAsgi``; afterwards open every gate, ``close()`` it, and check no thread is left."""
+    """Build your ``WsgiToAsgi``; afterwards open every gate, ``close()`` it, and check no thread is left.
+
+    Each adapter comes inside :class:`CheckedAdapter`: a message that breaks the ASGI spec raises at
+    the adapter's own ``send``; a test that serves it over TCP calls ``raise_first()`` afterwards, since
+    the server turns that exception into a 500."""
     before = set(threading.enumerate())
     made: list[Any] = []
 
     def make(app: Any, **options: Any) -> Any:
         adapter = adapters.WsgiToAsgi(app, **options)
         made.append(adapter)
-        return adapter
+        return CheckedAdapter(adapter, what="your WsgiToAsgi")
 
     yield make
     probe.gate.set()  # let any probe app still waiting finish at once
@@ -949,11 +963,12 @@ def in_fresh_context(app: Any) -> Any:
 @pytest.fixture(scope="module")
 def asgiref_answers() -> dict[str, list[Answer]]:
     """What asgiref's WsgiToAsgi answers under uvicorn: the yardstick for your adapter."""
-    reference = in_fresh_context(AsgirefWsgiToAsgi(apps.flask_app))
+    reference = CheckedApp(in_fresh_context(AsgirefWsgiToAsgi(apps.flask_app)), what="asgiref's WsgiToAsgi")
     with uvicorn_serving(reference, lifespan="off") as url:
         plain = ask_all(url, REQUESTS)
     with uvicorn_serving(reference, lifespan="off", root_path="/api") as url:
         rooted = ask_all(url, ROOT_REQUESTS)
+    reference.raise_first()  # the same ASGI checks as yours: they hold for asgiref
     apps.STREAM_GATE.reset()
     return {"plain": plain, "rooted": rooted}
 
@@ -994,6 +1009,7 @@ def test_flask_under_uvicorn_matches_asgiref(
         plain = ask_all(url, REQUESTS)
     with uvicorn_serving(adapter, lifespan="off", root_path="/api") as url:
         rooted = ask_all(url, ROOT_REQUESTS)
+    adapter.raise_first()
     assert not errors, f"wsgiref.validate, wrapped around Flask inside your adapter, found: {errors[0]}"
     difference = first_difference(REQUESTS, plain, asgiref_answers["plain"])
     assert difference is None, difference
@@ -1017,6 +1033,7 @@ def test_flask_stream_reaches_the_client_before_it_ends(make_adapter: Callable[.
                 finished_early = apps.STREAM_GATE.finished.is_set()
                 apps.STREAM_GATE.release.set()
                 rest = b"".join(pieces)
+    adapter.raise_first()
     assert not finished_early, (
         "the first bytes reached the client only after Flask's generator had finished: the adapter buffered "
         "the body. Send each chunk as the app yields it"
@@ -1035,6 +1052,7 @@ def test_flask_reads_a_chunked_upload(make_adapter: Callable[..., Any]) -> None:
         with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT) as client:
             # A generator body: httpx sends it chunked, without Content-Length.
             response = client.post("/echo", content=iter(pieces), headers={"content-type": "application/octet-stream"})
+    adapter.raise_first()
     assert response.status_code == 200, f"expected 200, got {response.status_code}: {response.text[:200]!r}"
     length = response.json().get("length")
     assert length == 200_000, (
@@ -1055,6 +1073,7 @@ def test_flask_on_your_asgi_server_matches_asgiref(
     adapter = make_adapter(checked(apps.flask_app, errors))
     with own_serving("asgi_server", "15", adapter) as url:
         answers = ask_all(url, REQUESTS)
+    adapter.raise_first()
     assert not errors, f"wsgiref.validate, wrapped around Flask inside your adapter, found: {errors[0]}"
     difference = first_difference(REQUESTS, answers, asgiref_answers["plain"])
     assert difference is None, f"on your exercise-15 server: {difference}"
