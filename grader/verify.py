@@ -8,13 +8,18 @@ never touch the student's code, so they run once, in the stub's run, not again i
 exercise's held-back tests (``held_back/NN_slug/``, :mod:`grader.held_back`), where the course has
 them, run in both runs like the others.
 
-Each worker of the pool forks its runs from a warm process of its own (:mod:`grader.warm`, as watch
+The runs go longest first, as the last verify measured them (``.grader/durations.json``), so that
+two workers finish together. Each worker of the pool forks its runs from a warm process of its own (:mod:`grader.warm`, as watch
 mode does), so that the course's forty-odd runs do not each pay for importing pytest, httpx and h11.
 Where there is no ``os.fork``, or a warm process will not start, the worker starts cold processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +158,64 @@ class WorkerStarters:
             starter.close()
 
 
+# --- the order of the runs: longest first --------------------------------------------------------------
+
+
+def _durations_file(course: Course) -> Path:
+    return course.root / ".grader" / "durations.json"
+
+
+def last_durations(course: Course) -> dict[str, float]:
+    """How long each run took the last time (``"15_asgi_server stub"``: seconds); empty when unknown.
+
+    Only the order of the runs depends on it, never a verdict, so a missing or broken file is no error.
+    """
+    try:
+        data = json.loads(_durations_file(course).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(k, str) and isinstance(v, (int, float))}
+
+
+def remember_durations(course: Course, verdicts: Sequence[Verdict]) -> None:
+    """Keep each run's duration for the next verify's order (merged with the runs not made this time)."""
+    durations = last_durations(course)
+    for verdict in verdicts:
+        for kind, result in (("stub", verdict.stub), ("solution", verdict.solution)):
+            if result is not None:
+                durations[f"{verdict.exercise.name} {kind}"] = round(result.duration, 2)
+    path = _durations_file(course)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".durations-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(durations, f, indent=0, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def longest_first(runs: list[tuple[Exercise, bool]], durations: dict[str, float]) -> list[tuple[Exercise, bool]]:
+    """The runs in the order that ends soonest on a few workers: the longest first, as last measured.
+
+    A run never measured goes first of all: it may be the longest; among those, the later exercises
+    first, whose tests start servers. (In course order, 15 and 18, the course's longest runs, would
+    start last and keep one worker busy long after the other was done.)
+    """
+
+    def cost(run: tuple[Exercise, bool]) -> tuple[int, float]:
+        exercise, on_solution = run
+        measured = durations.get(f"{exercise.name} {'solution' if on_solution else 'stub'}")
+        return (0, measured) if measured is not None else (1, exercise.number)
+
+    return sorted(runs, key=cost, reverse=True)  # sorted() is stable: ties keep course order
+
+
 def verify(
     course: Course,
     exercises: Sequence[Exercise],
@@ -213,9 +276,8 @@ def verify(
     with first_interrupt_only():
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [
-                    pool.submit(run_one, exercise, on_solution) for exercise in exercises for on_solution in (False, True)
-                ]
+                runs = [(exercise, on_solution) for exercise in exercises for on_solution in (False, True)]
+                futures = [pool.submit(run_one, *run) for run in longest_first(runs, last_durations(course))]
                 try:
                     for future in futures:
                         future.result()
@@ -227,4 +289,5 @@ def verify(
         finally:
             # The pool has stopped (its runs were cancelled, or are done): no warm process runs a test.
             starters.close()
+    remember_durations(course, list(verdicts.values()))
     return [verdicts[exercise.name] for exercise in exercises]
