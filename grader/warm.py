@@ -23,6 +23,7 @@ Only where ``os.fork`` exists (not Windows); elsewhere the runner starts cold pr
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import queue
@@ -205,6 +206,9 @@ def serve() -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    # What is imported now lives as long as every fork: keep it out of the collector's sight, so that
+    # a fork's gc.collect() (pytest calls it five times as it ends) walks only the fork's own objects.
+    gc.freeze()
     reply = sys.stdout
     print(json.dumps({"ready": True}), file=reply, flush=True)
     for line in sys.stdin:
