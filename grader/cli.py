@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import __version__, checksums, ui
 from .course import BrokenExercise, Course, CourseError, Exercise, load_course
-from .progress import ProgressLine, default_jobs, next_exercise, results_for
+from .progress import ProgressLine, default_jobs, default_verify_jobs, next_exercise, results_for
 from .results import ERROR, PASSED, ExerciseResult, dumps, to_exercism, to_gradescope, to_junit, to_summary
 from .state import State
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="for course authors: every stub fails, every solution passes")
     verify.add_argument("exercises", nargs="*", metavar="EX")
-    verify.add_argument("--jobs", type=int, default=None, help="exercises to run at once (default: 2)")
+    verify.add_argument("--jobs", type=int, default=None, help="runs to make at once (default: 2 per core, at most 4)")
     verify.add_argument("--record", action="store_true", help="record the stubs' and tests' checksums first")
 
     mutants = commands.add_parser(
@@ -407,17 +407,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
             finished.add(verdict.exercise.name)
             progress.update(done=len(finished), running=running())
 
-    workers = args.jobs or default_jobs()
+    workers = args.jobs or default_verify_jobs()
     finished: set[str] = set()
+    started_runs: set[str] = set()
 
     def running() -> list[str]:
-        # The pool takes the exercises in order, `workers` at a time: the first unfinished ones run.
-        return [e.label for e in chosen if e.name not in finished][:workers]
+        return [e.label for e in chosen if e.name in started_runs and e.name not in finished]
+
+    def on_start(exercise: Exercise) -> None:
+        started_runs.add(exercise.name)
+        progress.update(done=len(finished), running=running())
 
     started = time.monotonic()
     with ProgressLine(len(chosen), verb="verifying") as progress, solutions_folder(course) as solutions:
         progress.update(done=0, running=running())
-        verdicts = verify(course, chosen, solutions, jobs=workers, on_done=show)
+        verdicts = verify(course, chosen, solutions, jobs=workers, on_done=show, on_start=on_start)
     bad = [v for v in verdicts if not v.ok]
     elapsed = time.monotonic() - started
     if bad:

@@ -29,7 +29,7 @@ from pathlib import Path
 from . import checksums, held_back, warm
 from .course import Course, Exercise
 from .results import PASSED, ExerciseResult
-from .progress import default_jobs, first_interrupt_only
+from .progress import default_verify_jobs, first_interrupt_only
 from .runner import run_exercise
 from .warm import WarmStarter
 
@@ -223,6 +223,7 @@ def verify(
     *,
     jobs: int | None = None,
     on_done: Callable[[Verdict], None] | None = None,
+    on_start: Callable[[Exercise], None] | None = None,
 ) -> list[Verdict]:
     recorded = checksums.load(course)
     clashes = check_module_names(course)
@@ -250,6 +251,8 @@ def verify(
             else {"pytest_args": extra}
         )
         starter = starters.for_this_worker()
+        if on_start is not None:
+            on_start(exercise)
         try:
             result = run_exercise(course, exercise, cancel=cancel, starter=starter, **how)
         except OSError:
@@ -270,7 +273,7 @@ def verify(
             if on_done is not None:
                 on_done(verdict)
 
-    workers = jobs or default_jobs()
+    workers = jobs or default_verify_jobs()
     # As in `grader check`: the first Ctrl-C stops every run at once (their processes are killed)
     # and KeyboardInterrupt goes on up; later presses cannot cut that clean-up short.
     with first_interrupt_only():
