@@ -436,6 +436,95 @@ def test_rejects_malformed_requests(raw: bytes, why: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# parse_request: the limits on the head (the stub's MAX_LINE and MAX_HEADERS, the README's numbers).
+# ---------------------------------------------------------------------------------------------
+
+MAX_LINE = 8190  # bytes in a request line or a field line, its line end (CR LF or LF) not counted
+MAX_HEADERS = 100  # field lines in one request, Host and repeats included
+
+
+def request_line_of(length: int) -> bytes:
+    """A valid ``GET /aaa...a HTTP/1.1`` of exactly ``length`` bytes."""
+    return b"GET /" + b"a" * (length - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
+
+
+def head_at_limit(rule: str, over: int, eol: bytes) -> bytes:
+    """A valid request whose one long part is at the limit (``over=0``) or ``over`` past it."""
+    fields = [b"Host: example.com"]
+    request_line = b"GET / HTTP/1.1"
+    if rule == "request-line":
+        request_line = request_line_of(MAX_LINE + over)
+    elif rule == "header-line":
+        fields.append(b"X-Long: " + b"a" * (MAX_LINE + over - len(b"X-Long: ")))
+    else:  # header count: ~95-byte lines, so the head (9.5 kB) is longer than MAX_LINE: the limits are per line
+        fields += [b"X-Field-%03d: %s" % (n, b"v" * 80) for n in range(MAX_HEADERS - 1 + over)]
+    return eol.join([request_line, *fields]) + eol + eol
+
+
+def describe_head(raw: bytes) -> str:
+    """A long head in a few words: its start and end (escaped), its longest line and its field lines."""
+    lines = raw.split(b"\n")[:-2]  # the head's lines; the last two pieces are the empty line and the body
+    longest = max(len(line.removesuffix(b"\r")) for line in lines)
+    return (
+        f"{len(raw)} bytes, {raw[:40]!r} ... {raw[-30:]!r}: longest line {longest} bytes without its line end, "
+        f"{len(lines) - 1} field lines"
+    )
+
+
+LINE_ENDS = [pytest.param(b"\r\n", id="crlf"), pytest.param(b"\n", id="lf")]
+LIMITS = [
+    pytest.param("request-line", id="request-line"),
+    pytest.param("header-line", id="header-line"),
+    pytest.param("header-count", id="header-count"),
+]
+
+
+@pytest.mark.parametrize("eol", LINE_ENDS)
+@pytest.mark.parametrize("rule", LIMITS)
+@pytest.mark.spec("RFC 9112 §3, RFC 9110 §4.1 (support lines of at least 8000 octets), §5.4 (field limits)")
+def test_accepts_a_head_at_the_limits(rule: str, eol: bytes) -> None:
+    raw = head_at_limit(rule, 0, eol)
+    expected, _ = h11_reads_request(raw)  # h11 takes these bytes too: they are a valid request
+    try:
+        request = parse_request(raw)
+    except BadRequest as exc:
+        pytest.fail(
+            f"sent {describe_head(raw)}; expected it accepted, got BadRequest: {exc}. The limits are "
+            f"{MAX_LINE} bytes per line (the CR LF or LF not counted) and {MAX_HEADERS} field lines: exactly "
+            "that is fine, only more is refused, and they hold for each line, not for the whole head"
+        )
+    got = (request.target, len(request.headers))
+    want = (expected.target.decode(), len(expected.headers))
+    assert got == want, f"h11 read the target and the header count {want[0][:30]!r}..., {want[1]}, you read {got[0][:30]!r}..., {got[1]}"
+
+
+@pytest.mark.parametrize("eol", LINE_ENDS)
+@pytest.mark.parametrize(
+    "rule",
+    [
+        pytest.param("request-line", id="request-line-too-long"),
+        pytest.param("header-line", id="header-line-too-long"),
+        pytest.param("header-count", id="too-many-headers"),
+    ],
+)
+@pytest.mark.spec("RFC 9112 §3 (414), RFC 9110 §5.4 (field limits: a 4xx), RFC 6585 §5 (431)")
+def test_refuses_a_head_over_the_limits(rule: str, eol: bytes) -> None:
+    raw = head_at_limit(rule, 1, eol)
+    limit = f"more than {MAX_HEADERS} field lines" if rule == "header-count" else f"a line of more than {MAX_LINE} bytes"
+    try:
+        request = parse_request(raw)
+    except BadRequest as exc:
+        assert str(exc).strip(), f"expected BadRequest to say what is wrong ({limit}), got an empty message"
+        return
+    except Exception as exc:
+        pytest.fail(f"sent {describe_head(raw)}: {limit}, expected BadRequest, got {type(exc).__name__}: {exc}")
+    pytest.fail(
+        f"sent {describe_head(raw)}: {limit}, expected BadRequest (the stub's MAX_LINE and MAX_HEADERS), "
+        f"got a parsed request with a {len(request.target)}-byte target and {len(request.headers)} headers"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # build_response: the status line, the headers, Content-Length, CR LF.
 # ---------------------------------------------------------------------------------------------
 

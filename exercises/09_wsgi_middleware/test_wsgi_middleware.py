@@ -490,6 +490,28 @@ def test_basic_auth_decodes_utf8() -> None:
     )
 
 
+@pytest.mark.spec("PEP 3333 §Unicode Issues (native strings), §environ Variables (REMOTE_USER); RFC 7617 §2.1")
+@pytest.mark.parametrize("user", [pytest.param("zoë", id="latin-letter"), pytest.param("李雷", id="beyond-latin-1")])
+def test_basic_auth_remote_user_is_a_native_string(user: str) -> None:
+    probe = Probe()
+    authorization = basic(user, "s3cret")  # the pair's UTF-8 bytes in base64 (RFC 7617 §2.1), as httpx and curl send it
+    answer = drive(
+        BasicAuthMiddleware(validator(probe), users={user: "s3cret"}), make_environ(headers={"Authorization": authorization})
+    )
+    assert answer.status.startswith("200") and probe.calls == 1, (
+        f"expected user {user!r} with the right password let through, got {answer.status!r}: decode the base64 "
+        "bytes as UTF-8 (RFC 7617 §2.1)"
+    )
+    got = probe.environs[0].get("REMOTE_USER")
+    expected = user.encode("utf-8").decode("latin-1")
+    assert got == expected, (
+        f"sent Authorization: {authorization} (user {user!r}, UTF-8 bytes {user.encode()!r}); expected REMOTE_USER "
+        f"{expected!r}, got {got!r}. An environ value is a native string, bytes in a str one latin-1 code point "
+        "each (PEP 3333 §Unicode Issues), like every header a server puts there: the name's UTF-8 bytes decoded "
+        "as latin-1, which the app turns back with .encode('latin-1').decode('utf-8')"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # CORSMiddleware
 # --------------------------------------------------------------------------------------------

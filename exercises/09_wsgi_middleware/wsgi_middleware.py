@@ -95,7 +95,11 @@ class BasicAuthMiddleware:
     contain ``:`` but the password can, so split at the *first* colon (RFC 7617 §2).
 
     - Valid: set ``environ["REMOTE_USER"]`` to the user name (CGI's variable, PEP 3333 §environ
-      Variables) and call the app.
+      Variables) and call the app. Like every environ string it is a *native string* (PEP 3333
+      §Unicode Issues): bytes carried in a ``str``, one latin-1 code point per byte, the way a server
+      puts every header in the environ. So it is the user name's UTF-8 bytes decoded as latin-1:
+      ``ada`` stays ``"ada"``, ``zoë`` becomes ``"zo\xc3\xab"`` (``'zoÃ«'``), and an app gets the
+      name back with ``environ["REMOTE_USER"].encode("latin-1").decode("utf-8")``.
     - Missing, malformed (bad base64 too!), unknown user or wrong password: do NOT call the app;
       answer ``401 Unauthorized`` with ``WWW-Authenticate: Basic realm="<realm>"`` (RFC 9110 §11.6.1,
       RFC 7617 §2), a ``text/plain`` body and its ``Content-Length``. To a ``HEAD``, the same
@@ -203,7 +207,9 @@ if __name__ == "__main__":  # pragma: no cover - a manual demo: python wsgi_midd
     from wsgiref.simple_server import make_server
 
     def hello(environ, start_response):
-        body = f"Hello, {environ.get('REMOTE_USER', 'stranger')} ({environ['request_id']})\n".encode()
+        # REMOTE_USER is a native string, the name's UTF-8 bytes as latin-1 (PEP 3333): decode it back.
+        user = environ.get("REMOTE_USER", "stranger").encode("latin-1").decode("utf-8")
+        body = f"Hello, {user} ({environ['request_id']})\n".encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -214,9 +220,9 @@ if __name__ == "__main__":  # pragma: no cover - a manual demo: python wsgi_midd
             partial(LoggingMiddleware, stream=sys.stderr),
             TimingMiddleware,
             partial(CORSMiddleware, allow_origins=["http://localhost:3000"]),
-            partial(BasicAuthMiddleware, users={"ada": "lovelace"}, realm="katas"),
+            partial(BasicAuthMiddleware, users={"ada": "lovelace", "zoë": "pässwörd"}, realm="katas"),
         ],
     )
     with make_server("127.0.0.1", 8000, stack) as httpd:
-        print("Serving on http://127.0.0.1:8000 (user ada, password lovelace)")
+        print("Serving on http://127.0.0.1:8000 (users ada/lovelace and zoë/pässwörd)")
         httpd.serve_forever()

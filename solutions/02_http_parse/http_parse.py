@@ -23,6 +23,8 @@ The rules this module follows (each one is a test):
   fail to decode, and the original bytes come back with ``.encode("latin-1")`` (WSGI does the same).
 - Anything malformed raises :class:`BadRequest`: a server answers it with ``400 Bad Request``
   instead of guessing. Guessing is how request smuggling happens (RFC 9112 §11.2).
+- A head has limits, :data:`MAX_LINE` and :data:`MAX_HEADERS` below: a server that keeps reading a
+  line that never ends, or headers that never stop, runs out of memory for one client's sake.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
+
+MAX_LINE = 8190  # mutants: skip (given in the stub)
+"""The longest request line or field line ``parse_request`` accepts, in bytes, not counting the
+line end (CR LF or a bare LF). RFC 9112 §3 and RFC 9110 §4.1 ask a recipient to take lines of at
+least 8000 octets; gunicorn stops at 8190 for a field line (``limit_request_field_size``)."""
+
+MAX_HEADERS = 100  # mutants: skip (given in the stub)
+"""The most field lines one request may carry; every line counts, repeats and ``Host`` included
+(gunicorn's ``limit_request_fields`` is 100 too)."""
 
 
 class BadRequest(ValueError):  # mutants: skip (given in the stub)
@@ -99,6 +110,12 @@ def parse_request(raw: bytes) -> HTTPRequest:
       next request and is ignored. Without Content-Length there is no body.
     - ``Transfer-Encoding`` (chunked bodies) is beyond this exercise (exercise 08 decodes it): a
       server that cannot find where a body ends must not guess, so raise ``BadRequest``.
+    - Limits (RFC 9110 §5.4: a server MUST answer a 4xx to field lines larger than it wishes to
+      process): a request line or a field line longer than ``MAX_LINE`` bytes (its line end not
+      counted), or more than ``MAX_HEADERS`` field lines, is a ``BadRequest``. Exactly
+      ``MAX_LINE`` bytes, or exactly ``MAX_HEADERS`` lines, is fine. A full server would answer
+      ``414 URI Too Long`` (RFC 9112 §3) or ``431 Request Header Fields Too Large`` (RFC 6585 §5);
+      this exercise has one error, so ``BadRequest`` it is.
 
     Raises :class:`BadRequest` with a plain message for anything else.
     """
@@ -140,7 +157,12 @@ def split_head(raw: bytes) -> tuple[list[bytes], bytes]:
             if not lines:
                 continue  # RFC 9112 §2.2: ignore empty lines before the request line
             return lines, raw[start:]
+        # Check each limit as soon as it is passed: the rest of a hostile head is never looked at.
+        if len(line) > MAX_LINE:
+            raise BadRequest(f"a head line of {len(line)} bytes: the limit is {MAX_LINE} ({line[:40]!r}...)")
         lines.append(line)
+        if len(lines) - 1 > MAX_HEADERS:  # the first line is the request line, the rest are fields
+            raise BadRequest(f"more than {MAX_HEADERS} header lines")
 
 
 def parse_request_line(line: str) -> tuple[str, str, str]:

@@ -119,6 +119,8 @@ class BasicAuthMiddleware:
     ``Authorization: Basic base64(user ":" password)``, the pair encoded as UTF-8. Without valid
     credentials, answer ``401 Unauthorized`` with ``WWW-Authenticate: Basic realm="..."`` and never
     call the app; with them, set ``REMOTE_USER`` (CGI's name, PEP 3333 §environ Variables) and call it.
+    ``REMOTE_USER`` is a native string: the user name's UTF-8 bytes decoded as latin-1 (``zoë`` is
+    ``"zo\xc3\xab"``), as every environ string is (PEP 3333 §Unicode Issues).
     """
 
     def __init__(self, app: WSGIApp, users: dict[str, str], realm: str = "Restricted") -> None:
@@ -306,7 +308,9 @@ if __name__ == "__main__":  # pragma: no cover - a manual demo: python wsgi_midd
     from wsgiref.simple_server import make_server
 
     def hello(environ, start_response):
-        body = f"Hello, {environ.get('REMOTE_USER', 'stranger')} ({environ['request_id']})\n".encode()
+        # REMOTE_USER is a native string, the name's UTF-8 bytes as latin-1 (PEP 3333): decode it back.
+        user = environ.get("REMOTE_USER", "stranger").encode("latin-1").decode("utf-8")
+        body = f"Hello, {user} ({environ['request_id']})\n".encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -317,9 +321,9 @@ if __name__ == "__main__":  # pragma: no cover - a manual demo: python wsgi_midd
             partial(LoggingMiddleware, stream=sys.stderr),
             TimingMiddleware,
             partial(CORSMiddleware, allow_origins=["http://localhost:3000"]),
-            partial(BasicAuthMiddleware, users={"ada": "lovelace"}, realm="katas"),
+            partial(BasicAuthMiddleware, users={"ada": "lovelace", "zoë": "pässwörd"}, realm="katas"),
         ],
     )
     with make_server("127.0.0.1", 8000, stack) as httpd:
-        print("Serving on http://127.0.0.1:8000 (user ada, password lovelace)")
+        print("Serving on http://127.0.0.1:8000 (users ada/lovelace and zoë/pässwörd)")
         httpd.serve_forever()

@@ -8,6 +8,7 @@ lines into a ``bytearray``.
   before the request line are skipped (§2.2: a server SHOULD ignore at least one).
 - Head bytes are decoded as ISO-8859-1, so nothing fails to decode.
 - Anything malformed raises :class:`BadRequest` (RFC 9112 §11.2: guessing is how smuggling happens).
+- The limits (``MAX_LINE``, ``MAX_HEADERS``) are checked once the head is cut into lines.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
+
+MAX_LINE = 8190
+"""The longest request line or field line, in bytes, its line end not counted (RFC 9112 §3, RFC 9110 §4.1)."""
+
+MAX_HEADERS = 100
+"""The most field lines in one request, each line counted (RFC 9110 §5.4)."""
 
 _TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _TOKEN = re.compile(f"{_TCHAR}+")
@@ -142,7 +149,14 @@ def parse_request(raw: bytes) -> HTTPRequest:
     rest = raw[end.end():]
     if "\r" in head.replace("\r\n", ""):
         raise BadRequest("a bare CR in the head (only CR LF or LF end a line)")
-    request_line, *field_lines = _LINE_END.split(head)
+    lines = _LINE_END.split(head)  # latin-1: one character per byte, and no line end kept
+    longest = max(lines, key=len)
+    if len(longest) > MAX_LINE:
+        # RFC 9112 §3 (414) and RFC 6585 §5 (431) for a real server; one error here.
+        raise BadRequest(f"a line of the head holds {len(longest)} bytes, more than {MAX_LINE}: {longest[:32]!r}...")
+    if len(lines) > MAX_HEADERS + 1:
+        raise BadRequest(f"{len(lines) - 1} header lines: at most {MAX_HEADERS} are read (RFC 9110 §5.4)")
+    request_line, *field_lines = lines
 
     line = _REQUEST_LINE.fullmatch(request_line)
     if line is None:

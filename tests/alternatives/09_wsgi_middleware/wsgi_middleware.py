@@ -223,21 +223,23 @@ class BasicAuthMiddleware(Middleware):
         self._challenge = f'Basic realm="{quoted_realm}", charset="UTF-8"'
 
     def _user(self, authorization: str) -> str | None:
-        """The user the header proves, or ``None``."""
+        """The user the header proves, as a native string (its bytes as sent, in latin-1), or ``None``."""
         match = _BASIC_CREDENTIALS.fullmatch(authorization)
         if match is None:
             return None
         try:
-            pair = base64.b64decode(match[1], validate=True).decode("utf-8")
+            pair = base64.b64decode(match[1], validate=True)
+            pair.decode("utf-8")  # RFC 7617 §2.1: the pair is UTF-8; anything else is refused
         except ValueError:  # binascii.Error and UnicodeDecodeError both are
             return None
-        user, colon, password = pair.partition(":")  # the user-id has no colon, the password may
+        user, colon, password = pair.partition(b":")  # the user-id has no colon, the password may
         if not colon:
             return None
-        expected = self._passwords.get(_nfc(user))
+        expected = self._passwords.get(_nfc(user.decode("utf-8")))
         # Compare even for an unknown user, so the time taken does not tell which users exist.
-        matches = hmac.compare_digest(_nfc(password), expected if expected is not None else b"\0" * 32)
-        return user if matches and expected is not None else None
+        matches = hmac.compare_digest(_nfc(password.decode("utf-8")), expected if expected is not None else b"\0" * 32)
+        # PEP 3333 §Unicode Issues: environ strings carry bytes, one latin-1 code point each.
+        return user.decode("latin-1") if matches and expected is not None else None
 
     def on_request(self, exchange: Exchange) -> Reply | None:
         user = self._user(exchange.environ.get("HTTP_AUTHORIZATION", ""))
@@ -373,7 +375,9 @@ if __name__ == "__main__":  # pragma: no cover - a manual demo: python wsgi_midd
     from wsgiref.simple_server import make_server
 
     def hello(environ, start_response):
-        body = f"Hello, {environ.get('REMOTE_USER', 'stranger')} ({environ['request_id']})\n".encode()
+        # REMOTE_USER is a native string, the name's UTF-8 bytes as latin-1 (PEP 3333): decode it back.
+        user = environ.get("REMOTE_USER", "stranger").encode("latin-1").decode("utf-8")
+        body = f"Hello, {user} ({environ['request_id']})\n".encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -384,9 +388,9 @@ if __name__ == "__main__":  # pragma: no cover - a manual demo: python wsgi_midd
             partial(LoggingMiddleware, stream=sys.stderr),
             TimingMiddleware,
             partial(CORSMiddleware, allow_origins=["http://localhost:3000"]),
-            partial(BasicAuthMiddleware, users={"ada": "lovelace"}, realm="katas"),
+            partial(BasicAuthMiddleware, users={"ada": "lovelace", "zoë": "pässwörd"}, realm="katas"),
         ],
     )
     with make_server("127.0.0.1", 8000, stack) as httpd:
-        print("Serving on http://127.0.0.1:8000 (user ada, password lovelace)")
+        print("Serving on http://127.0.0.1:8000 (users ada/lovelace and zoë/pässwörd)")
         httpd.serve_forever()
