@@ -166,6 +166,10 @@ class ProgressLine:
     below. Anywhere else (a pipe, a CI log, a file) nothing is redrawn: one plain line each time
     something new starts, ``checking 05 wsgi_spec (2/22 done)``, so that a log says what ran when.
 
+    Work that writes a line of its own for each item (``grader roster``: one per student graded) passes
+    ``announce=False`` and writes it through :meth:`above`; :meth:`note` puts a few words after the
+    count (``2/5 · 1 error``), and an empty ``noun`` leaves the count bare.
+
     The work reports on it from worker threads: every method takes one lock. Use it as a context
     manager, or call :meth:`close`, so that the line never outlives the work::
 
@@ -187,6 +191,7 @@ class ProgressLine:
         verb: str = "checking",
         stream: TextIO | None = None,
         live: bool | None = None,
+        announce: bool = True,
     ) -> None:
         self.stream = stream or sys.stderr
         self.live = is_terminal(self.stream) if live is None else live
@@ -195,6 +200,8 @@ class ProgressLine:
         self.noun = noun
         self.verb = verb
         self.running: list[str] = []
+        self.noted = ""
+        self.announce = announce
         self._announced: set[str] = set()
         self._drawn = False
         self._closed = False
@@ -228,6 +235,12 @@ class ProgressLine:
                 self._announce(label)
             self._draw()
 
+    def note(self, text: str) -> None:
+        """A few words the live line shows after the count (``1 error``); ``""`` for none."""
+        with self._lock:
+            self.noted = text
+            self._draw()
+
     @contextlib.contextmanager
     def above(self) -> Iterator[None]:
         """Print something while the line is up: it goes above the line, not through it."""
@@ -252,8 +265,10 @@ class ProgressLine:
     def line(self, width: int) -> str:
         """The live line, at most ``width`` characters on screen (the list of running items is cut)."""
         style = ui.Style(self.stream)
-        head = f" {self.done}/{self.total} {self.noun}"
         dot = "·" if style.unicode else "-"
+        head = f" {self.done}/{self.total}" + (f" {self.noun}" if self.noun else "")
+        if self.noted:
+            head += f" {dot} {self.noted}"
         tail = f" {dot} {self.verb} {', '.join(self.running)}" if self.running else ""
         room = max(0, width - (ui.BAR_WIDTH + 2) - len(head))
         if len(tail) > room:
@@ -262,7 +277,7 @@ class ProgressLine:
         return style.bar(self.done, self.total) + head + tail
 
     def _announce(self, label: str) -> None:
-        if not self.live and not self._closed and label not in self._announced:
+        if self.announce and not self.live and not self._closed and label not in self._announced:
             self._announced.add(label)
             self._write(f"{self.verb} {label} ({self.done}/{self.total} done)\n")
 

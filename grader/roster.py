@@ -457,51 +457,39 @@ def merge(folders: Sequence[Path], out: Path) -> tuple[list[Record], list[Path]]
 
 
 class Progress:
-    """A live line on a terminal (a bar, how many are done, who is being graded); plain lines otherwise."""
+    """What ``grader roster`` shows while it grades, on a :class:`~grader.progress.ProgressLine`.
 
-    def __init__(self, total: int, stream: TextIO) -> None:
-        from .ui import Style
+    On a terminal: the live line (a bar, how many are done, how many errors, who is being graded),
+    with each error printed above it, where it stays. Anywhere else: one plain line per student
+    graded, ``[2/5] bob: 15/20 (commit 1a2b3c4d5e6f)``.
+    """
 
-        self.total, self.stream, self.style = total, stream, Style(stream)
-        self.live = hasattr(stream, "isatty") and stream.isatty()
-        self.done = self.errors = 0
-        self.running: list[str] = []
+    def __init__(self, total: int, stream: TextIO, *, live: bool | None = None) -> None:
+        from .progress import ProgressLine
+
+        self.stream = stream
+        self.line = ProgressLine(total, noun="", verb="grading", stream=stream, live=live, announce=False)
+        self.errors = 0
 
     def start(self, row: Row) -> None:
-        self.running.append(row.student)
-        self._draw()
+        self.line.started(row.student)
 
     def finish(self, record: Record) -> None:
-        with contextlib.suppress(ValueError):
-            self.running.remove(record.student)
-        self.done += 1
-        self.errors += bool(record.error)
-        if self.live:
-            if record.error:  # an error stays on screen above the live line
-                self.stream.write(f"\r\033[K{record.student}: {record.error}\n")
-            self._draw()
+        self.line.finished(record.student)
+        if record.error:
+            self.errors += 1
+            self.line.note(f"{self.errors} error{'s' * (self.errors != 1)}")
+        if not self.line.live:
+            said = f"[{self.line.done}/{self.line.total}] {describe(record)}"
         else:
-            self.stream.write(f"[{self.done}/{self.total}] {describe(record)}\n")
-            self.stream.flush()
-
-    def _draw(self) -> None:
-        if not self.live:
-            return
-        from .ui import BAR_WIDTH
-
-        errors = f" · {self.errors} error{'s' * (self.errors != 1)}" if self.errors else ""
-        counts = f" {self.done}/{self.total}{errors}"
-        # Only the names are cut to the terminal's width (the bar holds colour codes, which take none).
-        room = shutil.get_terminal_size().columns - 1 - (BAR_WIDTH + 2) - len(counts)
-        now = f" · grading {', '.join(self.running)}" if self.running else ""
-        now = now if len(now) <= room else now[: max(0, room - 1)] + "…" * (room > 0)
-        self.stream.write(f"\r\033[K{self.style.bar(self.done, self.total)}{counts}{now}")
-        self.stream.flush()
+            said = f"{record.student}: {record.error}" if record.error else ""  # an error stays on screen
+        if said:
+            with self.line.above():
+                self.stream.write(said + "\n")
+                self.stream.flush()
 
     def close(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        self.line.close()
 
 
 def describe(record: Record) -> str:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -124,6 +124,47 @@ def _grader_on_the_course(*args: str, timeout: float) -> subprocess.CompletedPro
         [sys.executable, "-m", "grader", *args],
         cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
     )
+
+
+@pytest.fixture
+def run_exercise_tests() -> Callable[[Path, str, str], subprocess.CompletedProcess[str]]:
+    """Run ``pytest -k SELECTION`` on one of this repository's exercises, in a child, with ``KATA_SOLUTIONS``.
+
+    ``run_exercise_tests(solutions, "15_asgi_server", "nagle")``: the graded tests only (``-m "not
+    reference"``), against the folder ``solutions`` (the reference, or an edited copy of it).
+    """
+    return _run_exercise_tests
+
+
+def _run_exercise_tests(solutions: Path, exercise: str, selection: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KATA_SOLUTIONS": str(solutions)}
+    command = [sys.executable, "-m", "pytest", str(REPO / "exercises" / exercise), "-q", "-p", "no:cacheprovider",
+               "-m", "not reference", "-k", selection]  # fmt: skip
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture
+def edited_reference() -> Callable[..., Path]:
+    """A copy of reference solutions with one textual edit: what a rule's tests must fail on.
+
+    ``edited_reference(folder, files, where, old, new)`` copies each of ``files`` (``(exercise, file
+    name)`` pairs: the edited one, and every earlier exercise it builds on) from ``solutions/`` into
+    ``folder/solutions``, with ``old`` replaced by ``new`` in the file ``where``, and returns that folder.
+    ``old`` must stand exactly once in it, so a reference that changed fails the case instead of passing it.
+    """
+    return _edited_reference
+
+
+def _edited_reference(folder: Path, files: Iterable[tuple[str, str]], where: tuple[str, str], old: str, new: str) -> Path:
+    solutions = folder / "solutions"
+    for exercise, name in files:
+        text = (REPO / "solutions" / exercise / name).read_text(encoding="utf-8")
+        if (exercise, name) == where:
+            assert text.count(old) == 1, f"the reference no longer holds exactly one {old!r}: update this case"
+            text = text.replace(old, new)
+        (solutions / exercise).mkdir(parents=True)
+        (solutions / exercise / name).write_text(text, encoding="utf-8")
+    return solutions
 
 
 class Terminal:

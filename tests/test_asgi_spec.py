@@ -6,11 +6,10 @@ unchanged and stop a broken one at the offending ``send``, naming the spec secti
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +400,6 @@ def test_server_checks_follow_websocket_and_lifespan(scope: dict[str, Any], inco
 
 # --- the exercises apply it: a server bug only these checks see fails the exercise's own tests ---------
 
-REPO = Path(__file__).resolve().parent.parent
 FIFTEEN, EIGHTEEN = ("15_asgi_server", "asgi_server.py"), ("18_websocket_server", "websocket_server.py")
 
 # (id, the exercise, the file edited, the text replaced, its replacement, the tests to run (-k), what the failure says).
@@ -414,34 +412,17 @@ ONLY_THE_CHECKS_SEE = [
 ]  # fmt: skip
 
 
-def run_exercise(solutions: Path, exercise: str, selection: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KATA_SOLUTIONS": str(solutions)}
-    command = [sys.executable, "-m", "pytest", str(REPO / "exercises" / exercise), "-q", "-p", "no:cacheprovider",
-               "-m", "not reference", "-k", selection]  # fmt: skip
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-
-
-def reference_copy(tmp_path: Path, where: tuple[str, str], old: str, new: str) -> Path:
-    """solutions/ for 15 and 18 (18 runs on 15), with ``old`` replaced by ``new`` in ``where``."""
-    solutions = tmp_path / "solutions"
-    for exercise, name in (FIFTEEN, EIGHTEEN):
-        text = (REPO / "solutions" / exercise / name).read_text(encoding="utf-8")
-        if (exercise, name) == where:
-            assert text.count(old) == 1, f"the reference no longer holds exactly one {old!r}: update this case"
-            text = text.replace(old, new)
-        (solutions / exercise).mkdir(parents=True)
-        (solutions / exercise / name).write_text(text, encoding="utf-8")
-    return solutions
-
-
 @pytest.mark.parametrize(
     ("exercise", "where", "old", "new", "selection", "said"), [pytest.param(*case[1:], id=case[0]) for case in ONLY_THE_CHECKS_SEE]
 )
 def test_the_exercises_check_what_a_server_hands_their_probe_apps(
-    tmp_path: Path, exercise: tuple[str, str], where: tuple[str, str], old: str, new: str, selection: str, said: str
+    tmp_path: Path, exercise: tuple[str, str], where: tuple[str, str], old: str, new: str, selection: str, said: str,
+    run_exercise_tests: Callable[..., subprocess.CompletedProcess[str]], edited_reference: Callable[..., Path],
 ) -> None:
-    unchanged = run_exercise(reference_copy(tmp_path / "unchanged", where, old, old), exercise[0], selection)
-    assert unchanged.returncode == 0, f"expected the unchanged reference to pass {selection!r}:\n{unchanged.stdout[-3000:]}"
-    broken = run_exercise(reference_copy(tmp_path / "broken", where, old, new), exercise[0], selection)
+    # The reference of 15 and 18 (18 runs on 15), once as it is and once with the edit.
+    unchanged = edited_reference(tmp_path / "unchanged", (FIFTEEN, EIGHTEEN), where, old, old)
+    passed = run_exercise_tests(unchanged, exercise[0], selection)
+    assert passed.returncode == 0, f"expected the unchanged reference to pass {selection!r}:\n{passed.stdout[-3000:]}"
+    broken = run_exercise_tests(edited_reference(tmp_path / "broken", (FIFTEEN, EIGHTEEN), where, old, new), exercise[0], selection)
     assert broken.returncode == 1, f"expected the tests {selection!r} to fail on the broken copy:\n{broken.stdout[-3000:]}"
     assert said in broken.stdout, f"expected the failure to say {said!r}:\n{broken.stdout[-3000:]}"

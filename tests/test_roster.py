@@ -369,10 +369,14 @@ def test_a_shard_with_no_rows_still_merges(klass, tmp_path):
     assert [r["student"] for r in rows_of((tmp_path / "merged" / "grades.csv").read_text())] == ["alice", "bob"]
 
 
-def test_the_progress_line_is_live_on_a_terminal_and_plain_lines_otherwise():
+def test_the_progress_line_is_live_on_a_terminal_and_plain_lines_otherwise(monkeypatch):
     from grader.roster import Progress, Record, Row
 
+    monkeypatch.setenv("TERM", "xterm")  # a terminal that redraws a line in place (grader.progress.is_terminal)
+
     class Terminal(io.StringIO):
+        encoding = "utf-8"  # as a student's terminal is: the line draws "·" (on an ASCII one, "-")
+
         def isatty(self) -> bool:
             return True
 

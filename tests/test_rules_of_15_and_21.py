@@ -8,9 +8,8 @@ must pass the same tests, so a failure is the edit's, not the machine's.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,36 +50,21 @@ BROKEN = [
 ]
 
 
-def run_tests(solutions: Path, exercise: str, selection: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KATA_SOLUTIONS": str(solutions)}
-    command = [sys.executable, "-m", "pytest", str(REPO / "exercises" / exercise), "-q", "-p", "no:cacheprovider", "-m", "not reference", "-k", selection]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-
-
-def copy_of_the_solutions(tmp_path: Path, where: tuple[str, str], old: str, new: str) -> Path:
-    """The reference solutions with one edit in one file (21 imports the 15 server it builds on: it is copied too)."""
-    solutions = tmp_path / "solutions"
-    for exercise, name in (SERVER, ADAPTERS):
-        text = (REPO / "solutions" / exercise / name).read_text(encoding="utf-8")
-        if (exercise, name) == where:
-            assert text.count(old) == 1, f"the reference no longer holds exactly one {old!r}: update this case"
-            text = text.replace(old, new)
-        (solutions / exercise).mkdir(parents=True)
-        (solutions / exercise / name).write_text(text, encoding="utf-8")
-    return solutions
-
-
 @pytest.mark.parametrize(("where", "old", "new", "selection", "said"), [pytest.param(*case[1:], id=case[0]) for case in BROKEN])
 def test_the_rules_tests_fail_on_a_reference_that_breaks_it(
-    tmp_path: Path, where: tuple[str, str], old: str, new: str, selection: str, said: str
+    tmp_path: Path, where: tuple[str, str], old: str, new: str, selection: str, said: str,
+    run_exercise_tests: Callable[..., subprocess.CompletedProcess[str]], edited_reference: Callable[..., Path],
 ) -> None:
-    broken = run_tests(copy_of_the_solutions(tmp_path, where, old, new), where[0], selection)
+    # 21 imports the 15 server it builds on: it is copied too.
+    broken = run_exercise_tests(edited_reference(tmp_path, (SERVER, ADAPTERS), where, old, new), where[0], selection)
     assert broken.returncode == 1, f"expected the tests {selection!r} to fail on the broken copy:\n{broken.stdout[-3000:]}"
     assert said in broken.stdout, f"expected the failure to say {said!r}:\n{broken.stdout[-3000:]}"
 
 
 @pytest.mark.parametrize("where", [SERVER, ADAPTERS], ids=lambda where: where[0])
-def test_the_same_tests_pass_on_the_reference(where: tuple[str, str]) -> None:
+def test_the_same_tests_pass_on_the_reference(
+    where: tuple[str, str], run_exercise_tests: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     selection = " or ".join(sorted({case[4] for case in BROKEN if case[1] == where}))
-    passed = run_tests(REPO / "solutions", where[0], selection)
+    passed = run_exercise_tests(REPO / "solutions", where[0], selection)
     assert passed.returncode == 0, f"expected the reference to pass {selection!r}:\n{passed.stdout[-3000:]}"

@@ -18,7 +18,11 @@ DEADLINE = 60
 
 
 class WatchProcess:
-    """`grader watch` in a child process, its output read line by line on a thread."""
+    """`grader watch` in a child process, its output read line by line on a thread.
+
+    ``with WatchProcess(root) as watch:`` stops it at the end of the block (``q``), and it must then
+    exit with status 0.
+    """
 
     def __init__(self, root, *args: str, cwd=None) -> None:
         env = {**os.environ, "KATA_COURSE_ROOT": str(root), "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
@@ -64,6 +68,12 @@ class WatchProcess:
             if self.process.poll() is None:
                 self.process.kill()
 
+    def __enter__(self) -> WatchProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.stop() == 0
+
 
 @pytest.fixture
 def course(fake_course):
@@ -74,8 +84,7 @@ def course(fake_course):
 
 
 def test_watch_rechecks_on_save_and_moves_on_when_it_passes(course):
-    watch = WatchProcess(course.root)
-    try:
+    with WatchProcess(course.root) as watch:
         watch.wait_for("01 adder — Exercise adder: 0 of 2 tests pass")
         watch.wait_for("watching for saves")
         stub = course.root / "exercises" / "01_adder" / "adder.py"
@@ -88,13 +97,10 @@ def test_watch_rechecks_on_save_and_moves_on_when_it_passes(course):
         (course.root / "exercises" / "02_subber" / "subber.py").write_text("def add(a, b):\n    return b + a\n")
         watch.wait_for("02 subber — Exercise subber: 2 of 2 tests pass")
         watch.wait_for("whole course passes")
-    finally:
-        assert watch.stop() == 0
 
 
 def test_watch_takes_commands_without_a_terminal(course):
-    watch = WatchProcess(course.root, "01")
-    try:
+    with WatchProcess(course.root, "01") as watch:
         watch.wait_for("watching for saves")
         watch.type("h")
         watch.wait_for("hint 1/2: first hint")
@@ -114,19 +120,14 @@ def test_watch_takes_commands_without_a_terminal(course):
         watch.wait_for("watching for saves")
         watch.type("r")  # still on 01: looking back at a finished exercise does not move on
         watch.wait_for("01 adder — Exercise adder: 2 of 2 tests pass")
-    finally:
-        assert watch.stop() == 0
 
 
 def test_watch_survives_a_test_that_prints_megabytes(course):
     folder = course.root / "exercises" / "01_adder"
     (folder / "adder.py").write_text("def add(a, b):\n    print('x' * 10_000_000)\n    return 0\n")
-    watch = WatchProcess(course.root, "01")
-    try:
+    with WatchProcess(course.root, "01") as watch:
         watch.wait_for("expected 3, got 0")
         watch.wait_for("watching for saves")
-    finally:
-        assert watch.stop() == 0
     assert sum(len(line) for line in watch.seen) < 20_000
 
 
@@ -263,29 +264,22 @@ def test_watch_starts_on_the_exercise_saved_last_that_does_not_pass(three):
     ]:
         (folder / name).write_text(f"def add(a, b):\n    {body}\n")
         os.utime(folder / name, (now - age, now - age))
-    watch = WatchProcess(three.root)
-    try:
+    with WatchProcess(three.root) as watch:
         assert "02 subber" in watch.wait_for("checking ")
-    finally:
-        assert watch.stop() == 0
 
 
 def test_watch_inside_an_exercise_folder_starts_there_and_takes_j16_as_a_line(three):
-    watch = WatchProcess(three.root, cwd=three.root / "exercises" / "02_subber")
-    try:
+    with WatchProcess(three.root, cwd=three.root / "exercises" / "02_subber") as watch:
         assert "02 subber" in watch.wait_for("checking ")
         watch.wait_for("commands (type one, then Enter)")
         watch.type("j16")
         watch.wait_for("16 lifeline — Exercise lifeline")
         watch.type("H")
         watch.wait_for("No hints seen yet for 16 lifeline")
-    finally:
-        assert watch.stop() == 0
 
 
 def test_a_save_in_several_exercises_at_once_rechecks_each_and_goes_to_the_one_saved_last(three):
-    watch = WatchProcess(three.root, "16")
-    try:
+    with WatchProcess(three.root, "16") as watch:
         watch.wait_for("16 lifeline — Exercise lifeline: 0 of 2 tests pass")
         watch.wait_for("commands (type one, then Enter)")
         folder, now = three.root / "exercises", time.time()
@@ -296,8 +290,6 @@ def test_a_save_in_several_exercises_at_once_rechecks_each_and_goes_to_the_one_s
         watch.wait_for(" 01✗ [02✓] 16✗ ")
         watch.wait_for("02 subber — Exercise subber: 2 of 2 tests pass")
         watch.wait_for("On to 16 lifeline")  # the next one that does not pass
-    finally:
-        assert watch.stop() == 0
 
 
 def test_keys_become_the_commands_lines_would_have_typed():
