@@ -114,6 +114,13 @@ async def read_http_request(
     latin-1; keep header names lower-cased and values stripped, as bytes, repeats kept, in order.
     The method is a token (RFC 9110 §9.1, §5.6.2): letters, digits and ``!#$%&'*+-.^_`|~``, so
     ``M-SEARCH`` is one. A value must not hold a NUL, CR or LF (RFC 9110 §5.5): that is a BadRequest.
+    A header line that starts with a space or a tab (obs-fold, RFC 9112 §5.2; or whitespace before the
+    first header, §2.2) is a BadRequest: this server answers 400 rather than unfold it.
+
+    ``Host`` (RFC 9112 §3.2): an HTTP/1.1 request without one, any request with two ``Host`` lines (even
+    equal ones), or a ``Host`` that is not ``host[:port]`` (RFC 9110 §7.2: a name or IPv4 address of
+    letters, digits and ``-._~!$&'()*+,;=%``, or an IPv6 literal such as ``[::1]``; then optionally ``:``
+    and digits) is a BadRequest. An empty value is valid, and HTTP/1.0 may leave ``Host`` out.
 
     The body (RFC 9112 §6.3): ``Transfer-Encoding: chunked`` means chunks (§7.1: ``<hex size>[;ext]
     CRLF <data> CRLF`` ... a ``0`` chunk, optional trailer lines, an empty line; the size is hex

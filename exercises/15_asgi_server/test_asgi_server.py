@@ -426,6 +426,62 @@ def test_rejects_forbidden_characters(raw: bytes) -> None:
     expect_bad_request(raw)
 
 
+OBS_FOLD_REQUESTS = [
+    pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: one\r\n two\r\n\r\n", id="a-line-folded-with-a-space"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: one\r\n\ttwo\r\n\r\n", id="a-line-folded-with-a-tab"),
+    pytest.param(b"GET / HTTP/1.1\r\nX-Long: one\r\n Host: t\r\n\r\n", id="a-folded-line-that-looks-like-a-header"),
+    pytest.param(b"GET / HTTP/1.1\r\n Host: t\r\n\r\n", id="whitespace-before-the-first-header"),
+]
+
+BAD_HOST_REQUESTS = [
+    pytest.param(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", id="no-host-in-http-1-1"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", id="two-hosts"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n", id="the-same-host-twice"),
+    pytest.param(b"GET / HTTP/1.0\r\nHost: a.test\r\nHost: b.test\r\n\r\n", id="two-hosts-in-http-1-0"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: exa mple.test\r\n\r\n", id="host-with-a-space"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: example.test/admin\r\n\r\n", id="host-with-a-path"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: user@example.test\r\n\r\n", id="host-with-userinfo"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: example.test:80a\r\n\r\n", id="host-with-a-port-not-digits"),
+]
+
+
+@pytest.mark.spec("RFC 9112 §5.2 (obs-fold: reject with 400, the course's choice), §2.2 (whitespace before the first field)")
+@pytest.mark.parametrize("raw", OBS_FOLD_REQUESTS)
+def test_rejects_a_header_line_that_starts_with_whitespace(raw: bytes) -> None:
+    # A line that starts with a space or a tab continues the one above it (obs-fold, obsolete): a
+    # server either refuses it or unfolds it, and parsers that do different things disagree on headers.
+    expect_bad_request(raw)
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (Host: exactly one in HTTP/1.1, and valid); RFC 9110 §7.2 (Host = uri-host [':' port])")
+@pytest.mark.parametrize("raw", BAD_HOST_REQUESTS)
+def test_rejects_a_missing_repeated_or_invalid_host(raw: bytes) -> None:
+    expect_bad_request(raw)
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (Host; an empty value when there is no authority); RFC 9110 §7.2; RFC 3986 §3.2.2")
+@pytest.mark.parametrize(
+    ("host_lines", "version"),
+    [
+        pytest.param(b"Host: example.test\r\n", "1.1", id="a-name"),
+        pytest.param(b"host: Example.Test:8080\r\n", "1.1", id="a-name-and-port"),
+        pytest.param(b"Host: 127.0.0.1:8000\r\n", "1.1", id="ipv4-and-port"),
+        pytest.param(b"Host: [::1]:8000\r\n", "1.1", id="ipv6-literal-and-port"),
+        pytest.param(b"Host: xn--caf-dma.test\r\n", "1.1", id="a-punycode-name"),
+        pytest.param(b"Host:\r\n", "1.1", id="empty"),
+        pytest.param(b"", "1.0", id="none-in-http-1-0"),
+    ],
+)
+def test_reads_a_request_with_a_valid_host(host_lines: bytes, version: str) -> None:
+    raw = b"GET / HTTP/" + version.encode() + b"\r\n" + host_lines + b"Accept: */*\r\n\r\n"
+    try:
+        request = run_async(lambda: asgi_server.read_http_request(reader_with(raw)), what="read_http_request()")
+    except asgi_server.BadRequest as exc:
+        pytest.fail(f"expected {raw!r} to be read, got BadRequest({exc}): a Host is uri-host [':' port] (RFC 9110 §7.2)"
+                    + (", and HTTP/1.0 may leave it out" if not host_lines else ""))
+    assert request is not None and request.http_version == version, f"expected an HTTP/{version} request, got {request!r}"
+
+
 @pytest.mark.spec("RFC 6585 §5 (431 Request Header Fields Too Large); RFC 9110 §5.4 (field limits)")
 def test_refuses_a_head_larger_than_max_head(monkeypatch: pytest.MonkeyPatch) -> None:
     refused_with(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431, what="a 100 kB head")
@@ -1022,6 +1078,44 @@ def test_answers_400_to_a_bad_request_and_closes(kind: str, raw: bytes, statuses
         f"expected 'Connection: close' on the {status}: a server about to close says so (RFC 9112 §9.6), "
         f"got headers {responses[0][0].headers!r}"
     )
+
+
+H11_UNFOLDS = "uvicorn's h11 unfolds obs-fold into one space, which RFC 9112 §5.2 allows; the course answers 400"
+H11_TAKES_ANY_HOST = "uvicorn's h11 checks that there is one Host, not what it says (RFC 9110 §7.2)"
+
+
+@pytest.mark.spec("RFC 9112 §5.2 (obs-fold), §3.2 (Host); RFC 9110 §15.5.1 (400 Bad Request)")
+@pytest.mark.parametrize(
+    ("raw", "uvicorn_deviation"),
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: one\r\n two\r\n\r\n", H11_UNFOLDS, id="obs-fold"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: one\r\n\ttwo\r\n\r\n", H11_UNFOLDS, id="obs-fold-with-a-tab"),
+        pytest.param(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", None, id="no-host-in-http-1-1"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", None, id="two-hosts"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: example.test/admin\r\n\r\n", H11_TAKES_ANY_HOST, id="host-with-a-path"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: exa mple.test\r\n\r\n", H11_TAKES_ANY_HOST, id="host-with-a-space"),
+    ],
+)
+@pytest.mark.parametrize("kind", SERVERS)
+def test_answers_400_to_a_folded_line_or_a_bad_host(kind: str, raw: bytes, uvicorn_deviation: str | None) -> None:
+    # Connection: close first, so that a peer that serves the request (a deviation) closes right after it too.
+    request_line, _, rest_of_head = raw.partition(b"\r\n")
+    raw = request_line + b"\r\nConnection: close\r\n" + rest_of_head
+    with serve(kind, apps.echo_app) as url, connect(url) as sock:
+        sock.sendall(raw)
+        got = read_until_closed(sock, "a request with a folded header line or a bad Host (answer 400, then close)")
+    with peer_deviation(uvicorn_deviation if kind == "uvicorn" else None):
+        responses, rest = parse_responses(got, ["GET"])
+        assert responses, f"expected a 400 response to {raw!r}, got {got!r}"
+        status = responses[0][0].status_code
+        assert status == 400, (
+            f"expected 400 Bad Request for {raw!r}, got {status} (a header line that starts with whitespace is "
+            "obs-fold, RFC 9112 §5.2; an HTTP/1.1 request needs exactly one valid Host, §3.2)"
+        )
+        assert not rest, f"expected nothing after the 400 response, got {rest[:80]!r}"
+        assert b"close" in connection_options(responses[0][0]), (
+            f"expected 'Connection: close' on the 400 (RFC 9112 §9.6), got headers {responses[0][0].headers!r}"
+        )
 
 
 def read_for(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:

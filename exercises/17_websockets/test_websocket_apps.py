@@ -9,6 +9,7 @@ a browser would connect; ``httpx`` makes the plain HTTP requests.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 import websocket_apps
-from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, asgi_serving, uvicorn_serving
+from testkit.serving import ASGI_SERVERS, CLIENT_TIMEOUT, asgi_serving, uvicorn_serving, wait_until
 
 # uvicorn needs a WebSocket implementation; both are installed with the course.
 WS_IMPLEMENTATIONS = ["websockets-sansio", "wsproto"]
@@ -52,12 +53,32 @@ def websocket_scope(path: str = "/", query_string: bytes = b"") -> dict[str, Any
     }
 
 
+OUTPUT_TIMEOUT = 3.0
+"""Seconds an app that is still running may take to send the message a test waits for."""
+
+
 async def next_output(communicator: ApplicationCommunicator, waiting_for: str) -> dict[str, Any]:
-    """The next message the app sends, or a plain failure if it sends nothing within a second."""
+    """The next message the app sends; a plain failure if it sends nothing within ``OUTPUT_TIMEOUT``.
+
+    An app that has already ended (it returned, or raised) will send nothing more: that fails at once,
+    with its own error when it raised, instead of after the whole wait.
+    """
+    queue, app_task = communicator.output_queue, communicator.future
+    getting = asyncio.ensure_future(queue.get())
     try:
-        return await communicator.receive_output(timeout=1)
-    except asyncio.TimeoutError:
-        pytest.fail(f"expected the app to send {waiting_for}, but it sent nothing within 1 s")
+        await asyncio.wait({getting, app_task}, timeout=OUTPUT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        getting.cancel()  # a message not taken stays in the queue
+    if getting.done() and not getting.cancelled():
+        return getting.result()
+    if not queue.empty():  # sent just before the app ended
+        return queue.get_nowait()
+    if app_task.done():
+        error = None if app_task.cancelled() else app_task.exception()
+        if error is not None:
+            raise error  # what the app raised is the failure (NotImplementedError: write it first)
+        pytest.fail(f"expected the app to send {waiting_for}, but it returned without sending it")
+    pytest.fail(f"expected the app to send {waiting_for}, but it sent nothing within {OUTPUT_TIMEOUT:g} s")
 
 
 async def accepted(app: Any, scope: dict[str, Any]) -> ApplicationCommunicator:
@@ -193,6 +214,9 @@ class Visitor:
 
     def __init__(self, room: Any, name: str, log: list[tuple[str, str]]) -> None:
         self.name, self.log, self.broken = name, log, False
+        self.first: str | None = None  # the type of the first message the room sent this client
+        self.closed: dict[str, Any] | None = None  # the websocket.close the room sent this client
+        self.late: list[dict[str, Any]] = []  # what the room tried to send after that close
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()
         self.inbox.put_nowait({"type": "websocket.connect"})
         self.task = asyncio.ensure_future(room(websocket_scope("/chat", f"name={name}".encode()), self.receive, self.send))
@@ -206,10 +230,18 @@ class Visitor:
         return item
 
     async def send(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.send":
-            if self.broken:  # this client's connection broke: a server raises on send (ASGI 2.4: an OSError)
-                raise OSError(f"{self.name}'s connection is gone")
+        kind = message.get("type")
+        if self.first is None:
+            self.first = kind
+        if self.closed is not None:  # after websocket.close the connection is over: a server raises
+            self.late.append(message)
+            raise RuntimeError(f"{kind!r} sent to {self.name} after websocket.close")
+        if kind in ("websocket.send", "websocket.close") and self.broken:
+            raise OSError(f"{self.name}'s connection is gone")  # a server raises on send (ASGI 2.4: an OSError)
+        if kind == "websocket.send":
             self.log.append((self.name, message.get("text")))
+        elif kind == "websocket.close":
+            self.closed = message
 
     async def settled(self) -> None:
         """Let every task run until the room is quiet (a few turns of the loop; nothing here sleeps)."""
@@ -374,6 +406,115 @@ def test_chat_keeps_each_senders_order_over_many_messages() -> None:
                 "and each broadcast before the next message: a send that is started and not awaited can finish "
                 "after a later one)"
             )
+
+
+def close_code(visitor: Visitor) -> Any:
+    """The code of the websocket.close the room sent ``visitor`` (ASGI: 1000 when the key is left out)."""
+    return None if visitor.closed is None else visitor.closed.get("code", 1000)
+
+
+@pytest.mark.spec("the stub's ChatRoom.close; ASGI WebSocket §Close - websocket.close; RFC 6455 §7.4.1 (1001 Going Away)")
+def test_chat_close_closes_every_open_websocket_with_1001() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+    after: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        ada = Visitor(room, "ada", log)
+        await ada.settled()
+        bob = Visitor(room, "bob", log)
+        await bob.settled()
+        after["visitors"] = (ada, bob)
+        await room.close()
+        after["members"] = dict(room.members)
+        # Afterwards: a message bob sent before he saw the close, then both disconnects arrive.
+        bob.inbox.put_nowait({"type": "websocket.receive", "text": "still there?", "bytes": None})
+        await bob.settled()
+        for visitor in (ada, bob):
+            visitor.inbox.put_nowait({"type": "websocket.disconnect", "code": 1001})
+        await asyncio.wait([ada.task, bob.task], timeout=2)
+
+    chat_scenario(scenario)
+    for visitor in after["visitors"]:
+        assert close_code(visitor) == 1001, (
+            f"expected close() to send {visitor.name} {{'type': 'websocket.close', 'code': 1001, 'reason': ...}} "
+            f"(1001 Going Away, RFC 6455 §7.4.1), got {visitor.closed!r}"
+            + (" (no websocket.close at all)" if visitor.closed is None else "")
+        )
+        reason = visitor.closed.get("reason") if visitor.closed else None
+        assert reason is None or isinstance(reason, str), f"expected the close reason to be a str, got {reason!r}"
+    assert after["members"] == {}, (
+        f"expected room.members to be empty once close() returned, got {after['members']!r}"
+    )
+    for visitor in after["visitors"]:
+        assert visitor.late == [], (
+            f"expected nothing more sent to {visitor.name} after her websocket.close, got {visitor.late!r} "
+            "(the close is the last message: empty self.members in close(), so that a message in flight and "
+            "the '* left' of the others reach no closed connection)"
+        )
+        task = visitor.task
+        assert task.done(), f"expected {visitor.name}'s visit to end when her websocket.disconnect arrived after the close"
+        error = None if task.cancelled() else task.exception()
+        assert error is None, f"expected {visitor.name}'s visit to end without an error after the close, got {error!r}"
+
+
+@pytest.mark.spec("the stub's ChatRoom.close (a member whose send raises does not stop the others)")
+def test_chat_close_goes_on_past_a_broken_member() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+    after: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        ghost = Visitor(room, "ghost", log)
+        await ghost.settled()
+        ghost.broken = True  # its connection is gone: every send to it raises now
+        ada = Visitor(room, "ada", log)
+        await ada.settled()
+        try:
+            await room.close()
+        except OSError as exc:
+            after["raised"] = exc
+        after["ada"] = ada
+        for visitor in (ghost, ada):
+            visitor.inbox.put_nowait({"type": "websocket.disconnect", "code": 1006})
+        await asyncio.wait([ghost.task, ada.task], timeout=2)
+
+    chat_scenario(scenario)
+    assert "raised" not in after, (
+        f"expected close() to go on when the send to a broken member raised, it raised {after['raised']!r}"
+    )
+    assert close_code(after["ada"]) == 1001, (
+        f"expected ada's WebSocket closed with 1001 although the close to ghost (whose connection is gone) "
+        f"raised, got {after['ada'].closed!r}"
+    )
+
+
+@pytest.mark.spec("the stub's ChatRoom.__call__ (a closed room refuses before accept); ASGI WebSocket §Close")
+def test_chat_refuses_newcomers_once_closed() -> None:
+    room, log = websocket_apps.ChatRoom(), []
+    after: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        ada = Visitor(room, "ada", log)
+        await ada.settled()
+        await room.close()
+        after["welcomed"] = len(log)  # ada's welcome, before the close
+        eve = Visitor(room, "eve", log)
+        await eve.settled()
+        after["eve"], after["members"] = eve, dict(room.members)
+        ada.inbox.put_nowait({"type": "websocket.disconnect", "code": 1001})
+        eve.inbox.put_nowait({"type": "websocket.disconnect", "code": 1006})
+        await asyncio.wait([ada.task, eve.task], timeout=2)
+
+    chat_scenario(scenario)
+    eve = after["eve"]
+    assert eve.first == "websocket.close", (
+        f"expected a newcomer to a closed room to get websocket.close in answer to websocket.connect "
+        f"(refused before accept: HTTP 403), got {eve.first!r} first"
+    )
+    assert after["members"] == {}, f"expected no one in a closed room, got the members {after['members']!r}"
+    assert not log[after["welcomed"]:], (
+        f"expected no chat message once the room is closed, got {log[after['welcomed']:]!r} (a refused newcomer "
+        "joins nothing: no '* eve joined', no welcome)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,6 +740,63 @@ def test_chat_error_in_one_visit_ends_only_that_connection(server: str) -> None:
             got = recv(carol, "ada's message after bob's error")
         assert names == ["ada", "carol"], f"expected bob out of the room after his error, got the members {names!r}"
         assert got == "ada: still here", f"expected the room to go on after bob's error, carol got {got!r}"
+
+
+class Closable:
+    """``room`` served, with the event loop it runs on (so the test can call ``room.close()`` there) and a
+    count of the visits still running."""
+
+    def __init__(self, room: Any) -> None:
+        self.room, self.loop, self.visits = room, None, 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return  # lifespan: nothing to start
+        self.loop = asyncio.get_running_loop()
+        self.visits += 1
+        try:
+            await self.room(scope, receive, send)
+        finally:
+            self.visits -= 1
+
+    def close_room(self) -> None:
+        """``await room.close()`` on the server's loop, from the test's thread."""
+        assert self.loop is not None, "expected a member to have joined before the room is closed"
+        closing = asyncio.run_coroutine_threadsafe(self.room.close(), self.loop)
+        try:
+            closing.result(timeout=CLIENT_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            closing.cancel()
+            pytest.fail(f"expected room.close() to return, it was still running after {CLIENT_TIMEOUT:g} s")
+
+
+@pytest.mark.parametrize("server", ASGI_SERVERS)
+@pytest.mark.spec("the stub's ChatRoom.close; ASGI WebSocket §Close; RFC 6455 §7.4.1 (1001 Going Away)")
+def test_chat_close_ends_every_open_websocket_over_a_real_server(server: str) -> None:
+    app = Closable(websocket_apps.ChatRoom())
+    with asgi_serving(server, app) as base, member(base, "ada") as ada, member(base, "bob") as bob:
+        recv(ada, "'* bob joined'")
+        app.close_room()
+        for name, ws in [("ada", ada), ("bob", bob)]:
+            try:
+                got = ws.recv(timeout=CLIENT_TIMEOUT)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                assert code == 1001, (
+                    f"expected {name}'s WebSocket to be closed with code 1001 (Going Away) by room.close(), got "
+                    f"{'no close frame (the TCP connection was dropped)' if code is None else f'code {code}'}"
+                )
+            except TimeoutError:
+                pytest.fail(f"expected {name}'s WebSocket to close after room.close(), it stayed open {CLIENT_TIMEOUT:g} s")
+            else:
+                pytest.fail(f"expected {name}'s WebSocket to close after room.close(), got the message {got!r}")
+        status = rejection_status(base, "/?name=eve")
+        assert status == 403, (
+            f"expected a newcomer to the closed room to be refused with HTTP 403, got "
+            f"{'an accepted WebSocket' if status is None else status}"
+        )
+        wait_until(lambda: app.visits == 0, timeout=CLIENT_TIMEOUT,
+                   what=f"every member's visit ending after room.close() on {server} (each gets websocket.disconnect)")
 
 
 @pytest.mark.spec("ASGI §Applications (the app is a callable: its state is yours to keep)")

@@ -60,7 +60,8 @@ class ChatRoom:
     - a message ``"hi"`` from ada reaches every *other* member as ``"ada: hi"`` (not ada herself),
       and every member hears all of ada's messages in the order she sent them, however long a
       member's ``send`` takes (await each one: a send finishes before the next message to it);
-    - when ada disconnects she leaves the room and the others get ``"* ada left"``.
+    - when ada disconnects she leaves the room and the others get ``"* ada left"``;
+    - ``await room.close()`` ends the room: every open WebSocket in it is closed with 1001.
     """
 
     def __init__(self) -> None:
@@ -68,6 +69,7 @@ class ChatRoom:
         # runs in its own task, but all on one event loop: no lock is needed as long as nothing
         # awaits between reading and changing this dict.
         self.members: dict[int, tuple[str, Send]] = {}
+        self.closed = False  # set by close(): from then on the room lets no one in
 
     async def broadcast(self, text: str, *, skip: int | None = None) -> None:
         """Send ``text`` to every member except ``skip``.
@@ -88,8 +90,29 @@ class ChatRoom:
         If something raises in a visit (its ``receive()`` fails, a bug), leave the room and let the
         error out of ``__call__``: ending that connection is then the server's job (it logs the error;
         hypercorn closes with 1011, Internal Error, RFC 6455 §7.4.1). Swallowing it hides the bug.
+
+        Once the room is closed (``self.closed``), refuse a newcomer before accept: answer its
+        ``websocket.connect`` with ``websocket.close`` (the client sees HTTP 403) and return.
         """
         raise NotImplementedError("write ChatRoom.__call__() in websocket_apps.py")
+
+    async def close(self) -> None:
+        """Close the room while members are still connected (the app shuts down, the room is over).
+
+        - Every member still in the room gets ``{"type": "websocket.close", "code": 1001, "reason": ...}``:
+          1001 is Going Away (RFC 6455 §7.4.1: "such as a server going down"), the reason a short text
+          of your choice. A member whose ``send`` raises (its connection just broke) does not stop the
+          others, and ``close()`` does not raise for it.
+        - The close is the last message the room sends to each of them (ASGI WebSocket §Close: after
+          ``websocket.close`` the connection is over, and a server raises on a later ``send``): empty
+          ``self.members``, so that nothing that happens afterwards (a message one of them sent just
+          before, a ``* left`` when their disconnects arrive) goes to a closed connection.
+        - Set ``self.closed``: a newcomer is refused from then on (HTTP 403, see ``__call__``).
+
+        Each member's own task still ends the usual way: the server answers the close handshake and
+        hands it ``websocket.disconnect``; its ``finally:`` runs; it returns.
+        """
+        raise NotImplementedError("write ChatRoom.close() in websocket_apps.py")
 
 
 async def members_only(scope: Scope, receive: Receive, send: Send) -> None:

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import email.utils
 import importlib
+import re
 import signal
 import socket
 import string
@@ -109,6 +110,9 @@ class HTTPRequest:  # mutants: skip (given in the stub)
 
 TCHAR = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 """The characters of a token (RFC 9110 §5.6.2): a method is one (§9.1), ``M-SEARCH`` too."""
+HOST_FIELD = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
+"""``Host = uri-host [ ":" port ]`` (RFC 9110 §7.2, RFC 3986 §3.2.2): an IPv6 literal in brackets, or a
+name (or IPv4 address) of unreserved, sub-delims and percent-encoded characters; the port digits only."""
 
 
 async def read_http_request(
@@ -149,12 +153,22 @@ async def read_head(reader: asyncio.StreamReader) -> HTTPRequest | None:
     headers = []
     for line in header_lines:
         name, colon, value = line.partition(":")
+        # A line that starts with a space or a tab (obs-fold, RFC 9112 §5.2, or whitespace before the
+        # first header, §2.2) fails the name check as well: refused, never unfolded into the line above.
         if not colon or not name or name != name.strip():
             raise BadRequest(f"malformed header line {line!r}")
         # A NUL, or a CR or LF left inside a value, could split it into two headers downstream (RFC 9110 §5.5).
         if "\0" in value or "\r" in value or "\n" in value:
             raise BadRequest(f"a forbidden character in the header line {line!r}")
         headers.append((name.lower().encode("latin-1"), value.strip().encode("latin-1")))
+
+    # RFC 9112 §3.2: an HTTP/1.1 request names its host exactly once (HTTP/1.0 may leave it out), and
+    # a valid one. Two Host lines could route one request to two different sites.
+    hosts = [value for name, value in headers if name == b"host"]
+    if len(hosts) > 1 or (not hosts and version != "HTTP/1.0"):
+        raise BadRequest(f"expected one Host header, got {len(hosts)}")
+    if not all(HOST_FIELD.fullmatch(value) for value in hosts):
+        raise BadRequest(f"invalid Host {hosts!r}")
     return HTTPRequest(method, target.encode("latin-1"), version.removeprefix("HTTP/"), headers)
 
 

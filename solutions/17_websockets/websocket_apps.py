@@ -71,7 +71,8 @@ class ChatRoom:
       and only then does ada get ``"* welcome, ada"`` — so when a client has its welcome, it is
       in the room and every member already knows;
     - a message ``"hi"`` from ada reaches every *other* member as ``"ada: hi"`` (not ada herself);
-    - when ada disconnects she leaves the room and the others get ``"* ada left"``.
+    - when ada disconnects she leaves the room and the others get ``"* ada left"``;
+    - ``await room.close()`` ends the room: every open WebSocket in it is closed with 1001.
     """
 
     def __init__(self) -> None:  # mutants: skip (given in the stub)
@@ -79,6 +80,7 @@ class ChatRoom:
         # Each connection runs in its own task, but all on one event loop: no locks needed,
         # as long as nothing awaits between reading and changing this dict.
         self.members: dict[int, tuple[str, Send]] = {}
+        self.closed = False  # set by close(): from then on the room lets no one in
 
     async def broadcast(self, text: str, *, skip: int | None = None) -> None:
         """Send ``text`` to every member except ``skip``."""
@@ -103,6 +105,9 @@ class ChatRoom:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        if self.closed:
+            await send({"type": "websocket.close"})  # before accept: the server answers HTTP 403
+            return
         await send({"type": "websocket.accept"})
         name = client_name(scope)
         me = id(send)  # unique while this connection lives
@@ -122,6 +127,19 @@ class ChatRoom:
             # Leave even if something above raised, or the room would keep a dead member.
             self.members.pop(me, None)
         await self.broadcast(f"* {name} left")
+
+    async def close(self) -> None:
+        """Close every member's WebSocket with 1001 (Going Away), and let no one in from then on."""
+        self.closed = True
+        # Empty the room first: whatever happens after this (a message in flight, the members'
+        # own "* left") must reach no closed connection, and a send after websocket.close raises.
+        leaving = list(self.members.values())
+        self.members.clear()
+        for _name, member_send in leaving:
+            try:
+                await member_send({"type": "websocket.close", "code": 1001, "reason": "the room is closed"})
+            except Exception:
+                pass  # that connection broke already: the others must still be told
 
 
 async def members_only(scope: Scope, receive: Receive, send: Send) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import email.utils
 import importlib
+import ipaddress
 import re
 import signal
 import socket
@@ -162,17 +163,47 @@ def _parse_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     fields: list[tuple[bytes, bytes]] = []
     for line in lines:
         if line[:1] in (b" ", b"\t"):
-            # obs-fold (RFC 9112 §5.2): a server may replace it with one space instead of refusing.
-            if not fields:
-                raise BadRequest("a continuation line before any header")
-            name, value = fields[-1]
-            fields[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
-            continue
+            # obs-fold (RFC 9112 §5.2): a server rejects it with 400 or unfolds it; this one rejects it,
+            # as it does whitespace before the first header (§2.2).
+            raise BadRequest("a header line that starts with whitespace (obs-fold)")
         match = _FIELD_LINE.fullmatch(line)
         if match is None:
             raise BadRequest(f"not a header line: {line[:80]!r}")
         fields.append((match["name"].lower(), match["value"]))
     return fields
+
+
+_REG_NAME = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=")
+"""RFC 3986 §3.2.2 reg-name (and IPv4address): unreserved, pct-encoded, sub-delims."""
+
+
+def _valid_host(value: bytes) -> bool:
+    """``Host = uri-host [ ":" port ]`` (RFC 9110 §7.2): an IPv6 literal in brackets or a reg-name, port digits."""
+    if value.startswith(b"["):
+        end = value.find(b"]")
+        if end < 0:
+            return False
+        try:
+            ipaddress.IPv6Address(value[1:end].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            return False
+        port = value[end + 1 :]
+    else:
+        name, colon, digits = value.partition(b":")
+        if any(byte not in _REG_NAME for byte in name):
+            return False
+        port = colon + digits
+    return port in (b"", b":") or (port.startswith(b":") and port[1:].isdigit())
+
+
+def _check_host(version: str, headers: list[tuple[bytes, bytes]]) -> None:
+    """RFC 9112 §3.2: one Host in HTTP/1.1 (none or one in HTTP/1.0), and a valid one; else 400."""
+    hosts = [value for name, value in headers if name == b"host"]
+    if len(hosts) not in ({1} if version == "1.1" else {0, 1}):
+        raise BadRequest(f"{len(hosts)} Host header lines in an HTTP/{version} request")
+    for value in hosts:
+        if not _valid_host(value):
+            raise BadRequest(f"not a valid Host: {value[:80]!r}")
 
 
 def _body_framing(version: str, headers: list[tuple[bytes, bytes]]) -> tuple[bool, int]:
@@ -222,6 +253,7 @@ async def _read_head(reader: asyncio.StreamReader) -> _Head | None:
         if len(field_lines) > MAX_HEADERS:
             raise BadRequest("too many header lines", 431)
     headers = _parse_fields(field_lines)
+    _check_host(version, headers)
     chunked, length = _body_framing(version, headers)
     return _Head(match["method"].decode("ascii"), match["target"], version, headers, chunked, length)
 

@@ -28,6 +28,8 @@ MEMBERS_TOKEN = "let-me-in"
 """The query-string token ``members_only`` asks for: ``ws://host/?token=let-me-in``."""
 
 POLICY_VIOLATION = 1008
+GOING_AWAY = 1001
+"""RFC 6455 §7.4.1: "an endpoint is going away, such as a server going down": a closed room."""
 """RFC 6455 §7.4.1. Before accept the client sees HTTP 403 whatever the code; it documents why."""
 
 
@@ -78,6 +80,7 @@ class ChatRoom:
         # needs no lock as long as nothing awaits between reading and changing it.
         self.members: dict[int, tuple[str, Send]] = {}
         self._numbers = itertools.count(1)
+        self.closed = False
 
     async def broadcast(self, text: str, *, skip: int | None = None) -> None:
         """Send ``text`` to every member except ``skip``, all at once."""
@@ -93,6 +96,9 @@ class ChatRoom:
         _require_websocket(scope)
         if (await receive())["type"] != "websocket.connect":
             return  # gone before it even asked to connect
+        if self.closed:  # a closed room: refuse before accept (HTTP 403; the code is never seen)
+            await send({"type": "websocket.close", "code": GOING_AWAY})
+            return
         await send({"type": "websocket.accept"})
         name, number = client_name(scope), next(self._numbers)
         self.members[number] = (name, send)  # in the room before anyone hears of it
@@ -108,8 +114,17 @@ class ChatRoom:
                     case _:
                         pass  # the room speaks text: binary messages are not relayed
         finally:
-            del self.members[number]  # never in the room after its connection is gone
+            # Never in the room after its connection is gone (close() may have emptied it already).
+            self.members.pop(number, None)
             await self.broadcast(f"* {name} left")
+
+    async def close(self) -> None:
+        """Close the room: every open WebSocket gets 1001 Going Away, all at once; newcomers get 403."""
+        self.closed = True
+        # A fresh, empty room from now on: nothing later is broadcast to a connection closed here.
+        leaving, self.members = self.members, {}
+        message = {"type": "websocket.close", "code": GOING_AWAY, "reason": "server closing the room"}
+        await asyncio.gather(*(send(dict(message)) for _, send in leaving.values()), return_exceptions=True)
 
 
 async def members_only(scope: Scope, receive: Receive, send: Send) -> None:
