@@ -128,8 +128,8 @@ def new_server(kind: str, handler: Any = None, *, port: int = 0, **kwargs: Any) 
 def running(kind: str, handler: Any = None, *, port: int = 0, **kwargs: Any) -> Iterator[str]:
     """Serve in a thread; yield the base URL; then shutdown() and check the server stopped."""
     server = new_server(kind, handler, port=port, **kwargs)
-    poll_interval = 0.01 if kind == "reference" else None
-    with serving(server, name="http.server" if kind == "reference" else "your server", poll_interval=poll_interval) as url:
+    # A short poll interval (serve_forever(poll_interval), as in the stub) so that shutdown() is quick.
+    with serving(server, name="http.server" if kind == "reference" else "your server", poll_interval=0.01) as url:
         yield url
 
 
@@ -498,7 +498,10 @@ TRICKLE_DEVIATION = "http.server's timeout applies to each recv(), so a byte now
 def test_a_trickling_client_does_not_block_the_server(kind: str) -> None:
     stop = threading.Event()
     started_trickling = threading.Event()
-    trickle_for = CLIENT_TIMEOUT + 1.0  # longer than the next client waits: a per-recv() timeout never fires
+    # The next client's whole allowance: an answer later than this fails the check below all the same,
+    # so the client need not wait any longer (http.server, the reference, is known to take forever).
+    next_client_waits = SILENT_TIMEOUT + 2.0
+    trickle_for = next_client_waits + 1.0  # longer than the next client waits: a per-recv() timeout never fires
 
     def trickle(sock: socket.socket) -> None:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ")
@@ -514,22 +517,23 @@ def test_a_trickling_client_does_not_block_the_server(kind: str) -> None:
         with socket.create_connection((HOST, port_of(url)), timeout=CLIENT_TIMEOUT) as slow:
             trickler = threading.Thread(target=trickle, args=(slow,), daemon=True)
             trickler.start()
-            started_trickling.wait(CLIENT_TIMEOUT)
+            assert started_trickling.wait(CLIENT_TIMEOUT), "the trickling client could not send its first bytes"
             started = time.monotonic()
             try:
                 with peer_deviation(TRICKLE_DEVIATION if kind == "reference" else None):
                     try:  # this request waits behind the trickling client: one connection at a time
-                        status = httpx.get(url + "/", timeout=CLIENT_TIMEOUT).status_code
+                        status = httpx.get(url + "/", timeout=next_client_waits).status_code
                     except httpx.HTTPError as exc:
                         raise AssertionError(
                             f"a client that sends one byte every 0.1 s and never ends its head blocked the server: "
-                            f"the next request got no answer within {CLIENT_TIMEOUT:g} s ({type(exc).__name__}). "
+                            f"the next request got no answer within {next_client_waits:g} s ({type(exc).__name__}), "
+                            f"expected one after about {SILENT_TIMEOUT:g} s (the trickler's deadline). "
                             f"timeout={SILENT_TIMEOUT:g} is a deadline for the whole request, not for each recv(): "
                             "settimeout() with the time left before the deadline, before every recv()"
                         ) from None
                     waited = time.monotonic() - started
                     assert status == 200, f"expected 200 for the client after the trickler, got {status}"
-                    assert waited < SILENT_TIMEOUT + 2.0, (
+                    assert waited < next_client_waits, (
                         f"the next client waited {waited:.1f} s, expected about {SILENT_TIMEOUT:g} s (the trickler's deadline)"
                     )
             finally:
@@ -660,8 +664,8 @@ def test_shutdown_waits_for_the_request_in_progress(kind: str) -> None:
 
     server = new_server(kind, slow)
     responses: list[httpx.Response] = []
-    name, poll_interval = ("http.server", 0.01) if kind == "reference" else ("your server", None)
-    with serving(server, name=name, poll_interval=poll_interval) as url:
+    name = "http.server" if kind == "reference" else "your server"
+    with serving(server, name=name, poll_interval=0.01) as url:
         client = threading.Thread(target=lambda: responses.append(get(url + "/")), daemon=True)
         client.start()
         assert entered.wait(CLIENT_TIMEOUT), "expected the server to call the handler for GET /"

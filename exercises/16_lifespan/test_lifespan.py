@@ -661,8 +661,18 @@ def test_serve_with_lifespan_shuts_down_when_serving_raises() -> None:
 @pytest.mark.spec("ASGI Lifespan §Shutdown (also when serving is cancelled: Ctrl-C under asyncio.run)")
 def test_serve_with_lifespan_shuts_down_when_serving_is_cancelled() -> None:
     async def go() -> bool:
-        task = asyncio.ensure_future(lifespan_server.serve_with_lifespan(watched(apps.state_app), FakeServe(asyncio.Event().wait)))
-        await asyncio.wait([task], timeout=3)  # until it serves (forever), or fails
+        serving = asyncio.Event()
+
+        async def serve_forever() -> None:
+            serving.set()
+            await asyncio.Event().wait()
+
+        task = asyncio.ensure_future(lifespan_server.serve_with_lifespan(watched(apps.state_app), FakeServe(serve_forever)))
+        started = asyncio.ensure_future(serving.wait())
+        await asyncio.wait([task, started], timeout=3, return_when=asyncio.FIRST_COMPLETED)  # until it serves (forever), or fails
+        started.cancel()
+        for _ in range(20):  # a few turns of the loop: a serve_with_lifespan() that does not await serve() ends here
+            await asyncio.sleep(0)
         if task.done():
             task.result()  # raises what it raised
             pytest.fail("expected serve_with_lifespan() to serve until cancelled; it returned while serve() was still serving")

@@ -105,12 +105,33 @@ class Talk:
         await self.communicator.send_input({"type": "http.request", "body": body, "more_body": more_body})
 
     async def next(self, waiting_for: str) -> dict[str, Any]:
-        try:
-            message = await self.communicator.receive_output(WAIT)
-        except (TimeoutError, asyncio.TimeoutError):
+        """The adapter's next message; the adapter's own exception if it raised instead (once every message
+        it sent before has been read); a failure if it returned without one or sent nothing for ``WAIT`` s.
+
+        Unlike ``receive_output``, which only looks at the adapter's task once its timeout has run out,
+        this waits for whichever comes first, a message or the adapter's end: a test learns at once."""
+        queue, task = self.communicator.output_queue, self.communicator.future
+        if queue.empty() and not task.done():
+            getter = asyncio.ensure_future(queue.get())
+            try:
+                await asyncio.wait({getter, task}, timeout=WAIT, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not getter.done():
+                    getter.cancel()  # a cancelled Queue.get() leaves any message in the queue
+                    await asyncio.gather(getter, return_exceptions=True)
+            if getter.done() and not getter.cancelled():
+                self.messages.append(getter.result())
+                return self.messages[-1]
+        if not queue.empty():
+            self.messages.append(queue.get_nowait())
+            return self.messages[-1]
+        if not task.done():
+            task.cancel()  # as receive_output does on a timeout: stop the adapter, nobody reads its answer
+            await asyncio.gather(task, return_exceptions=True)
             pytest.fail(f"expected {waiting_for} from the adapter; nothing came within {WAIT:g} s (so far: {self.messages!r})")
-        self.messages.append(message)
-        return message
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]  # the adapter (the app) raised: Talk.rest() returns it
+        pytest.fail(f"expected {waiting_for} from the adapter; it returned without sending it (so far: {self.messages!r})")
 
     async def rest(self) -> tuple[list[dict[str, Any]], BaseException | None]:
         """Every message until the response is complete, and the exception the adapter raised, if any."""
