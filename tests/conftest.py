@@ -19,6 +19,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# A local check leaves a resident warm process behind for the next command (grader.resident): in
+# the project's tests, which run the grader hundreds of times on courses that are deleted after,
+# it stays off except where tests/test_resident.py turns it on and stops it (KATA_RESIDENT=1 runs
+# the whole suite through it).
+os.environ.setdefault("KATA_RESIDENT", "0")
+
 STUB = '''
 def add(a, b):
     """Return a + b."""
@@ -276,3 +282,18 @@ def terminal() -> Iterator[Callable[..., Terminal]]:
     yield start
     for each in started:
         each.close()
+
+
+@pytest.fixture
+def course(fake_course: FakeCourse) -> FakeCourse:
+    """Two exercises, ``01_adder`` and ``02_subber``, their checksums recorded: a course not yet started.
+
+    A module that needs another course (committed to git, or of the real exercises) defines its own ``course``.
+    """
+    from grader import checksums
+    from grader.course import load_course
+
+    fake_course.add("01_adder")
+    fake_course.add("02_subber")
+    checksums.record(load_course(fake_course.root))
+    return fake_course

@@ -7,21 +7,9 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from grader import checksums
-from grader.course import load_course
 from grader.progress import ProgressLine
 
 ERASE = "\r\033[K"
-
-
-@pytest.fixture
-def course(fake_course):
-    fake_course.add("01_adder")
-    fake_course.add("02_subber")
-    checksums.record(load_course(fake_course.root))
-    return fake_course
 
 
 def piped(root, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,22 +13,10 @@ from grader import warm
 from grader.course import load_course
 from grader.results import CRASHED, ERROR, FAILED, PASSED, points_earned
 from grader.runner import TAMPERED, run_exercise
+from tests.conftest import TESTS as ADD_TESTS
 
-TESTS = '''
-import pytest
-from {module} import add, mul
-
-
-@pytest.mark.spec("arithmetic §1")
-def test_adds_small_numbers():
-    got = add(1, 2)
-    assert got == 3, f"expected 3, got {{got!r}}"
-
-
-def test_adds_negative_numbers():
-    got = add(-1, -2)
-    assert got == -3, f"expected -3, got {{got!r}}"
-
+# The fake course's two add() tests, and two for mul(): a stub that gets half right scores half.
+TESTS = ADD_TESTS.replace("import add\n", "import add, mul\n") + '''
 
 def test_multiplies_small_numbers():
     got = mul(2, 3)
@@ -55,6 +43,16 @@ def add(a, b):
 def mul(a, b):
     raise NotImplementedError("write mul() in calc.py")
 '''
+# What a cheat leaves of the exercise: every test fails on it, so every pass it reports is forged.
+UNWRITTEN = '''
+
+def add(a, b):
+    raise NotImplementedError
+
+
+def mul(a, b):
+    raise NotImplementedError
+'''
 NAMES = [
     "test_adds_small_numbers",
     "test_adds_negative_numbers",
@@ -79,6 +77,13 @@ def assert_tampered(result, points):
     assert result.message.startswith(TAMPERED), result.message
     assert result.passed_count == 0
     assert [t.name for t in result.tests] == NAMES  # the canaries are never shown
+
+
+def grade_cheat(fake_course, cheat):
+    """Grade ``cheat`` followed by UNWRITTEN: it must be caught, with 0 points. The result, for its message."""
+    result, points = grade(fake_course, cheat + UNWRITTEN)
+    assert_tampered(result, points)
+    return result
 
 
 # --- honest work scores exactly its share -------------------------------------------------------------
@@ -198,26 +203,17 @@ def mul(a, b):
 
 
 def test_patching_function_runtest_scores_zero(fake_course):
-    stub = '''
+    cheat = '''
 import _pytest.python
 
 _pytest.python.Function.runtest = lambda self: None
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    result = grade_cheat(fake_course, cheat)
     assert "Function.runtest was replaced" in result.message
 
 
 def test_patching_testreport_scores_zero(fake_course):
-    stub = '''
+    cheat = '''
 from _pytest.reports import TestReport
 
 _original = TestReport.from_item_and_call
@@ -230,21 +226,12 @@ def _passing(cls, item, call):
 
 
 TestReport.from_item_and_call = classmethod(_passing)
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    grade_cheat(fake_course, cheat)
 
 
 def test_replacing_the_testreport_class_scores_zero(fake_course):
-    stub = '''
+    cheat = '''
 import _pytest.runner
 from _pytest.reports import TestReport
 
@@ -258,21 +245,12 @@ class Passing(TestReport):
 
 
 _pytest.runner.TestReport = Passing
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    grade_cheat(fake_course, cheat)
 
 
 def test_wrapping_the_plugins_recorder_scores_zero(fake_course):
-    stub = '''
+    cheat = '''
 import sys
 
 _recorder = sys.modules["grader.plugin"]._recorder
@@ -286,22 +264,13 @@ def _forge(event):
 
 
 _recorder.write = _forge
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    result = grade_cheat(fake_course, cheat)
     assert "recorder was wrapped" in result.message
 
 
 def test_wrapping_the_recorder_class_scores_zero(fake_course):
-    stub = '''
+    cheat = '''
 import sys
 
 _Recorder = sys.modules["grader.plugin"]._Recorder
@@ -315,21 +284,12 @@ def _forge(self, event):
 
 
 _Recorder.write = _forge
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    grade_cheat(fake_course, cheat)
 
 
 def test_a_plugin_registered_through_gc_scores_zero(fake_course):
-    stub = '''
+    cheat = '''
 import gc
 
 import pytest
@@ -345,17 +305,8 @@ class _Forge:
 
 
 next(o for o in gc.get_objects() if isinstance(o, PytestPluginManager)).register(_Forge())
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    grade_cheat(fake_course, cheat)
 
 
 # --- the results channel -------------------------------------------------------------------------------
@@ -431,24 +382,15 @@ def test_a_warm_run_has_the_same_channel_and_checks(fake_course):
 
 
 def test_turning_the_checks_off_leaves_the_canaries_to_catch_it(fake_course):
-    stub = '''
+    cheat = '''
 import sys
 
 import _pytest.python
 
 sys.modules["grader.plugin"]._checks.armed = False  # no more identity checks...
 _pytest.python.Function.runtest = lambda self: None  # ...so every test "passes", the canary that must fail too
-
-
-def add(a, b):
-    raise NotImplementedError
-
-
-def mul(a, b):
-    raise NotImplementedError
 '''
-    result, points = grade(fake_course, stub)
-    assert_tampered(result, points)
+    result = grade_cheat(fake_course, cheat)
     assert "a test the grader added, which must fail, reported passed" in result.message
 
 

@@ -75,14 +75,6 @@ class WatchProcess:
         assert self.stop() == 0
 
 
-@pytest.fixture
-def course(fake_course):
-    fake_course.add("01_adder")
-    fake_course.add("02_subber")
-    checksums.record(load_course(fake_course.root))
-    return fake_course
-
-
 def test_watch_rechecks_on_save_and_moves_on_when_it_passes(course):
     with WatchProcess(course.root) as watch:
         watch.wait_for("01 adder — Exercise adder: 0 of 2 tests pass")

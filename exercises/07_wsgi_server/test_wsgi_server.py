@@ -47,6 +47,7 @@ from testkit.serving import (
 from testkit.wsgi_conformance import (
     CLOSE_CASES,
     IMF_FIXDATE,
+    NEVER_STARTS_BODIES,
     Closing,
     FailsAfterHeaders,
     Recorder,
@@ -56,6 +57,7 @@ from testkit.wsgi_conformance import (
     check_traceback_logged,
     exc_info_before_headers_app,
     failing_app,
+    never_starting_app,
     within,
     writing_app,
 )
@@ -631,12 +633,9 @@ def test_exception_before_start_response_becomes_500() -> None:
 
 
 @pytest.mark.spec("PEP 3333 §The start_response() Callable (it must come before the first body bytes)")
-@pytest.mark.parametrize("body", [[b"a body, but start_response() was never called"], []], ids=["a-body", "no-body"])
+@pytest.mark.parametrize("body", list(NEVER_STARTS_BODIES.values()), ids=list(NEVER_STARTS_BODIES))
 def test_an_app_that_never_calls_start_response_gets_500(body: list[bytes]) -> None:
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        return body
-
-    status, _, _ = h11_parse(run_app(app).raw)
+    status, _, _ = h11_parse(run_app(never_starting_app(body)).raw)
     assert status == 500, (
         f"expected 500 for an app that returned {body!r} without calling start_response(), got {status}: "
         "there is no status to send, so that is the app's error"
