@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from . import checksums, ui
+from . import checksums, resident, ui
 from .course import Course, Exercise
 from .pristine import keep_graded
 from .runner import run_exercise
@@ -49,8 +49,10 @@ def results_for(
 
     Several at once only pays when several changed (a student who solved a few before asking), and
     it is safe: each run is a process group of its own on ports of its own. The warm ``starter``
-    forks one run at a time, so with it there is one job. ``progress`` hears of every run that
-    starts and ends (the cached results cost nothing, so they are not counted).
+    forks one run at a time, so with it there is one job. Without one, a single run is forked from
+    the resident warm process (:mod:`grader.resident`), which the next command finds warm; when it
+    cannot fork (busy with another command's run, stale, off), the run is cold. ``progress`` hears of
+    every run that starts and ends (the cached results cost nothing, so they are not counted).
     """
     exercises = list(exercises)
     recorded = checksums.load(course)
@@ -70,6 +72,10 @@ def results_for(
     cancel = threading.Event()
     if progress is not None:
         progress.expect(len(to_run))
+    if starter is None and len(to_run) == 1:
+        local = _resident_starter(course)
+    else:
+        local = None
 
     def run(job: tuple[Exercise, str]) -> None:
         exercise, key = job
@@ -79,7 +85,12 @@ def results_for(
             progress.started(exercise.label)
         keep_graded(course, exercise)  # the student's code may delete itself: keep what is graded
         # The student's checks leave out the `reference` cases (not graded; grade and verify run them).
-        result = run_exercise(course, exercise, starter=starter, cancel=cancel, references=False)
+        result = None
+        if local is not None:
+            with contextlib.suppress(OSError):  # it could not fork the run: run it cold
+                result = run_exercise(course, exercise, starter=local, cancel=cancel, references=False, kept_in=local.kept_in)
+        if result is None:
+            result = run_exercise(course, exercise, starter=starter, cancel=cancel, references=False)
         state.remember(exercise, key, result)
         results[exercise.name] = result
         if progress is not None:
@@ -102,6 +113,13 @@ def results_for(
                     future.cancel()
                 raise
     return [(exercise, results[exercise.name]) for exercise in exercises]
+
+
+def _resident_starter(course: Course) -> resident.Resident | None:
+    if not resident.enabled():
+        return None
+    path = resident.socket_path(course.root)
+    return resident.Resident(path, course.root, kept_in=course.root / ".grader" / "collected") if path else None
 
 
 @contextlib.contextmanager

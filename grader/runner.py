@@ -344,6 +344,7 @@ def expected_tests(
     cancel: threading.Event | None = None,
     *,
     references: bool = True,
+    kept_in: Path | None = None,
 ) -> dict[str, dict] | None:
     """The tests of ``exercise`` that count, by node id (in order), collected without the student's code.
 
@@ -351,18 +352,58 @@ def expected_tests(
     is counted, as before). ``references=False``: the same pass without the tests marked
     ``reference`` (exactly what ``-m "not reference"`` deselects), so that one pass serves a run with
     them and a run without; two runs of one exercise at once (verify's stub and solution) wait for
-    the same pass instead of making two.
+    the same pass instead of making two. ``kept_in``: a folder where the pass is also kept between
+    commands (the student's own checks, never grading: the student can write there).
     """
     key = (str(exercise.path), tuple(pytest_args), _course_files_digest(course, exercise))
     with _locks_lock:
         lock = _expected_locks.setdefault(key, threading.Lock())
     with lock:
         if key not in _expected_cache:
-            _expected_cache[key] = _collect(course, exercise, pytest_args, cancel)
+            kept = _kept_collection(kept_in, key, course)
+            _expected_cache[key] = kept.load() if kept else None
+            if _expected_cache[key] is None:
+                _expected_cache[key] = _collect(course, exercise, pytest_args, cancel)
+                if kept and _expected_cache[key] is not None:
+                    kept.save(_expected_cache[key])
     found = _expected_cache[key]
     if found is None or references:
         return found
     return {nodeid: info for nodeid, info in found.items() if not info.get("reference")} or None
+
+
+@dataclass
+class _KeptCollection:
+    """One collection pass kept on disk, under a name that changes with everything the pass read."""
+
+    path: Path
+
+    def load(self) -> dict[str, dict] | None:
+        with contextlib.suppress(OSError, ValueError):
+            found = json.loads(self.path.read_text())
+            if isinstance(found, dict) and all(isinstance(v, dict) for v in found.values()):
+                return found
+        return None
+
+    def save(self, found: dict[str, dict]) -> None:
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for old in self.path.parent.glob(self.path.name.split("-")[0] + "-*.json"):
+                old.unlink()  # one kept pass per exercise: the older ones can never match again
+            scratch = self.path.with_suffix(".tmp")
+            scratch.write_text(json.dumps(found))
+            scratch.replace(self.path)
+
+
+def _kept_collection(folder: Path | None, key: tuple, course: Course) -> _KeptCollection | None:
+    """Besides the exercise's files (in ``key``): the course's testkit, the grader's plugin, the Python."""
+    if folder is None:
+        return None
+    digest = hashlib.sha256(repr(key).encode() + sys.version.encode() + sys.executable.encode())
+    for path in sorted(Path(__file__).parent.glob("plugin.py")) + sorted(course.root.glob("testkit/*.py")):
+        with contextlib.suppress(OSError):
+            digest.update(str(path).encode() + path.read_bytes())
+    return _KeptCollection(folder / f"{Path(key[0]).name}-{digest.hexdigest()[:24]}.json")
 
 
 def _collect(
@@ -430,6 +471,7 @@ def run_exercise(
     pytest_args: Sequence[str] = (),
     cancel: threading.Event | None = None,
     references: bool = True,
+    kept_in: Path | None = None,
 ) -> ExerciseResult:
     """Run ``exercise``'s tests against the student's files, or against ``solutions`` when given.
 
@@ -439,7 +481,8 @@ def run_exercise(
     set while the child runs, the child and all it started are killed and :class:`Cancelled` is raised:
     a thread in a pool cannot be interrupted by Ctrl-C, so the main thread sets the event instead.
     ``references=False`` (the student's own checks) leaves out the tests marked ``reference``: see
-    :func:`without_references`.
+    :func:`without_references`. ``kept_in``: where the collection pass is kept between commands
+    (see :func:`expected_tests`).
 
     The student's code runs only after the collection pass (:func:`expected_tests`) has said which
     tests count. A cold child is started first all the same: it imports pytest and the course's
@@ -452,7 +495,7 @@ def run_exercise(
         pytest_args = without_references(pytest_args)
     expected: dict[str, dict] | None = None
     if starter is not None:  # a warm fork reads its secret from a file at once: collect first
-        expected = expected_tests(course, exercise, collect_args, cancel, references=references)
+        expected = expected_tests(course, exercise, collect_args, cancel, references=references, kept_in=kept_in)
     if cancel is not None and cancel.is_set():
         raise Cancelled(exercise.name)
     canaries = [] if solutions is not None or any(a.split("=")[0] in STOP_EARLY for a in pytest_args) else _make_canaries()
@@ -498,7 +541,7 @@ def run_exercise(
             try:
                 if starter is None:
                     # While the child starts up:
-                    expected = expected_tests(course, exercise, collect_args, cancel, references=references)
+                    expected = expected_tests(course, exercise, collect_args, cancel, references=references, kept_in=kept_in)
                     link.deliver()
                 ending = _wait(process, link.channel, exercise.time_limit, cancel)
                 if ending == EXITED:
@@ -826,16 +869,15 @@ def _verdict(course: Course, exercise: Exercise, run: _Run) -> ExerciseResult:
 
     result.status = PASSED if all(t.outcome in ("passed", "skipped") for t in result.graded) else FAILED
     # Warnings: the tests' verdict stands, and the message says what had to be cleaned up after them.
-    if run.ending == LINGERED:
-        threads = finish.get("threads") or []
-        if threads:
-            names = ", ".join(dict.fromkeys(threads))  # each name once, in order
-            result.message = (
-                f"your code left a thread running after the tests finished ({names}), so the grader stopped it: "
-                "stop and join every thread you start"
-            )
-        else:
-            result.message = "the test process did not exit after the tests finished, so the grader stopped it"
+    threads = (finish or {}).get("threads") or []
+    if threads:  # a cold run lingered for them; a warm fork's os._exit() ended them: the same note
+        names = ", ".join(dict.fromkeys(threads))  # each name once, in order
+        result.message = (
+            f"your code left a thread running after the tests finished ({names}), so the grader stopped it: "
+            "stop and join every thread you start"
+        )
+    elif run.ending == LINGERED:
+        result.message = "the test process did not exit after the tests finished, so the grader stopped it"
     elif run.survivors:
         count, it = ("a process", "it") if run.survivors == 1 else (f"{run.survivors} processes", "them")
         result.message = (

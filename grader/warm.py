@@ -167,7 +167,7 @@ class WarmProcess:
 # --- the warm process itself ----------------------------------------------------------------------
 
 
-def _run_in_fork(job: dict[str, Any]) -> None:
+def run_in_fork(job: dict[str, Any]) -> None:
     """In the fork: become a new session, take the job's world, run pytest, and never return."""
     code = 3
     try:
@@ -199,23 +199,28 @@ def _run_in_fork(job: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def serve() -> None:
+def preload() -> None:
+    """Import what every fork needs, once."""
     import importlib
 
-    reaper.become_subreaper()
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     # What is imported now lives as long as every fork: keep it out of the collector's sight, so that
     # a fork's gc.collect() (pytest calls it five times as it ends) walks only the fork's own objects.
     gc.freeze()
+
+
+def serve() -> None:
+    reaper.become_subreaper()
+    preload()
     reply = sys.stdout
     print(json.dumps({"ready": True}), file=reply, flush=True)
     for line in sys.stdin:
         job = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _run_in_fork(job)
+            run_in_fork(job)
         print(json.dumps({"pid": pid}), file=reply, flush=True)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)

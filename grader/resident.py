@@ -1,0 +1,341 @@
+"""A warm process that outlives one command, so that a student's repeated ``grader check`` starts warm.
+
+Watch mode keeps a warm process for as long as it watches (:mod:`grader.warm`). A student who runs
+``grader check`` by hand after each edit starts a new command every time, and a cold ``python -m
+pytest`` child spends most of a short exercise's run importing pytest, httpx and h11. So the first
+local check starts a *resident* warm process that stays after the command has ended, and the next
+check forks its run from it:
+
+- it listens on a Unix socket in a folder only this user can enter (``$TMPDIR/callable-katas-UID``),
+  named after the Python and the course it serves, so another course or virtual environment starts
+  its own;
+- one connection is one run, in :mod:`grader.warm`'s protocol: the job, ``{"pid"}``, ``{"status"}``.
+  The fork is a process group of its own, the runner kills it as it kills any run, and the resident
+  is a child subreaper that stops whatever a run left behind. A client that goes away mid-run takes
+  its run with it. A check that comes while another runs hears ``{"busy"}`` and runs cold;
+- it exits after :data:`IDLE_TIMEOUT` seconds without a run (``KATA_WARM_IDLE`` sets another), and at
+  once when a file it imported has changed on disk since (pytest upgraded, the course's ``testkit``
+  edited): the check that found it stale runs cold and starts a fresh one.
+
+Only a student's own checks use it (``grader``, ``grader check``, one exercise at a time): never
+``grade``, ``verify`` or ``mutants``. ``KATA_RESIDENT=0`` turns it off, and so does a machine without
+``os.fork`` or a CI job (``CI`` set, unless ``KATA_RESIDENT=1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import queue
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import reaper, warm
+
+IDLE_TIMEOUT = 600.0  # seconds: a student's pause between two checks, with room to spare
+READY_TIMEOUT = 15.0  # seconds a new resident may take to import what it preloads
+IDLE_VARIABLE = "KATA_WARM_IDLE"
+SWITCH_VARIABLE = "KATA_RESIDENT"
+
+
+def enabled() -> bool:
+    """On where ``os.fork`` exists, unless ``KATA_RESIDENT=0``, or ``CI`` is set: a CI job has no next check."""
+    setting = os.environ.get(SWITCH_VARIABLE)
+    if setting is not None:
+        return setting != "0" and warm.available()
+    return warm.available() and not os.environ.get("CI")
+
+
+def socket_path(course_root: Path) -> Path | None:
+    """Where the resident for this course and this Python listens; None when no safe place exists.
+
+    The folder must be ours and closed to everyone else: whoever can connect can run code as us.
+    """
+    folder = Path(tempfile.gettempdir()) / f"callable-katas-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    key = hashlib.sha256(f"{sys.executable}\0{course_root.resolve()}".encode()).hexdigest()[:20]
+    return folder / f"{key}.sock"
+
+
+class Resident:
+    """The grader's side: connect to the resident (starting one if there is none), one run per connection.
+
+    It has what the runner and :class:`grader.warm.WarmProcess` use of a warm starter: ``launch``,
+    ``wait`` and ``alive``. ``start`` raises :class:`OSError` when no run can be forked (the resident
+    is busy, stale or gone): the caller runs cold instead.
+    """
+
+    def __init__(self, path: Path, course_root: Path, *, kept_in: Path | None = None) -> None:
+        self.path = path
+        self.kept_in = kept_in  # where the runner may keep collection passes for the next command
+        self.spawned: subprocess.Popen[bytes] | None = None
+        self.connection: socket.socket | None = None
+        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        if not self._answers():
+            # Started now, waited for only when the run is launched: meanwhile the runner's
+            # collection pass does its own imports on the other core.
+            self.spawned = _spawn(path, course_root)
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1)
+            probe.connect(str(self.path))
+            return True
+        return False
+
+    def launch(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> warm.WarmProcess:
+        return warm.WarmProcess(self, self.start(args, env, cwd, output))  # type: ignore[arg-type]
+
+    def start(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> int:
+        if self.spawned is not None:
+            self._wait_spawned()
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.settimeout(2)
+            connection.connect(str(self.path))
+            connection.settimeout(None)
+            job = {"args": args, "env": env, "cwd": cwd, "output": output}
+            connection.sendall((json.dumps(job) + "\n").encode())
+        except OSError:
+            connection.close()
+            raise
+        self.connection = connection
+        threading.Thread(target=self._read_replies, args=(connection,), name="resident replies", daemon=True).start()
+        reply = self._reply(warm.STARTUP_TIMEOUT)
+        if reply is None or "pid" not in reply:
+            self.close()
+            raise OSError(f"the resident warm process did not start the run ({reply or 'no answer'})")
+        return int(reply["pid"])
+
+    def _wait_spawned(self) -> None:
+        spawned, self.spawned = self.spawned, None
+        assert spawned is not None and spawned.stdout is not None
+        # It imports pytest, httpx and h11 (half a second) before it says so, in one line.
+        line = spawned.stdout.readline() if select.select([spawned.stdout], [], [], READY_TIMEOUT)[0] else b""
+        spawned.stdout.close()
+        if b"ready" not in line:  # another check's resident may have won the race: try it all the same
+            with contextlib.suppress(OSError):
+                spawned.kill()
+            spawned.wait()
+
+    def _read_replies(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError), connection.makefile("rb") as lines:
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    self.replies.put(json.loads(line))
+        self.replies.put(None)
+
+    def _reply(self, timeout: float | None) -> dict[str, Any] | None:
+        try:
+            reply = self.replies.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if reply is None:
+            self.connection = None  # the resident closed it: the run (if any) has been stopped
+        return reply
+
+    def wait(self, timeout: float | None) -> tuple[int, int] | None:
+        reply = self._reply(timeout)
+        if reply is None:
+            return None
+        self.close()
+        return int(reply["status"]), int(reply.get("leftovers", 0))
+
+    def alive(self) -> bool:
+        return self.connection is not None
+
+    def close(self) -> None:
+        """Hang up: a run still going is stopped by the resident; the resident itself stays."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+def stop(course_root: Path, timeout: float = 5.0) -> bool:
+    """Ask the course's resident to exit now (it finishes a run first); True when one was there and went."""
+    path = socket_path(course_root)
+    if path is None:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(timeout)
+            connection.connect(str(path))
+            connection.sendall(b'{"stop": true}\n')
+            pid = int(json.loads(connection.makefile("rb").readline())["stopping"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    deadline = time.monotonic() + timeout
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+    except IndexError:
+        return True
+
+
+def _spawn(path: Path, course_root: Path) -> subprocess.Popen[bytes]:
+    """Start a resident, detached: its own session, nothing of ours inherited but a pipe for "ready"."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader.resident", str(path)],
+        cwd=course_root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+# --- the resident itself -----------------------------------------------------------------------------
+
+
+def _imported_files() -> dict[str, tuple[int, int]]:
+    files = {}
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if name:
+            with contextlib.suppress(OSError):
+                info = os.stat(name)
+                files[name] = (info.st_mtime_ns, info.st_size)
+    return files
+
+
+def _stale(files: dict[str, tuple[int, int]]) -> bool:
+    for name, seen in files.items():
+        try:
+            info = os.stat(name)
+        except OSError:
+            return True
+        if (info.st_mtime_ns, info.st_size) != seen:
+            return True
+    return False
+
+
+_OURS: list[int] = []  # the resident's own descriptors, which each fork closes
+
+
+def serve(path: Path, idle: float) -> None:
+    lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 (held for the resident's life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another resident serves this course already
+    _OURS.append(lock.fileno())
+    reaper.become_subreaper()
+    warm.preload()
+    files = _imported_files()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a resident that was killed left its socket behind
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    _OURS.append(listener.fileno())
+    os.write(1, b'{"ready": true}\n')
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # nobody reads our output from now on: keep no pipe of the spawner's open
+    try:
+        while select.select([listener], [], [], idle)[0]:
+            connection, _ = listener.accept()
+            with connection:
+                if _serve_one(connection, listener, files) == "stop":
+                    return
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # ours: we hold the lock, so no other resident has bound this name since
+        listener.close()
+
+
+def _serve_one(connection: socket.socket, listener: socket.socket, files: dict[str, tuple[int, int]]) -> str:
+    connection.settimeout(5)
+    try:
+        with connection.makefile("rb") as lines:
+            line = lines.readline()
+        job = json.loads(line)
+    except (OSError, ValueError):
+        return "no job"
+    if job.get("stop") or _stale(files):
+        _send(connection, {"stopping": os.getpid()})
+        return "stop"
+    pid = os.fork()
+    if pid == 0:
+        for fd in _OURS:  # the run must not keep the resident's socket or lock open
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        connection.close()
+        warm.run_in_fork(job)
+    _send(connection, {"pid": pid})
+    code = _wait_for_run(pid, connection, listener)
+    leftovers = reaper.stop_leftovers()
+    _send(connection, {"status": code, "leftovers": leftovers})
+    return "ran"
+
+
+def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket) -> int:
+    """The run's exit status; meanwhile a client that hangs up stops the run, and other clients hear busy."""
+    ended = os.pidfd_open(pid)
+    watched = [ended, connection, listener]
+    try:
+        while True:
+            ready = select.select(watched, [], [])[0]
+            if ended in ready:
+                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            if connection in ready and not _peek(connection):
+                watched.remove(connection)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            if listener in ready:
+                other, _ = listener.accept()
+                with other:
+                    _send(other, {"busy": True})
+    finally:
+        os.close(ended)
+
+
+def _peek(connection: socket.socket) -> bool:
+    """False once the client has hung up (its end is closed)."""
+    try:
+        return bool(connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def _send(connection: socket.socket, reply: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        connection.sendall((json.dumps(reply) + "\n").encode())
+
+
+if __name__ == "__main__":
+    idle_setting = os.environ.get(IDLE_VARIABLE, "")
+    try:
+        idle_timeout = float(idle_setting) if idle_setting else IDLE_TIMEOUT
+    except ValueError:
+        idle_timeout = IDLE_TIMEOUT
+    serve(Path(sys.argv[1]), idle_timeout)

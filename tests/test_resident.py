@@ -1,0 +1,156 @@
+"""The resident warm process: reused by the next check, stopped when idle, stale or asked, never leaking a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import resident, warm
+
+pytestmark = pytest.mark.skipif(not warm.available(), reason="a resident warm process needs os.fork")
+
+# The fake exercise's test says which process forked it (its parent), and may hold the run open.
+TESTS = """
+import os
+import time
+from {module} import add
+
+
+def test_adds():
+    with open(os.environ["KATA_TEST_PARENTS"], "a") as record:
+        record.write(f"{{os.getppid()}} {{os.getpid()}}\\n")
+    time.sleep(float(os.environ.get("KATA_TEST_HOLD", "0")))
+    assert add(1, 2) == 3
+"""
+
+
+@pytest.fixture
+def course(fake_course, tmp_path, monkeypatch):
+    fake_course.add("01_adding", tests=TESTS)
+    fake_course.solve("01_adding")
+    monkeypatch.setenv("KATA_RESIDENT", "1")
+    monkeypatch.setenv("KATA_TEST_PARENTS", str(tmp_path / "parents"))
+    yield fake_course
+    resident.stop(fake_course.root)
+    assert resident_pid(fake_course.root) is None, "the resident is still running after stop()"
+
+
+def resident_pid(root: Path) -> int | None:
+    """The pid of the process serving this course's socket, found by its command line."""
+    path = resident.socket_path(root)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(path).encode() in command and b"grader.resident" in command and state != "Z":
+                return int(entry)
+    return None
+
+
+def start_check(course, hold: float = 0) -> subprocess.Popen[str]:
+    (course.root / ".grader" / "state.json").unlink(missing_ok=True)  # a real run, not the cached result
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader", "check", "01"], env={**os.environ, "KATA_TEST_HOLD": str(hold)},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def check(course) -> subprocess.CompletedProcess[str]:
+    process = start_check(course)
+    output, _ = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, output, "")
+
+
+def parents(tmp_path: Path) -> list[int]:
+    return [int(line.split()[0]) for line in (tmp_path / "parents").read_text().splitlines()]
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {seconds} s"
+        time.sleep(0.02)
+
+
+def test_the_next_check_is_forked_from_the_resident_the_first_started(course, tmp_path):
+    first = check(course)
+    assert first.returncode == 0, first.stdout
+    serving = resident_pid(course.root)
+    assert serving is not None, "expected the first check to leave a resident warm process"
+    second = check(course)
+    assert second.returncode == 0, second.stdout
+    assert parents(tmp_path) == [serving, serving], f"expected both runs forked from the resident {serving}"
+    assert (course.root / ".grader" / "collected").is_dir(), "expected the collection pass kept for the next check"
+
+
+def test_an_idle_resident_exits_and_removes_its_socket(course, monkeypatch):
+    monkeypatch.setenv(resident.IDLE_VARIABLE, "1")
+    assert check(course).returncode == 0
+    assert resident_pid(course.root) is not None
+    wait_until(lambda: resident_pid(course.root) is None, 10, "expected the idle resident to exit")
+    assert not resident.socket_path(course.root).exists(), "expected the socket gone with the resident"
+
+
+def test_a_check_while_the_resident_runs_another_runs_cold(course, tmp_path):
+    assert check(course).returncode == 0
+    serving = resident_pid(course.root)
+    held = start_check(course, hold=3)
+    try:
+        wait_until(lambda: len(parents(tmp_path)) == 2, 30, "expected the held run to start")
+        other = check(course)
+        assert other.returncode == 0, other.stdout
+        assert parents(tmp_path)[2] != serving, "expected the check that came while the resident was busy to run cold"
+    finally:
+        held.communicate(timeout=60)
+    assert held.returncode == 0
+    assert parents(tmp_path)[1] == serving
+
+
+def test_a_check_killed_mid_run_takes_its_run_with_it(course, tmp_path):
+    assert check(course).returncode == 0
+    held = start_check(course, hold=60)
+    wait_until(lambda: len(parents(tmp_path)) == 2, 30, "expected the held run to start")
+    run = int((tmp_path / "parents").read_text().splitlines()[1].split()[1])
+    held.send_signal(signal.SIGKILL)
+    held.communicate(timeout=10)
+    wait_until(lambda: not Path(f"/proc/{run}").exists() or "Z" in Path(f"/proc/{run}/stat").read_text().split()[2],
+               10, f"expected the run {run} stopped once its check was killed")
+    assert check(course).returncode == 0, "expected the resident to serve the next check"
+
+
+def test_a_stale_resident_says_so_and_exits(course, tmp_path):
+    assert check(course).returncode == 0
+    serving = resident_pid(course.root)
+    os.utime(resident.__file__)  # as if the grader had been upgraded since the resident imported it
+    assert check(course).returncode == 0
+    wait_until(lambda: resident_pid(course.root) != serving, 10, "expected the stale resident to exit")
+    assert parents(tmp_path)[1] != serving, "expected the check that found it stale to run cold"
+
+
+@pytest.mark.parametrize("setting", [{"KATA_RESIDENT": "0"}, {"KATA_RESIDENT": None, "CI": "true"}], ids=["off", "in-ci"])
+def test_no_resident_when_it_is_turned_off(course, monkeypatch, setting):
+    for name, value in setting.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    assert check(course).returncode == 0
+    assert resident_pid(course.root) is None
+
+
+def test_the_kept_collection_follows_the_tests(course):
+    assert "1 of 1 tests pass" in check(course).stdout
+    tests = course.root / "exercises" / "01_adding" / "test_adding.py"
+    tests.write_text(tests.read_text() + "\n\ndef test_adds_again():\n    assert add(2, 2) == 4\n")
+    again = check(course)
+    assert "2 of 2 tests pass" in again.stdout, again.stdout
+    assert len(list((course.root / ".grader" / "collected").iterdir())) == 1, "expected the old pass dropped"
