@@ -191,6 +191,15 @@ def stop(course_root: Path, timeout: float = 5.0) -> bool:
 
 
 def _running(pid: int) -> bool:
+    """Alive and not a zombie (from ``/proc`` where there is one, else whether it can be signalled)."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
@@ -298,14 +307,17 @@ def _serve_one(connection: socket.socket, listener: socket.socket, files: dict[s
 
 def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket) -> int:
     """The run's exit status; meanwhile a client that hangs up stops the run, and other clients hear busy."""
-    ended = os.pidfd_open(pid)
-    watched = [ended, connection, listener]
+    # A pidfd is readable once the run has ended (Linux); elsewhere look every 10 ms.
+    ended = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    watched = [connection, listener] + ([ended] if ended is not None else [])
     try:
         while True:
-            ready = select.select(watched, [], [])[0]
-            if ended in ready:
-                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            if connection in ready and not _peek(connection):
+            ready = select.select(watched, [], [], None if ended is not None else 0.01)[0]
+            if ended is None or ended in ready:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status)
+            if connection in ready and not _still_there(connection):
                 watched.remove(connection)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
@@ -314,13 +326,14 @@ def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket) 
                 with other:
                     _send(other, {"busy": True})
     finally:
-        os.close(ended)
+        if ended is not None:
+            os.close(ended)
 
 
-def _peek(connection: socket.socket) -> bool:
-    """False once the client has hung up (its end is closed)."""
+def _still_there(connection: socket.socket) -> bool:
+    """False once the client has hung up; anything it sent meanwhile is not a job, and is dropped."""
     try:
-        return bool(connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        return bool(connection.recv(4096, socket.MSG_DONTWAIT))
     except BlockingIOError:
         return True
     except OSError:

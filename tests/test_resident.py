@@ -154,3 +154,23 @@ def test_the_kept_collection_follows_the_tests(course):
     again = check(course)
     assert "2 of 2 tests pass" in again.stdout, again.stdout
     assert len(list((course.root / ".grader" / "collected").iterdir())) == 1, "expected the old pass dropped"
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_the_wait_for_a_run_hears_its_end_and_a_client_hanging_up(pidfd, monkeypatch, tmp_path):
+    import socket
+
+    if not pidfd or not hasattr(os, "pidfd_open"):
+        monkeypatch.delattr(os, "pidfd_open", raising=False)  # macOS has none
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "s"))
+    listener.listen(1)
+    ours, theirs = socket.socketpair()
+    with listener, ours, theirs:
+        quick = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+        assert resident._wait_for_run(quick.pid, ours, listener) == 3
+        quick.returncode = 3  # reaped above: keep Popen from waiting for it again
+        slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        theirs.close()  # the client hangs up: the run is stopped
+        assert resident._wait_for_run(slow.pid, ours, listener) == -signal.SIGKILL
+        slow.returncode = -signal.SIGKILL
