@@ -869,15 +869,16 @@ def _verdict(course: Course, exercise: Exercise, run: _Run) -> ExerciseResult:
 
     result.status = PASSED if all(t.outcome in ("passed", "skipped") for t in result.graded) else FAILED
     # Warnings: the tests' verdict stands, and the message says what had to be cleaned up after them.
-    threads = (finish or {}).get("threads") or []
-    if threads:  # a cold run lingered for them; a warm fork's os._exit() ended them: the same note
-        names = ", ".join(dict.fromkeys(threads))  # each name once, in order
-        result.message = (
-            f"your code left a thread running after the tests finished ({names}), so the grader stopped it: "
-            "stop and join every thread you start"
-        )
-    elif run.ending == LINGERED:
-        result.message = "the test process did not exit after the tests finished, so the grader stopped it"
+    if run.ending == LINGERED:
+        threads = finish.get("threads") or []
+        if threads:
+            names = ", ".join(dict.fromkeys(threads))  # each name once, in order
+            result.message = (
+                f"your code left a thread running after the tests finished ({names}), so the grader stopped it: "
+                "stop and join every thread you start"
+            )
+        else:
+            result.message = "the test process did not exit after the tests finished, so the grader stopped it"
     elif run.survivors:
         count, it = ("a process", "it") if run.survivors == 1 else (f"{run.survivors} processes", "them")
         result.message = (

@@ -186,6 +186,12 @@ def run_in_fork(job: dict[str, Any]) -> None:
         import pytest
 
         code = int(pytest.main(job["args"]))
+        # Then end as an interpreter does: wait for the threads that are not daemons. A thread the
+        # student left running holds the fork as it would hold a cold run, and the runner stops it
+        # after its grace, with the same note.
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # report it the way a cold pytest would: on stderr, with a failing status

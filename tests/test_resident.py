@@ -174,3 +174,14 @@ def test_the_wait_for_a_run_hears_its_end_and_a_client_hanging_up(pidfd, monkeyp
         theirs.close()  # the client hangs up: the run is stopped
         assert resident._wait_for_run(slow.pid, ours, listener) == -signal.SIGKILL
         slow.returncode = -signal.SIGKILL
+
+
+def test_a_thread_left_running_gets_the_cold_runs_note(course):
+    (course.root / "exercises" / "01_adding" / "adding.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()\n"
+        "def add(a, b):\n    return a + b\n"
+    )
+    first = check(course)  # starts the resident
+    second = check(course)  # forked from it
+    for run in (first, second):
+        assert "your code left a thread running after the tests finished" in run.stdout, run.stdout
