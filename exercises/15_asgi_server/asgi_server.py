@@ -124,7 +124,8 @@ async def read_http_request(
 
     The body (RFC 9112 §6.3): ``Transfer-Encoding: chunked`` means chunks (§7.1: ``<hex size>[;ext]
     CRLF <data> CRLF`` ... a ``0`` chunk, optional trailer lines, an empty line; the size is hex
-    digits only: ``int(text, 16)`` also takes ``-5``, ``+5`` and ``0x5``, which are a BadRequest); otherwise
+    digits only: ``int(text, 16)`` also takes ``-5``, ``+5`` and ``0x5``, which are a BadRequest; a
+    chunk-size line too long for the reader's buffer, ``asyncio.LimitOverrunError``, is one too); otherwise
     ``Content-Length`` bytes exactly (read no further: the next request may follow on the same
     connection); otherwise no body.
 

@@ -295,6 +295,10 @@ def test_returns_none_when_the_client_closed() -> None:
             )
             for size in (b"-5", b"+5", b"0x5", b"0X5")
         ),
+        pytest.param(  # longer than the reader's buffer: asyncio.LimitOverrunError must not escape
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"x" * 70_000 + b"\r\nhello\r\n0\r\n\r\n",
+            id="chunk-size-line-too-long",
+        ),
     ],
 )
 def test_rejects_malformed_requests(raw: bytes) -> None:
