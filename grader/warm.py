@@ -212,6 +212,14 @@ def preload() -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    # pytest imports its built-in plugins each time it makes a config, before its assertion
+    # rewriter is in place (so they are never rewritten): importing them here is the same, once.
+    with contextlib.suppress(ImportError, AttributeError):
+        from _pytest.config import default_plugins
+
+        for name in default_plugins:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"_pytest.{name}")
     # What is imported now lives as long as every fork: keep it out of the collector's sight, so that
     # a fork's gc.collect() (pytest calls it five times as it ends) walks only the fork's own objects.
     gc.freeze()
