@@ -116,7 +116,7 @@ class State:
                 fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
                 try:
                     with os.fdopen(fd, "w", encoding="utf-8") as f:
-                        json.dump(merged, f)
+                        f.write(json.dumps(merged))  # dumps() has the C encoder; dump() to a file has not
                     os.replace(tmp, self.path)
                 except BaseException:
                     with contextlib.suppress(OSError):
