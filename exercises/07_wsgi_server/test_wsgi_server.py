@@ -7,7 +7,9 @@
    Flask application. Each of these runs first against Python's own ``wsgiref`` server (the
    ``[wsgiref]`` cases, not graded), or, for the rules wsgiref does not follow (headers with an
    underscore, ``REMOTE_PORT``, ``100 Continue``), against gunicorn's sync worker (the
-   ``[gunicorn]`` cases): they prove the test is fair.
+   ``[gunicorn]`` cases): they prove the test is fair. The Host tests run on both, and where a peer
+   serves a request RFC 9112 §3.2 refuses, its case runs inside ``peer_deviation``: the check must
+   fail on it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import httpx
 import pytest
 
 import wsgi_server
+from testkit.peers import peer_deviation
 from testkit.serving import (
     CLIENT_TIMEOUT,
     GUNICORN_READY,
@@ -292,12 +295,15 @@ MALFORMED = [
     pytest.param(b"GET / FOO/1.1\r\nHost: x\r\n\r\n", id="not-http"),
     pytest.param(b"GET  HTTP/1.1\r\nHost: x\r\n\r\n", id="empty-target"),
     pytest.param(b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n", id="control-character-in-target"),
-    pytest.param(b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", id="header-without-colon"),
-    pytest.param(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", id="space-in-header-name"),
-    pytest.param(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", id="space-before-colon"),
-    pytest.param(b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", id="content-length-not-a-number"),
-    pytest.param(b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", id="negative-content-length"),
-    pytest.param("POST / HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"), id="content-length-not-ascii-digits"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", id="header-without-colon"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n", id="space-in-header-name"),
+    # X-Tag, not 'Host : x': a parser that let the space through would refuse that one all the same, for
+    # having no Host (or, with 'Host: x' before it, two), and the case would no longer test the space.
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX-Tag : y\r\n\r\n", id="space-before-colon"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", id="content-length-not-a-number"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", id="negative-content-length"),
+    pytest.param("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"),
+                 id="content-length-not-ascii-digits"),
     pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
                  id="two-different-content-lengths"),
     pytest.param(b"GET / HTTP/1.1\r\nHost: exa", id="connection-closed-inside-the-head"),
@@ -333,6 +339,59 @@ def test_parse_request_refuses_nul_and_cr_in_header_values(value: bytes) -> None
         f"expected BadRequest for the header value {value!r} (a CR or NUL in a field value is 'invalid and "
         f"dangerous', RFC 9110 §5.5), got the headers {None if request is None else request.headers!r}"
     )
+
+
+# RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message
+# that lacks a Host header field and to any request message that contains more than one Host header field
+# line or a Host header field with an invalid field value." Each case: (id, the head, what is wrong with it).
+BAD_HOST_CASES = [
+    ("missing-host", b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "an HTTP/1.1 request without Host"),
+    ("two-hosts", b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
+     "two Host lines: which site is the request for?"),
+    ("two-hosts-any-case", b"GET / HTTP/1.1\r\nHost: a.test\r\nhost: a.test\r\n\r\n",
+     "two Host lines, even equal ones: 'Host' and 'host' name the same field"),
+    ("two-hosts-in-http-1.0", b"GET / HTTP/1.0\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
+     "two Host lines, in any version: HTTP/1.0 may leave Host out, not send two"),
+    ("host-with-space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "a Host with a space is not host[:port]"),
+    ("host-with-userinfo", b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", "a Host with userinfo ('u@') is not host[:port]"),
+    ("host-with-path", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", "a Host with a path ('/b') is not host[:port]"),
+    ("host-port-not-digits", b"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", "a port is digits only"),
+]
+BAD_HOSTS = [pytest.param(head, why, id=case) for case, head, why in BAD_HOST_CASES]
+
+GOOD_HOST_CASES = [
+    ("http-1.0-without-host", b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\n", "HTTP/1.0 may leave Host out"),
+    ("empty-host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", "an empty Host is valid: a target with no authority"),
+    ("ipv6-host", b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n", "an IPv6 literal in brackets is a host"),
+    ("host-with-port", b"GET / HTTP/1.1\r\nHost: example.test:8080\r\n\r\n", "a host, ':' and digits"),
+    ("host-name-in-lower-case", b"GET / HTTP/1.1\r\nhost: 127.0.0.1:8000\r\n\r\n",
+     "'host' is the Host field: names are case-insensitive (RFC 9110 §5.1)"),
+]
+GOOD_HOSTS = [pytest.param(head, why, id=case) for case, head, why in GOOD_HOST_CASES]
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (one Host in HTTP/1.1, never two, a valid one); RFC 9110 §7.2 (uri-host [':' port])")
+@pytest.mark.parametrize("head, why", BAD_HOSTS)
+def test_parse_request_refuses_a_missing_repeated_or_invalid_host(head: bytes, why: str) -> None:
+    try:
+        request = parse(head)
+    except wsgi_server.BadRequest:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"expected BadRequest for {head!r} ({why}; RFC 9112 §3.2), got {type(exc).__name__}: {exc}")
+    pytest.fail(f"expected BadRequest for {head!r} ({why}; RFC 9112 §3.2: a server MUST answer 400), got {request!r}")
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (Host; none needed in HTTP/1.0); RFC 9110 §7.2; RFC 3986 §3.2.2 (host, port)")
+@pytest.mark.parametrize("head, why", GOOD_HOSTS)
+def test_parse_request_reads_a_valid_host(head: bytes, why: str) -> None:
+    try:
+        request = parse(head)
+    except wsgi_server.BadRequest as exc:
+        pytest.fail(f"expected {head!r} to be read ({why}), got BadRequest: {exc}")
+    assert isinstance(request, Request) and request.target == "/", f"expected a Request for {head!r}, got {request!r}"
 
 
 @pytest.mark.spec("RFC 9112 §2.2, §5; the MAX_LINE limit of the stub")
@@ -997,6 +1056,66 @@ def test_server_answers_400_to_malformed_requests(serve_yours: Any, head: bytes)
         with client() as http:
             after = http.get(f"{url}/")
         assert after.status_code == 200, f"expected the server to keep serving after {head!r}, got {after.status_code}"
+
+
+# The peers do not keep the Host rule in full: their cases must FAIL the check (testkit.peers.peer_deviation).
+WSGIREF_TAKES_ANY_HOST = "wsgiref's simple_server checks no Host at all: none, two or any value is served"
+GUNICORN_TAKES_NO_HOST = "gunicorn serves an HTTP/1.1 request without Host"
+GUNICORN_TAKES_ANY_HOST = "gunicorn refuses two Host lines but not a Host that is not host[:port] (RFC 9110 §7.2)"
+GUNICORN_HOST_DEVIATIONS = {
+    "missing-host": GUNICORN_TAKES_NO_HOST,
+    "host-with-space": GUNICORN_TAKES_ANY_HOST,
+    "host-with-userinfo": GUNICORN_TAKES_ANY_HOST,
+    "host-with-path": GUNICORN_TAKES_ANY_HOST,
+    "host-port-not-digits": GUNICORN_TAKES_ANY_HOST,
+}
+
+
+def _on_every_server(cases: list[tuple[str, bytes, str]], deviations: dict[str, dict[str, str]]) -> list[Any]:
+    """Each case on wsgiref, gunicorn (both reference cases, each with its deviation if it has one) and yours."""
+    return [
+        pytest.param(kind, head, why, deviations.get(kind, {}).get(case),
+                     marks=[] if kind == "yours" else [pytest.mark.reference], id=f"{case}-{kind}")
+        for case, head, why in cases
+        for kind in ("wsgiref", "gunicorn", "yours")
+    ]
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (400 to a missing, repeated or invalid Host); RFC 9110 §7.2")
+@pytest.mark.parametrize(
+    "kind, head, why, deviation",
+    _on_every_server(BAD_HOST_CASES, {
+        "wsgiref": {case: WSGIREF_TAKES_ANY_HOST for case, _, _ in BAD_HOST_CASES},
+        "gunicorn": GUNICORN_HOST_DEVIATIONS,
+    }),
+)
+def test_server_answers_400_to_a_missing_repeated_or_invalid_host(
+    serve_flask: Any, kind: str, head: bytes, why: str, deviation: str | None
+) -> None:
+    with serve_flask(kind) as url:
+        raw = within(8, "reading the answer to a request with a bad Host", raw_exchange, url, head)
+    status, _, _ = h11_parse(raw)
+    with peer_deviation(deviation):
+        assert status == 400, (
+            f"expected 400 Bad Request for {head!r} ({why}), got {status}: {raw[:120]!r}. RFC 9112 §3.2: a server "
+            "MUST answer 400 to an HTTP/1.1 request without Host, and to any request with two Host lines or a Host "
+            "that is not host[:port]; parse_request raises BadRequest for it"
+        )
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (Host; none needed in HTTP/1.0); RFC 9110 §7.2")
+@pytest.mark.parametrize("kind, head, why, deviation", _on_every_server(GOOD_HOST_CASES, {}))
+def test_server_serves_a_valid_host_or_none_in_http_1_0(
+    serve_flask: Any, kind: str, head: bytes, why: str, deviation: str | None
+) -> None:
+    with serve_flask(kind) as url:
+        raw = within(8, "reading the answer to a request with a valid Host", raw_exchange, url, head)
+    status, _, body = h11_parse(raw)
+    with peer_deviation(deviation):
+        assert (status, body) == (200, b"Hello from Flask, served by your own server!"), (
+            f"expected 200 and Flask's greeting for {head!r} ({why}), got {status}: {raw[:160]!r}. Refuse only what "
+            "RFC 9112 §3.2 refuses: no Host in HTTP/1.1, two Host lines, a Host that is not host[:port]"
+        )
 
 
 @pytest.mark.spec("RFC 9112 §9 (connection management: a broken client must not stop the server)")

@@ -80,6 +80,12 @@ def parse_request(rfile: BinaryIO) -> Request | None:
       one with control characters (RFC 9112 §3.2); a CR or NUL inside a header value (RFC 9110 §5.5);
       a Content-Length that is not plain ASCII digits (``"²".isdigit()`` is true!) or that disagrees
       with another Content-Length line (RFC 9112 §6.3).
+    - Refuse a missing, repeated or invalid ``Host`` (RFC 9112 §3.2, a MUST): an HTTP/1.1 request
+      without one, any request with two ``Host`` lines (even equal ones, whatever the case of the
+      name: ``Host`` and ``host`` are one field), or a ``Host`` that is not ``host[:port]`` (RFC 9110
+      §7.2: a name or IPv4 address of letters, digits and ``-._~!$&'()*+,;=%``, or an IPv6 literal
+      such as ``[::1]``; then optionally ``:`` and digits; so no space, ``/`` or ``@``) is a
+      BadRequest. An empty value (``Host:``) is valid, and an HTTP/1.0 request may leave ``Host`` out.
     - Refuse nothing else: a ``Transfer-Encoding`` header, say, is a well-formed head. What a server
       does with the body is the server's decision (exercise 08 reuses this function and decodes
       chunked bodies).

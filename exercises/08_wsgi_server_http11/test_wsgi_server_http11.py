@@ -39,6 +39,7 @@ import httpx
 import pytest
 
 import wsgi_server_http11
+from testkit.peers import peer_deviation
 from testkit.prerequisites import PrerequisiteMissing, earlier, fail_prerequisite, finished
 from testkit.serving import (
     CLIENT_TIMEOUT,
@@ -1004,6 +1005,38 @@ def test_your_server_reads_requests_with_your_07(monkeypatch: pytest.MonkeyPatch
     assert refused.status == 400, (
         f"expected 400 Bad Request when exercise 07's parse_request raises its BadRequest, got {refused.status}"
     )
+
+
+NO_HOST = b"GET /hello?who=nobody HTTP/1.1\r\nAccept: */*\r\n\r\n"
+
+
+@pytest.mark.spec("RFC 9112 §3.2 (400 to an HTTP/1.1 request without Host), kept by exercise 07's parse_request")
+@pytest.mark.parametrize(
+    "kind, deviation",
+    [
+        pytest.param("gunicorn", "gunicorn serves an HTTP/1.1 request without Host", marks=pytest.mark.reference,
+                     id="gunicorn"),
+        pytest.param("yours", None, id="yours"),
+    ],
+)
+def test_a_request_without_host_gets_400(request: pytest.FixtureRequest, kind: str, deviation: str | None) -> None:
+    if kind == "gunicorn":
+        serve = contextlib.nullcontext(request.getfixturevalue("gunicorn_url"))
+    else:
+        serve = serving_yours()
+    with serve as url, Conversation(url) as conv:
+        # h11 will not send an HTTP/1.1 request without Host: it learns the exchange from one with a Host,
+        # and the socket carries the request without.
+        conv.h11.send(h11.Request(method="GET", target="/hello?who=nobody", headers=[("Host", "x")]))
+        conv.h11.send(h11.EndOfMessage())
+        conv.sock.sendall(NO_HOST)
+        reply = conv.receive()
+    with peer_deviation(deviation):
+        assert reply.status == 400, (
+            f"expected 400 Bad Request for {NO_HOST!r} (an HTTP/1.1 request without Host: RFC 9112 §3.2, a MUST), "
+            f"got {reply.status}: {reply.raw[:120]!r}. Your 08 reads each head with your exercise 07's parse_request, "
+            "which refuses it (run `grader check 07`), and answers its BadRequest with 400"
+        )
 
 
 @pytest.mark.spec("RFC 9112 §9.3 (persistent connections), §2.2 (CRLF)")

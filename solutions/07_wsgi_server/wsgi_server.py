@@ -47,6 +47,10 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # mutants: skip (given in the stub)
 # RFC 9110 §5.6.2: a token (a method or a field name) is one or more of these characters.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 HTTP_VERSION = re.compile(r"HTTP/1\.[0-9]")
+# RFC 9110 §7.2 (RFC 3986 §3.2.2): Host = uri-host [ ":" port ]. The host is an IPv6 literal in
+# brackets, or a name (or IPv4 address) of unreserved, sub-delims and %-encoded characters; the port
+# digits only. So no space, no "/" and no "@" (userinfo): those are not an authority a server can own.
+HOST_FIELD = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 
 
 class BadRequest(ValueError):  # mutants: skip (given in the stub)
@@ -115,6 +119,14 @@ def parse_request(rfile: BinaryIO) -> Request | None:
     lengths = {value for name, value in headers if name.lower() == "content-length"}
     if len(lengths) > 1 or any(not (value.isascii() and value.isdigit()) for value in lengths):
         raise BadRequest(f"bad Content-Length {sorted(lengths)!r}")
+
+    # RFC 9112 §3.2: an HTTP/1.1 request names its host exactly once (HTTP/1.0 may leave it out), and
+    # a valid one. Two Host lines could route one request to two different sites.
+    hosts = [value for name, value in headers if name.lower() == "host"]
+    if len(hosts) > 1 or (not hosts and version != "HTTP/1.0"):
+        raise BadRequest(f"expected one Host header, got {len(hosts)}")
+    if not all(HOST_FIELD.fullmatch(value) for value in hosts):  # at most one by now
+        raise BadRequest(f"invalid Host {hosts!r}")
     return Request(method, target, version, headers)
 
 

@@ -23,6 +23,7 @@ import io
 import re
 import selectors
 import socket
+import string
 import sys
 import threading
 import time
@@ -166,11 +167,38 @@ def parse_request(rfile: BinaryIO) -> Request | None:
         headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     _content_length(headers)  # refuse a bad Content-Length now, while we can still answer 400
-    names = [name.lower() for name, _ in headers]
-    if version == "HTTP/1.1" and names.count("host") != 1:
-        # RFC 9112 §3.2: an HTTP/1.1 request with no Host, or several, MUST get a 400.
-        raise BadRequest("an HTTP/1.1 request needs exactly one Host header")
+    _check_host(headers, version)
     return Request(method, target, version, headers)
+
+
+# RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ), an IPv4 address included;
+# IP-literal = "[" IPv6address "]" (hex digits, colons, and dots for an embedded IPv4 tail).
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~" + "!$&'()*+,;=" + "%")
+_IPV6_CHARACTERS = frozenset(string.hexdigits + ":.")
+_PORT_CHARACTERS = frozenset(string.digits)  # ASCII only: "²".isdigit() is true
+
+
+def _check_host(headers: list[tuple[str, str]], version: str) -> None:
+    """RFC 9112 §3.2: a 400 for an HTTP/1.1 request without Host, for any request with more than one
+    Host line, and for a Host that is not ``uri-host [":" port]`` (RFC 9110 §7.2). Empty is fine."""
+    values = [value for name, value in headers if name.lower() == "host"]
+    if not values:
+        if version == "HTTP/1.1":
+            raise BadRequest("an HTTP/1.1 request needs a Host header")
+        return  # HTTP/1.0 predates Host
+    if len(values) != 1:
+        raise BadRequest(f"{len(values)} Host headers: which site is this request for?")
+    authority = values[0]
+    if authority.startswith("["):
+        literal, bracket, after = authority[1:].partition("]")
+        host_ok = bool(bracket and literal) and set(literal) <= _IPV6_CHARACTERS
+    else:
+        name_end = authority.find(":")
+        name, after = (authority, "") if name_end < 0 else (authority[:name_end], authority[name_end:])
+        host_ok = set(name) <= _NAME_CHARACTERS
+    port_ok = after == "" or (after[0] == ":" and set(after[1:]) <= _PORT_CHARACTERS)
+    if not (host_ok and port_ok):
+        raise BadRequest(f"the Host {authority!r} is not host[:port]")
 
 
 # ---------------------------------------------------------------------------------------------
