@@ -181,7 +181,8 @@ def stop(course_root: Path, timeout: float = 5.0) -> bool:
             connection.settimeout(timeout)
             connection.connect(str(path))
             connection.sendall(b'{"stop": true}\n')
-            pid = int(json.loads(connection.makefile("rb").readline())["stopping"])
+            with connection.makefile("rb") as answer:
+                pid = int(json.loads(answer.readline())["stopping"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
     deadline = time.monotonic() + timeout

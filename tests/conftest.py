@@ -265,9 +265,13 @@ class Terminal:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
-        for fd in (self.master, self.terminal):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        # Once only: a second os.close() of the same numbers would close whatever has them by then
+        # (another test's socket, in this same process).
+        fds, self.master, self.terminal = (self.master, self.terminal), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 @pytest.fixture
