@@ -118,7 +118,10 @@ class Resident:
             connection.close()
             raise
         self.connection = connection
-        threading.Thread(target=self._read_replies, args=(connection,), name="resident replies", daemon=True).start()
+        # A queue of this connection's own: the reader of an earlier one (the collection pass's)
+        # still puts its end-of-stream in the old queue.
+        self.replies = queue.Queue()
+        threading.Thread(target=self._read_replies, args=(connection, self.replies), name="resident replies", daemon=True).start()
         reply = self._reply(warm.STARTUP_TIMEOUT)
         if reply is None or "pid" not in reply:
             self.close()
@@ -136,12 +139,13 @@ class Resident:
                 spawned.kill()
             spawned.wait()
 
-    def _read_replies(self, connection: socket.socket) -> None:
+    @staticmethod
+    def _read_replies(connection: socket.socket, replies: queue.Queue[dict[str, Any] | None]) -> None:
         with contextlib.suppress(OSError), connection.makefile("rb") as lines:
             for line in lines:
                 with contextlib.suppress(ValueError):
-                    self.replies.put(json.loads(line))
-        self.replies.put(None)
+                    replies.put(json.loads(line))
+        replies.put(None)
 
     def _reply(self, timeout: float | None) -> dict[str, Any] | None:
         try:
