@@ -400,7 +400,7 @@ def _kept_collection(folder: Path | None, key: tuple, course: Course) -> _KeptCo
     if folder is None:
         return None
     digest = hashlib.sha256(repr(key).encode() + sys.version.encode() + sys.executable.encode())
-    for path in sorted(Path(__file__).parent.glob("plugin.py")) + sorted(course.root.glob("testkit/*.py")):
+    for path in [Path(__file__).with_name("plugin.py"), *sorted(course.root.glob("testkit/*.py"))]:
         with contextlib.suppress(OSError):
             digest.update(str(path).encode() + path.read_bytes())
     return _KeptCollection(folder / f"{Path(key[0]).name}-{digest.hexdigest()[:24]}.json")
