@@ -61,6 +61,7 @@ import os
 import random
 import re
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -155,17 +156,21 @@ class _Channel:
         self.problems: list[str] = []
         self.finish: dict | None = None
 
-    def drain(self) -> None:
-        """Take in whatever the child has written so far (never blocks)."""
+    def drain(self) -> bool:
+        """Take in whatever the child has written so far (never blocks).
+
+        True while the child holds the channel open and may write more; False at the end of the
+        stream (no writer now, or not yet: a FIFO's writer opens it once its run has started).
+        """
         while self.fd >= 0:
             try:
                 chunk = os.read(self.fd, 65536)
             except BlockingIOError:
-                return
+                return True
             except OSError:
-                return
+                return False
             if not chunk:  # no writer now (or not yet, for a FIFO): look again later
-                return
+                return False
             self.size += len(chunk)
             if self.size > CHANNEL_LIMIT:
                 self._problem("the results channel received far more than the grader's plugin writes")
@@ -174,6 +179,7 @@ class _Channel:
             *lines, self.buffer = self.buffer.split(b"\n")
             for line in lines:
                 self._take(line)
+        return False
 
     def _take(self, line: bytes) -> None:
         tag, _, payload = line.partition(b" ")
@@ -583,10 +589,14 @@ def _wait(
     finished_at = 0.0
     interval = 0.005  # a short run should not wait out a long poll interval
     while True:
-        channel.drain()
+        writing = channel.drain()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=interval)
+            process.wait(timeout=0 if writing else interval)
             return EXITED
+        if writing:
+            # Wake as soon as the child writes: it writes a line per test, and a child that fills
+            # the pipe (64 kB) stops until it is read. Its exit ends the stream, which wakes us too.
+            select.select([channel.fd], [], [], interval)
         interval = min(interval * 1.5, POLL_INTERVAL)
         if cancel is not None and cancel.is_set():
             return CANCELLED_RUN

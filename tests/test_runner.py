@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -210,3 +211,21 @@ def test_one_collection_pass_serves_a_run_with_references_and_one_without(fake_c
     assert len(passes) == 1
     assert [n.rsplit("::", 1)[1] for n in with_references] == ["test_adds[peer]", "test_adds[yours]"]
     assert [n.rsplit("::", 1)[1] for n in without] == ["test_adds[yours]"]
+
+
+def test_the_channel_says_whether_its_writer_may_write_more():
+    """The runner sleeps on the channel only while the child holds it open (a full pipe stops the
+    child until it is read); at the end of the stream it waits on the process instead."""
+    from grader.runner import _Channel, mac
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    channel = _Channel(read_end, b"key")
+    assert channel.drain() is True  # open, nothing written yet
+    payload = b'{"seq": 1, "event": "start", "nodeid": "t"}'
+    os.write(write_end, mac(b"key", payload).encode() + b" " + payload + b"\n")
+    assert channel.drain() is True
+    assert [e["event"] for e in channel.events] == ["start"]
+    os.close(write_end)
+    assert channel.drain() is False  # the child is gone: nothing more can come
+    channel.close()
