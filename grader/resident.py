@@ -101,6 +101,11 @@ class Resident:
             return True
         return False
 
+    @property
+    def ready(self) -> bool:
+        """False while the resident this check started is still importing what it preloads."""
+        return self.spawned is None
+
     def launch(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> warm.WarmProcess:
         return warm.WarmProcess(self, self.start(args, env, cwd, output))  # type: ignore[arg-type]
 

@@ -351,6 +351,7 @@ def expected_tests(
     *,
     references: bool = True,
     kept_in: Path | None = None,
+    starter: WarmStarter | None = None,
 ) -> dict[str, dict] | None:
     """The tests of ``exercise`` that count, by node id (in order), collected without the student's code.
 
@@ -359,7 +360,8 @@ def expected_tests(
     ``reference`` (exactly what ``-m "not reference"`` deselects), so that one pass serves a run with
     them and a run without; two runs of one exercise at once (verify's stub and solution) wait for
     the same pass instead of making two. ``kept_in``: a folder where the pass is also kept between
-    commands (the student's own checks, never grading: the student can write there).
+    commands (the student's own checks, never grading: the student can write there). ``starter``:
+    a warm process to fork the pass from (see :func:`_collect`).
     """
     key = (str(exercise.path), tuple(pytest_args), _course_files_digest(course, exercise))
     with _locks_lock:
@@ -369,7 +371,7 @@ def expected_tests(
             kept = _kept_collection(kept_in, key, course)
             _expected_cache[key] = kept.load() if kept else None
             if _expected_cache[key] is None:
-                _expected_cache[key] = _collect(course, exercise, pytest_args, cancel)
+                _expected_cache[key] = _collect(course, exercise, pytest_args, cancel, starter)
                 if kept and _expected_cache[key] is not None:
                     kept.save(_expected_cache[key])
     found = _expected_cache[key]
@@ -413,27 +415,42 @@ def _kept_collection(folder: Path | None, key: tuple, course: Course) -> _KeptCo
 
 
 def _collect(
-    course: Course, exercise: Exercise, pytest_args: Sequence[str], cancel: threading.Event | None
+    course: Course,
+    exercise: Exercise,
+    pytest_args: Sequence[str],
+    cancel: threading.Event | None,
+    starter: WarmStarter | None = None,
 ) -> dict[str, dict] | None:
+    """Run the collection pass: forked from ``starter`` when there is one (most of a cold pass is
+    importing pytest: a fifth of ``grader verify``'s CPU went to 22 of them), else a cold child."""
     secret = {"key": secrets.token_hex(32), "mode": "collect", "block": _student_modules(course)}
     env = {k: v for k, v in os.environ.items() if k != "KATA_SOLUTIONS"}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    argv = [*pytest_argv(course, exercise), *pytest_args, "--collect-only"]
     with tempfile.TemporaryDirectory(prefix="grader-collect-") as scratch:
-        link = _link(Path(scratch), secret, inherited=True)
-        try:
-            process = subprocess.Popen(
-                [*pytest_argv(course, exercise), *pytest_args, "--collect-only", link.option],
-                cwd=course.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                pass_fds=link.pass_fds,
-            )
-        finally:
-            link.started()
-            link.deliver()
+        process: subprocess.Popen[bytes] | WarmProcess | None = None
+        if starter is not None:
+            link = _link(Path(scratch), secret, inherited=False)
+            try:
+                process = starter.launch([*argv[3:], link.option], env, str(course.root), os.devnull)
+            except OSError:  # it could not fork the pass: make it cold
+                link.channel.close()
+        if process is None:
+            link = _link(Path(scratch), secret, inherited=True)
+            try:
+                process = subprocess.Popen(
+                    [*argv, link.option],
+                    cwd=course.root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=link.pass_fds,
+                )
+            finally:
+                link.started()
+                link.deliver()
         deadline = time.monotonic() + max(exercise.time_limit, 30)
         try:
             while process.poll() is None and time.monotonic() < deadline:
@@ -501,7 +518,11 @@ def run_exercise(
         pytest_args = without_references(pytest_args)
     expected: dict[str, dict] | None = None
     if starter is not None:  # a warm fork reads its secret from a file at once: collect first
-        expected = expected_tests(course, exercise, collect_args, cancel, references=references, kept_in=kept_in)
+        expected = expected_tests(
+            course, exercise, collect_args, cancel, references=references, kept_in=kept_in,
+            # A resident that is only now starting would keep the pass waiting: it runs cold meanwhile.
+            starter=starter if starter.ready else None,
+        )
     if cancel is not None and cancel.is_set():
         raise Cancelled(exercise.name)
     canaries = [] if solutions is not None or any(a.split("=")[0] in STOP_EARLY for a in pytest_args) else _make_canaries()

@@ -99,6 +99,11 @@ class WarmStarter:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    @property
+    def ready(self) -> bool:
+        """Whether a run launched now forks at once (this one is ready from its start)."""
+        return True
+
     def launch(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> WarmProcess:
         """Fork a run of ``pytest.main(args)``: a handle shaped like ``subprocess.Popen`` for the runner."""
         return WarmProcess(self, self.start(args, env, cwd, output))

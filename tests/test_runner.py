@@ -229,3 +229,22 @@ def test_the_channel_says_whether_its_writer_may_write_more():
     os.close(write_end)
     assert channel.drain() is False  # the child is gone: nothing more can come
     channel.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a warm process forks")
+def test_a_collection_pass_forked_warm_finds_what_a_cold_one_finds_and_runs_no_student_code(fake_course, tmp_path):
+    import grader.runner as runner
+    from grader.warm import WarmStarter
+
+    imported = tmp_path / "imported"
+    fake_course.add("01_adder", tests=PROVEN_TESTS, stub=f"open({str(imported)!r}, 'w').close()\ndef add(a, b):\n    return a + b\n")
+    course = load_course(fake_course.root)
+    exercise = course.resolve("01")
+    cold = runner._collect(course, exercise, (), None)
+    starter = WarmStarter(cwd=str(course.root))
+    try:
+        warm = runner._collect(course, exercise, (), None, starter)
+    finally:
+        starter.close()
+    assert warm is not None and warm == cold
+    assert not imported.exists()  # the student's module is blocked in the pass, forked or not
