@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import reaper, warm
+from . import reaper, rewrites, warm
 
 IDLE_TIMEOUT = 600.0  # seconds: a student's pause between two checks, with room to spare
 READY_TIMEOUT = 15.0  # seconds a new resident may take to import what it preloads
@@ -268,6 +268,7 @@ def serve(path: Path, idle: float) -> None:
     _OURS.append(lock.fileno())
     reaper.become_subreaper()
     warm.preload()
+    rewrites.install()
     files = _imported_files()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a resident that was killed left its socket behind
@@ -301,6 +302,7 @@ def _serve_one(connection: socket.socket, listener: socket.socket, files: dict[s
     if job.get("stop") or _stale(files):
         _send(connection, {"stopping": os.getpid()})
         return "stop"
+    rewrites.prepare(job.get("args", ()), job.get("cwd", "."))
     pid = os.fork()
     if pid == 0:
         for fd in _OURS:  # the run must not keep the resident's socket or lock open

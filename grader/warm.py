@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any
 
-from . import reaper
+from . import reaper, rewrites
 
 # Imported once in the warm process: what nearly every exercise's tests need. Not the plugins named
 # with -p: pytest wants to import those itself (to rewrite their asserts) and warns otherwise.
@@ -233,10 +233,12 @@ def preload() -> None:
 def serve() -> None:
     reaper.become_subreaper()
     preload()
+    rewrites.install()
     reply = sys.stdout
     print(json.dumps({"ready": True}), file=reply, flush=True)
     for line in sys.stdin:
         job = json.loads(line)
+        rewrites.prepare(job.get("args", ()), job.get("cwd", "."))
         pid = os.fork()
         if pid == 0:
             run_in_fork(job)
