@@ -43,7 +43,9 @@ from .state import State
 from .warm import WarmStarter
 
 POLL_INTERVAL = 0.02  # a look at the course's files costs about 0.1 ms; a save is seen 10 ms after it on average
-QUIET_PERIOD = 0.05
+# An editor's save is a few writes (or a write and a rename) microseconds apart: 20 ms without a
+# change means it is done. A save during the check itself is seen on the next turn.
+QUIET_PERIOD = 0.02
 KEYS = "n next · p prev · j NN jump · h hint · H hints seen · r rerun · q quit"
 KEY_HELP = f"watching for saves\nkeys: {KEYS}"
 LINE_HELP = f"watching for saves\ncommands (type one, then Enter): {KEYS}"
