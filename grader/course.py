@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .shortcut import course_root
+
 FOLDER_NAME = re.compile(r"^(?P<number>\d{2})_(?P<slug>[a-z][a-z0-9_]*)$")
 PARTS = {
     1: "Part I · What you think you know",
@@ -168,22 +170,12 @@ class Course:
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The course root: ``$KATA_COURSE_ROOT``, else the nearest folder upwards with an ``exercises/``."""
-    configured = os.environ.get("KATA_COURSE_ROOT")
-    if configured:
-        root = Path(configured).resolve()
-        if not (root / "exercises").is_dir():
-            raise CourseError(f"KATA_COURSE_ROOT={configured} has no exercises/ folder")
-        return root
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "exercises").is_dir() and (folder / "exercises" / "conftest.py").is_file():
-            return folder
-    # Installed with `pip install -e .`: the course is where this package lives.
-    package_root = Path(__file__).resolve().parent.parent
-    if (package_root / "exercises").is_dir():
-        return package_root
-    raise CourseError("no course here: run grader inside the course folder (the one with exercises/)")
+    """The course root: ``$KATA_COURSE_ROOT``, else the nearest folder upwards with an ``exercises/``
+    (the rule is :func:`grader.shortcut.course_root`'s, which the ``grader`` command reads first)."""
+    root, problem = course_root(start)
+    if root is None:
+        raise CourseError(problem)
+    return root
 
 
 def load_course(root: Path | None = None, *, lenient: bool = False) -> Course:

@@ -31,7 +31,7 @@ from .pristine import keep_graded
 from .runner import run_exercise
 from .results import PASSED, ExerciseResult, not_started
 from .state import State, fingerprint
-from .warm import WarmStarter
+from .warm import LocalForker, WarmStarter
 
 
 def results_for(
@@ -115,11 +115,15 @@ def results_for(
     return [(exercise, results[exercise.name]) for exercise in exercises]
 
 
-def _resident_starter(course: Course) -> resident.Resident | None:
+def _resident_starter(course: Course) -> resident.Resident | LocalForker | None:
+    kept_in = course.root / ".grader" / "collected"
+    here = resident.local_starter(kept_in)  # a command the resident runs forks its run itself
+    if here is not None:
+        return here
     if not resident.enabled():
         return None
     path = resident.socket_path(course.root)
-    return resident.Resident(path, course.root, kept_in=course.root / ".grader" / "collected") if path else None
+    return resident.Resident(path, course.root, kept_in=kept_in) if path else None
 
 
 @contextlib.contextmanager

@@ -26,53 +26,34 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import gc
 import json
 import os
 import queue
 import select
 import signal
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from . import reaper, rewrites, warm
+from . import reaper, rewrites, shortcut, warm
 
 IDLE_TIMEOUT = 600.0  # seconds: a student's pause between two checks, with room to spare
 READY_TIMEOUT = 15.0  # seconds a new resident may take to import what it preloads
 IDLE_VARIABLE = "KATA_WARM_IDLE"
-SWITCH_VARIABLE = "KATA_RESIDENT"
+SWITCH_VARIABLE = shortcut.SWITCH_VARIABLE
 
 
 def enabled() -> bool:
-    """On where ``os.fork`` exists, unless ``KATA_RESIDENT=0``, or ``CI`` is set: a CI job has no next check."""
-    setting = os.environ.get(SWITCH_VARIABLE)
-    if setting is not None:
-        return setting != "0" and warm.available()
-    return warm.available() and not os.environ.get("CI")
+    """See :func:`grader.shortcut.resident_enabled` (the way in reads the same switch)."""
+    return shortcut.resident_enabled()
 
 
-def socket_path(course_root: Path) -> Path | None:
-    """Where the resident for this course and this Python listens; None when no safe place exists.
-
-    The folder must be ours and closed to everyone else: whoever can connect can run code as us.
-    """
-    folder = Path(tempfile.gettempdir()) / f"callable-katas-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        info = os.lstat(folder)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return None
-    key = hashlib.sha256(f"{sys.executable}\0{course_root.resolve()}".encode()).hexdigest()[:20]
-    return folder / f"{key}.sock"
+socket_path = shortcut.socket_path  # one rule for the way in and for the resident
 
 
 class Resident:
@@ -268,6 +249,11 @@ def serve(path: Path, idle: float) -> None:
     _OURS.append(lock.fileno())
     reaper.become_subreaper()
     warm.preload()
+    with contextlib.suppress(ImportError):
+        # The whole grader, for the commands handed over (grader.shortcut): imported once here, and
+        # watched like every other file this process imported, so an edited grader makes it stale.
+        from . import cli  # noqa: F401
+    gc.freeze()
     rewrites.install()
     files = _imported_files()
     with contextlib.suppress(FileNotFoundError):
@@ -293,15 +279,22 @@ def serve(path: Path, idle: float) -> None:
 
 def _serve_one(connection: socket.socket, listener: socket.socket, files: dict[str, tuple[int, int]]) -> str:
     connection.settimeout(5)
+    job, fds = _read_job(connection)
     try:
-        with connection.makefile("rb") as lines:
-            line = lines.readline()
-        job = json.loads(line)
-    except (OSError, ValueError):
-        return "no job"
-    if job.get("stop") or _stale(files):
-        _send(connection, {"stopping": os.getpid()})
-        return "stop"
+        if job is None:
+            return "no job"
+        if job.get("stop") or _stale(files):
+            _send(connection, {"stopping": os.getpid()})
+            return "stop"
+        if "command" in job:
+            if len(fds) != 3:
+                return "no job"
+            _serve_command(connection, listener, job, fds)
+            return "ran"
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
     rewrites.prepare(job.get("args", ()), job.get("cwd", "."))
     pid = os.fork()
     if pid == 0:
@@ -317,8 +310,116 @@ def _serve_one(connection: socket.socket, listener: socket.socket, files: dict[s
     return "ran"
 
 
-def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket) -> int:
-    """The run's exit status; meanwhile a client that hangs up stops the run, and other clients hear busy."""
+JOB_LIMIT = 2**20  # bytes of one job line: a command's environment is a few kB
+
+
+def _read_job(connection: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """One job line, and the descriptors sent with it (a command's standard input, output and error)."""
+    fds: list[int] = []
+    data = b""
+    try:
+        chunk, fds, _, _ = socket.recv_fds(connection, 65536, 3)
+        data = chunk
+        while chunk and b"\n" not in data and len(data) < JOB_LIMIT:
+            chunk = connection.recv(65536)
+            data += chunk
+        job = json.loads(data.split(b"\n", 1)[0])
+    except (OSError, ValueError):
+        return None, fds
+    return (job if isinstance(job, dict) else None), fds
+
+
+# --- a whole command, for the way in (grader.shortcut) -----------------------------------------------
+
+_in_command = False  # True in a command's fork: its runs are forks of that process (local_starter)
+_report_fd = -1  # where that fork tells the resident which runs it made, for rewrites.prepare
+
+
+def local_starter(kept_in: Path | None) -> warm.LocalForker | None:
+    """In a command the resident runs: a starter that forks runs from this (warm) process; else None."""
+    if not _in_command:
+        return None
+    return warm.LocalForker(kept_in=kept_in, on_launch=_tell_resident)
+
+
+def _tell_resident(args: list[str], cwd: str) -> None:
+    if _report_fd >= 0:
+        with contextlib.suppress(OSError):
+            os.write(_report_fd, (json.dumps({"args": args, "cwd": cwd}) + "\n").encode())
+
+
+def _serve_command(connection: socket.socket, listener: socket.socket, job: dict[str, Any], fds: list[int]) -> None:
+    """Fork the command, wait for it (passing on the client's signals), send its status.
+
+    Afterwards the resident rewrites the test modules of the runs the command made, so that the
+    next command's runs find them ready (:mod:`grader.rewrites`).
+    """
+    report_read, report_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        for fd in (*_OURS, report_read):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        connection.close()
+        _run_command(job, fds, report_write)
+    os.close(report_write)
+    _send(connection, {"pid": pid})
+    code = _wait_for_run(pid, connection, listener, passes_signals=True)
+    leftovers = reaper.stop_leftovers()
+    _send(connection, {"status": code, "leftovers": leftovers})
+    try:
+        os.set_blocking(report_read, False)
+        told = os.read(report_read, 65536)
+    except OSError:
+        told = b""
+    finally:
+        os.close(report_read)
+    for line in told.splitlines()[:8]:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            run = json.loads(line)
+            rewrites.prepare(list(run["args"]), str(run["cwd"]))
+
+
+def _run_command(job: dict[str, Any], fds: list[int], report_fd: int) -> None:
+    """In the fork: become the client's command (its files, folder, environment), run it, never return."""
+    global _in_command, _report_fd
+    code = 1
+    try:
+        os.setsid()  # a group of its own: a client that goes away takes all of it
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        warm.adopt_standard_streams()
+        sys.argv = ["grader", *job["command"]]
+        reaper.become_subreaper()  # what a run leaves behind comes to us, and is stopped after it
+        _in_command, _report_fd = True, report_fd
+        from . import cli
+
+        code = cli.main(list(job["command"]))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 (as a cold command would: a line on stderr, a failing status)
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket, *, passes_signals: bool = False) -> int:
+    """The run's exit status; meanwhile a client that hangs up stops the run, and other clients hear busy.
+
+    ``passes_signals`` (a command): the client's ``{"signal"}`` lines are sent on to the process, so
+    that Ctrl-C in the client's terminal stops the command the way it stops a command run there.
+    """
     # A pidfd is readable once the run has ended (Linux); elsewhere look every 10 ms.
     ended = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
     watched = [connection, listener] + ([ended] if ended is not None else [])
@@ -329,10 +430,16 @@ def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket) 
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     return os.waitstatus_to_exitcode(status)
-            if connection in ready and not _still_there(connection):
-                watched.remove(connection)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+            if connection in ready:
+                said = _client_says(connection)
+                if said is None:  # hung up: whatever it asked for is no longer wanted
+                    watched.remove(connection)
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
+                if passes_signals:
+                    for signum in said or ():
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signum)
             if listener in ready:
                 other, _ = listener.accept()
                 with other:
@@ -342,14 +449,26 @@ def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket) 
             os.close(ended)
 
 
-def _still_there(connection: socket.socket) -> bool:
-    """False once the client has hung up; anything it sent meanwhile is not a job, and is dropped."""
+PASSED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _client_says(connection: socket.socket) -> list[int] | None:
+    """The signals the client asks to pass on; None once it has hung up. Anything else is dropped."""
     try:
-        return bool(connection.recv(4096, socket.MSG_DONTWAIT))
+        data = connection.recv(4096, socket.MSG_DONTWAIT)
     except BlockingIOError:
-        return True
+        return []
     except OSError:
-        return False
+        return None
+    if not data:
+        return None
+    signals = []
+    for line in data.splitlines():
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            signum = json.loads(line).get("signal")
+            if signum in PASSED_SIGNALS:
+                signals.append(int(signum))
+    return signals
 
 
 def _send(connection: socket.socket, reply: dict[str, Any]) -> None:
@@ -357,10 +476,18 @@ def _send(connection: socket.socket, reply: dict[str, Any]) -> None:
         connection.sendall((json.dumps(reply) + "\n").encode())
 
 
-if __name__ == "__main__":
+def main() -> None:
     idle_setting = os.environ.get(IDLE_VARIABLE, "")
     try:
         idle_timeout = float(idle_setting) if idle_setting else IDLE_TIMEOUT
     except ValueError:
         idle_timeout = IDLE_TIMEOUT
     serve(Path(sys.argv[1]), idle_timeout)
+
+
+if __name__ == "__main__":
+    # Run as grader.resident, not as __main__: a command's fork sets this module's flags
+    # (local_starter), and the rest of the grader reads them from grader.resident.
+    from grader import resident
+
+    resident.main()

@@ -169,7 +169,61 @@ class WarmProcess:
         return self.returncode
 
 
+class LocalForker:
+    """The starter of a process that is warm itself (a command the resident forked): a run is a fork of it.
+
+    It has what the runner uses of a :class:`WarmStarter`. Like the warm process, the process that
+    uses it is a child subreaper (:func:`grader.reaper.become_subreaper`), so what a run leaves
+    behind is stopped, and counted, once the run has ended. One run at a time.
+    """
+
+    ready = True
+
+    def __init__(self, *, kept_in: Any = None, on_launch: Any = None) -> None:
+        self.kept_in = kept_in  # where the runner keeps collection passes (as with the resident)
+        self.on_launch = on_launch  # told each run's arguments and folder before it starts
+        self.pid: int | None = None
+
+    def launch(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> WarmProcess:
+        rewrites.prepare(args, cwd)
+        if self.on_launch is not None:
+            self.on_launch(args, cwd)
+        job = {"args": args, "env": env, "cwd": cwd, "output": output}
+        pid = os.fork()
+        if pid == 0:
+            run_in_fork(job)
+        self.pid = pid
+        return WarmProcess(self, pid)  # type: ignore[arg-type]
+
+    def wait(self, timeout: float | None) -> tuple[int, int] | None:
+        """(exit status, processes it left behind), or None while it runs after ``timeout`` seconds."""
+        if self.pid is None:
+            return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.pid = None
+                return os.waitstatus_to_exitcode(status), reaper.stop_leftovers()
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            time.sleep(pause if left is None else min(pause, left))
+            pause = min(pause * 2, 0.01)
+
+    def alive(self) -> bool:
+        return self.pid is not None
+
+
 # --- the warm process itself ----------------------------------------------------------------------
+
+
+def adopt_standard_streams() -> None:
+    """Point ``sys.stdin``, ``sys.stdout`` and ``sys.stderr`` at descriptors 0, 1 and 2 as they are now."""
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 (it lives as long as the process)
+    sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
 
 
 def run_in_fork(job: dict[str, Any]) -> None:
@@ -181,9 +235,7 @@ def run_in_fork(job: dict[str, Any]) -> None:
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115 (it lives as long as the process)
-        sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
-        sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+        adopt_standard_streams()
         os.chdir(job["cwd"])
         os.environ.clear()
         os.environ.update(job["env"])

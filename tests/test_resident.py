@@ -15,7 +15,8 @@ from grader import resident, warm
 
 pytestmark = pytest.mark.skipif(not warm.available(), reason="a resident warm process needs os.fork")
 
-# The fake exercise's test says which process forked it (its parent), and may hold the run open.
+# The fake exercise's test says which processes forked it (its parent and grandparent: a command
+# handed to the resident forks its run itself), and may hold the run open.
 TESTS = """
 import os
 import time
@@ -23,8 +24,10 @@ from {module} import add
 
 
 def test_adds():
+    with open(f"/proc/{{os.getppid()}}/stat") as stat:
+        grandparent = stat.read().rsplit(")", 1)[1].split()[1]
     with open(os.environ["KATA_TEST_PARENTS"], "a") as record:
-        record.write(f"{{os.getppid()}} {{os.getpid()}}\\n")
+        record.write(f"{{os.getppid()}} {{os.getpid()}} {{grandparent}}\\n")
     time.sleep(float(os.environ.get("KATA_TEST_HOLD", "0")))
     assert add(1, 2) == 3
 """
@@ -74,6 +77,12 @@ def parents(tmp_path: Path) -> list[int]:
     return [int(line.split()[0]) for line in (tmp_path / "parents").read_text().splitlines()]
 
 
+def forked_in(serving: int | None, tmp_path: Path) -> list[bool]:
+    """For each run so far: whether it was a fork of the resident, or of a command the resident ran."""
+    lines = (tmp_path / "parents").read_text().splitlines()
+    return [serving in (int(line.split()[0]), int(line.split()[2])) for line in lines]
+
+
 def wait_until(condition, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -88,7 +97,8 @@ def test_the_next_check_is_forked_from_the_resident_the_first_started(course, tm
     assert serving is not None, "expected the first check to leave a resident warm process"
     second = check(course)
     assert second.returncode == 0, second.stdout
-    assert parents(tmp_path) == [serving, serving], f"expected both runs forked from the resident {serving}"
+    assert parents(tmp_path)[0] == serving, f"expected the first run forked from the resident {serving}"
+    assert forked_in(serving, tmp_path) == [True, True], "expected the second check handed to the resident, and forked there"
     assert (course.root / ".grader" / "collected").is_dir(), "expected the collection pass kept for the next check"
 
 
@@ -108,11 +118,11 @@ def test_a_check_while_the_resident_runs_another_runs_cold(course, tmp_path):
         wait_until(lambda: len(parents(tmp_path)) == 2, 30, "expected the held run to start")
         other = check(course)
         assert other.returncode == 0, other.stdout
-        assert parents(tmp_path)[2] != serving, "expected the check that came while the resident was busy to run cold"
+        assert not forked_in(serving, tmp_path)[2], "expected the check that came while the resident was busy to run cold"
     finally:
         held.communicate(timeout=60)
     assert held.returncode == 0
-    assert parents(tmp_path)[1] == serving
+    assert forked_in(serving, tmp_path)[1]
 
 
 def test_a_check_killed_mid_run_takes_its_run_with_it(course, tmp_path):
@@ -133,7 +143,7 @@ def test_a_stale_resident_says_so_and_exits(course, tmp_path):
     os.utime(resident.__file__)  # as if the grader had been upgraded since the resident imported it
     assert check(course).returncode == 0
     wait_until(lambda: resident_pid(course.root) != serving, 10, "expected the stale resident to exit")
-    assert parents(tmp_path)[1] != serving, "expected the check that found it stale to run cold"
+    assert not forked_in(serving, tmp_path)[1], "expected the check that found it stale to run cold"
 
 
 @pytest.mark.parametrize("setting", [{"KATA_RESIDENT": "0"}, {"KATA_RESIDENT": None, "CI": "true"}], ids=["off", "in-ci"])
@@ -185,3 +195,66 @@ def test_a_thread_left_running_gets_the_cold_runs_note(course):
     second = check(course)  # forked from it
     for run in (first, second):
         assert "your code left a thread running after the tests finished" in run.stdout, run.stdout
+
+
+# --- the way in: commands handed to the resident (grader.shortcut) ------------------------------------
+
+
+def run_here(course, *args: str) -> subprocess.CompletedProcess[str]:
+    (course.root / ".grader" / "state.json").unlink(missing_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args], env={**os.environ, "KATA_RESIDENT": "0"},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+
+
+def handed(course, *args: str) -> subprocess.CompletedProcess[str]:
+    (course.root / ".grader" / "state.json").unlink(missing_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("solved", [True, False], ids=["passing", "failing"])
+def test_a_handed_over_command_says_and_exits_as_it_would_here(course, tmp_path, solved):
+    if not solved:
+        (course.root / "exercises" / "01_adding" / "adding.py").write_text("def add(a, b):\n    return a - b\n")
+    assert check(course).returncode in (0, 1)  # leaves a resident
+    serving = resident_pid(course.root)
+    for args in (("check", "01"), ()):
+        here, there = run_here(course, *args), handed(course, *args)
+        assert (there.returncode, there.stdout, there.stderr) == (here.returncode, here.stdout, here.stderr)
+        if args:
+            assert there.returncode == (0 if solved else 1), there.stdout
+    runs = forked_in(serving, tmp_path)
+    assert runs[-1] and not runs[-2], "expected the last command handed to the resident, the one before run here"
+
+
+def test_ctrl_c_reaches_a_handed_over_command_and_stops_its_run(course, tmp_path):
+    assert check(course).returncode == 0
+    serving = resident_pid(course.root)
+    held = start_check(course, hold=60)
+    wait_until(lambda: len(parents(tmp_path)) == 2, 30, "expected the held run to start")
+    assert forked_in(serving, tmp_path)[1], "expected the held check handed to the resident"
+    run = int((tmp_path / "parents").read_text().splitlines()[1].split()[1])
+    held.send_signal(signal.SIGINT)
+    output, _ = held.communicate(timeout=30)
+    assert held.returncode == 130, output
+    assert "interrupted" in output, output
+    wait_until(lambda: not Path(f"/proc/{run}").exists() or "Z" in Path(f"/proc/{run}/stat").read_text().split()[2],
+               10, f"expected the run {run} stopped by the Ctrl-C")
+    assert check(course).returncode == 0, "expected the resident to serve the next check"
+
+
+def test_only_the_repeated_commands_are_handed_over(monkeypatch):
+    from grader import cli, shortcut
+
+    monkeypatch.setenv("KATA_RESIDENT", "1")
+    asked = []
+    monkeypatch.setattr(shortcut, "handed_over", lambda args: asked.append(args) or 0)
+    monkeypatch.setattr(cli, "main", lambda args: 7)
+    assert shortcut.main([]) == 0 and shortcut.main(["check", "02"]) == 0
+    assert shortcut.main(["watch"]) == 7 and shortcut.main(["hint", "02"]) == 7
+    assert asked == [[], ["check", "02"]]
+    monkeypatch.setenv("KATA_RESIDENT", "0")
+    assert shortcut.main(["check"]) == 7
