@@ -392,6 +392,7 @@ def _run_command(job: dict[str, Any], fds: list[int], report_fd: int) -> None:
             if fd > 2:
                 os.close(fd)
         os.chdir(job["cwd"])
+        os.umask(int(job.get("umask", 0o022)))  # the files it writes are made as the client would make them
         os.environ.clear()
         os.environ.update(job["env"])
         warm.adopt_standard_streams()

@@ -106,7 +106,9 @@ def handed_over(args: list[str]) -> int | None:
     try:
         connection.settimeout(CONNECT_TIMEOUT)
         connection.connect(str(path))
-        job = {"command": args, "cwd": os.getcwd(), "env": dict(os.environ)}
+        mask = os.umask(0o077)  # (reading it means setting it)
+        os.umask(mask)
+        job = {"command": args, "cwd": os.getcwd(), "env": dict(os.environ), "umask": mask}
         socket.send_fds(connection, [(json.dumps(job) + "\n").encode()], [0, 1, 2])
         replies = connection.makefile("rb")
         first = _reply(replies)  # {"pid"} once the command runs; {"busy"} or {"stopping"}: not taken
