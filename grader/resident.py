@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import reaper, rewrites, shortcut, warm
 
@@ -380,11 +380,11 @@ def _serve_command(connection: socket.socket, listener: socket.socket, job: dict
             rewrites.prepare(list(run["args"]), str(run["cwd"]))
 
 
-def _run_command(job: dict[str, Any], fds: list[int], report_fd: int) -> None:
+def _run_command(job: dict[str, Any], fds: list[int], report_fd: int) -> NoReturn:
     """In the fork: become the client's command (its files, folder, environment), run it, never return."""
-    global _in_command, _report_fd
-    code = 1
-    try:
+
+    def run() -> int:
+        global _in_command, _report_fd
         os.setsid()  # a group of its own: a client that goes away takes all of it
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -401,18 +401,9 @@ def _run_command(job: dict[str, Any], fds: list[int], report_fd: int) -> None:
         _in_command, _report_fd = True, report_fd
         from . import cli
 
-        code = cli.main(list(job["command"]))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # noqa: BLE001 (as a cold command would: a line on stderr, a failing status)
-        import traceback
+        return cli.main(list(job["command"]))
 
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+    warm.end_fork(run, failing=1)
 
 
 def _wait_for_run(pid: int, connection: socket.socket, listener: socket.socket, *, passes_signals: bool = False) -> int:

@@ -31,7 +31,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from . import reaper, rewrites
 
@@ -226,10 +227,10 @@ def adopt_standard_streams() -> None:
     sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
 
 
-def run_in_fork(job: dict[str, Any]) -> None:
+def run_in_fork(job: dict[str, Any]) -> NoReturn:
     """In the fork: become a new session, take the job's world, run pytest, and never return."""
-    code = 3
-    try:
+
+    def run() -> int:
         os.setsid()
         output = os.open(job["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(output, 1)
@@ -249,9 +250,23 @@ def run_in_fork(job: dict[str, Any]) -> None:
         for thread in threading.enumerate():
             if thread is not threading.current_thread() and not thread.daemon:
                 thread.join()
+        return code
+
+    end_fork(run, failing=3)
+
+
+def end_fork(work: Callable[[], int], *, failing: int) -> NoReturn:
+    """In a fork: run ``work`` and exit with its status, as a process running only it would exit.
+
+    ``sys.exit()`` gives its code; any other exception is printed on stderr and gives ``failing``.
+    The fork never returns into the code that forked it (``os._exit``, after flushing its output).
+    """
+    code = failing
+    try:
+        code = work()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # report it the way a cold pytest would: on stderr, with a failing status
+    except BaseException:  # noqa: BLE001 (reported the way a cold process would report it)
         import traceback
 
         traceback.print_exc()
