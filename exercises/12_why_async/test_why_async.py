@@ -145,8 +145,10 @@ class ReferenceAsgiApp:
             body = json.dumps({"path": scope["path"], "waited": why_async.DELAY}).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            # Counted before the last send: once the client has the whole answer, so has this count
+            # (the server runs in another thread, which may resume after the client has returned).
             self.answered += 1
+            await send({"type": "http.response.body", "body": body})
         finally:
             self.in_flight -= 1
 
