@@ -339,7 +339,8 @@ def local_starter(kept_in: Path | None) -> warm.LocalForker | None:
     """In a command the resident runs: a starter that forks runs from this (warm) process; else None."""
     if not _in_command:
         return None
-    return warm.LocalForker(kept_in=kept_in, on_launch=_tell_resident)
+    # The student's code runs in those runs: it must not write to the resident (the report pipe).
+    return warm.LocalForker(kept_in=kept_in, on_launch=_tell_resident, private=(_report_fd,))
 
 
 def _tell_resident(args: list[str], cwd: str) -> None:

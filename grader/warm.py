@@ -180,9 +180,10 @@ class LocalForker:
 
     ready = True
 
-    def __init__(self, *, kept_in: Any = None, on_launch: Any = None) -> None:
+    def __init__(self, *, kept_in: Any = None, on_launch: Any = None, private: tuple[int, ...] = ()) -> None:
         self.kept_in = kept_in  # where the runner keeps collection passes (as with the resident)
         self.on_launch = on_launch  # told each run's arguments and folder before it starts
+        self.private = private  # descriptors of this process that no run may inherit
         self.pid: int | None = None
 
     def launch(self, args: list[str], env: dict[str, str], cwd: str, output: str) -> WarmProcess:
@@ -192,6 +193,9 @@ class LocalForker:
         job = {"args": args, "env": env, "cwd": cwd, "output": output}
         pid = os.fork()
         if pid == 0:
+            for fd in self.private:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             run_in_fork(job)
         self.pid = pid
         return WarmProcess(self, pid)  # type: ignore[arg-type]

@@ -80,3 +80,28 @@ def test_a_child_that_escapes_the_group_is_stopped_and_noted(fake_course, starte
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_local_fork_runs_like_a_warm_one_and_keeps_no_private_descriptor(fake_course, tmp_path):
+    """A command the resident runs forks its runs itself (warm.LocalForker): same verdicts, and the
+    student's code inherits none of the command's own descriptors (the resident's report pipe)."""
+    read_end, write_end = os.pipe()
+    pipe = os.fstat(write_end).st_ino  # both ends'; the numbers themselves may be reused by files the run opens
+    fake_course.add("01_adder", stub=(
+        "import os\n"
+        "held = False\n"
+        "for fd in range(3, 256):\n"
+        "    try:\n"
+        f"        held = held or os.fstat(fd).st_ino == {pipe}\n"
+        "    except OSError:\n"
+        "        pass\n"
+        f"open({str(tmp_path / 'seen')!r}, 'w').write('held' if held else 'closed')\n"
+        "def add(a, b):\n    return a + b\n"
+    ))
+    try:
+        result = run(fake_course, "01", warm.LocalForker(private=(read_end, write_end)))
+        assert result.status == PASSED, result.message
+        assert (tmp_path / "seen").read_text() == "closed"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
