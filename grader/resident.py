@@ -13,6 +13,10 @@ check forks its run from it:
   The fork is a process group of its own, the runner kills it as it kills any run, and the resident
   is a child subreaper that stops whatever a run left behind. A client that goes away mid-run takes
   its run with it. A check that comes while another runs hears ``{"busy"}`` and runs cold;
+- a connection may instead bring a whole command (``{"command"}``, with the client's standard input,
+  output and error passed along: :mod:`grader.shortcut`). The resident forks it, the fork runs it as
+  ``grader.cli.main`` would and forks its test run itself (:class:`grader.warm.LocalForker`), and the
+  client's Ctrl-C and SIGTERM are passed on to it;
 - it exits after :data:`IDLE_TIMEOUT` seconds without a run (``KATA_WARM_IDLE`` sets another), and at
   once when a file it imported has changed on disk since (pytest upgraded, the course's ``testkit``
   edited): the check that found it stale runs cold and starts a fresh one.
@@ -48,12 +52,9 @@ IDLE_VARIABLE = "KATA_WARM_IDLE"
 SWITCH_VARIABLE = shortcut.SWITCH_VARIABLE
 
 
-def enabled() -> bool:
-    """See :func:`grader.shortcut.resident_enabled` (the way in reads the same switch)."""
-    return shortcut.resident_enabled()
-
-
-socket_path = shortcut.socket_path  # one rule for the way in and for the resident
+# One rule for the way in (grader.shortcut) and for the resident: whether it is on, where it listens.
+enabled = shortcut.resident_enabled
+socket_path = shortcut.socket_path
 
 
 class Resident:
